@@ -1,0 +1,363 @@
+/**
+ * The SIP message model (RFC 3261 §7): a start line, an ordered list of header fields and a body.
+ *
+ * Header fields keep the bytes they arrived with (`raw`, latin1: one char per octet) until they
+ * are changed, so a forwarded message carries unknown headers, odd spacing and folding exactly as
+ * received. Typed accessors parse a header the first time they are asked and cache the result;
+ * changing a header drops its cache entry. The parser touches only what a proxy needs on every
+ * message (top Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length); everything else is
+ * parsed lazily.
+ */
+import { SipParseError } from '../errors.ts';
+import { canonicalHeaderName, headerKey } from './header-names.ts';
+import { parseNameAddr, type NameAddr } from './name-addr.ts';
+import { splitCommaValues, skipWs } from './syntax.ts';
+import { parseUri, type Uri } from './uri.ts';
+import { parseVia, formatVia, type Via } from './via.ts';
+
+export interface HeaderField {
+  /** Name as written on the wire (`v`, `MaX-fOrWaRdS`) or as sipfleet wrote it. */
+  readonly name: string;
+  /** Lookup key: long form, lower case (`via`, `max-forwards`). */
+  readonly key: string;
+  /** Value, unfolded and trimmed. */
+  readonly value: string;
+  /** The exact original line (name, colon, value, folding) without its CRLF; undefined once rewritten. */
+  readonly raw: string | undefined;
+}
+
+export interface CSeq {
+  seq: number;
+  method: string;
+}
+
+export interface Contact extends NameAddr {
+  /** `expires` header param as a number, when present and numeric. */
+  expires: number | undefined;
+  /** `q` header param (0..1), when present. */
+  q: number | undefined;
+}
+
+export interface DigestCredentials {
+  scheme: string;
+  params: Map<string, string>;
+}
+
+/** Largest CSeq sequence number (RFC 3261 §8.1.1.5: < 2**31 to send, 32-bit to accept). */
+const MAX_CSEQ = 0xffff_ffff;
+
+export abstract class SipMessage {
+  headers: HeaderField[];
+  body: Buffer;
+  #cache = new Map<string, unknown>();
+
+  constructor(headers: HeaderField[], body: Buffer) {
+    this.headers = headers;
+    this.body = body;
+  }
+
+  abstract readonly kind: 'request' | 'response';
+  abstract startLine(): string;
+
+  // ---- generic header access (keys are long-form, lower-case) ----
+
+  /** First field's value for the key, or undefined. */
+  get(key: string): string | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i].key === key) return hs[i].value;
+    return undefined;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Every field's value for the key, in order (one entry per header line). */
+  getAll(key: string): string[] {
+    const out: string[] = [];
+    for (const h of this.headers) if (h.key === key) out.push(h.value);
+    return out;
+  }
+
+  /** Every comma-separated value of a multi-value header, across all its lines, in order. */
+  values(key: string): string[] {
+    const out: string[] = [];
+    const name = canonicalHeaderName(key);
+    for (const h of this.headers) {
+      if (h.key !== key) continue;
+      for (const v of splitCommaValues(h.value, name)) {
+        if (v.length === 0) throw new SipParseError(`${name}: empty value in list`, 400, `Bad ${name} (empty value)`);
+        out.push(v);
+      }
+    }
+    return out;
+  }
+
+  /** Replace every field of this name with one field (or append it when absent). */
+  set(name: string, value: string): void {
+    const key = headerKey(name);
+    const field: HeaderField = { name, key, value, raw: undefined };
+    const idx = this.headers.findIndex((h) => h.key === key);
+    if (idx < 0) this.headers.push(field);
+    else {
+      this.headers[idx] = field;
+      this.headers = this.headers.filter((h, i) => i === idx || h.key !== key);
+    }
+    this.#cache.delete(key);
+  }
+
+  append(name: string, value: string): void {
+    const key = headerKey(name);
+    this.headers.push({ name, key, value, raw: undefined });
+    this.#cache.delete(key);
+  }
+
+  /** Insert a field above the first field of the same name (or at the top), e.g. our Via or Record-Route. */
+  prepend(name: string, value: string): void {
+    const key = headerKey(name);
+    const idx = this.headers.findIndex((h) => h.key === key);
+    this.headers.splice(idx < 0 ? 0 : idx, 0, { name, key, value, raw: undefined });
+    this.#cache.delete(key);
+  }
+
+  /** Remove every field with this key; returns how many were removed. */
+  remove(key: string): number {
+    const before = this.headers.length;
+    this.headers = this.headers.filter((h) => h.key !== key);
+    this.#cache.delete(key);
+    return before - this.headers.length;
+  }
+
+  /**
+   * Remove the first value of a multi-value header: the whole first line when it holds one value,
+   * else that value only (RFC 3261 §7.3.1: `Via: a, b` is the same as two Via lines).
+   * Returns the removed value.
+   */
+  removeFirstValue(key: string): string | undefined {
+    const idx = this.headers.findIndex((h) => h.key === key);
+    if (idx < 0) return undefined;
+    const field = this.headers[idx];
+    const parts = splitCommaValues(field.value, field.name);
+    if (parts.length <= 1) this.headers.splice(idx, 1);
+    else this.headers[idx] = { name: field.name, key, value: parts.slice(1).join(', '), raw: undefined };
+    this.#cache.delete(key);
+    return parts[0];
+  }
+
+  protected cached<T>(key: string, compute: () => T): T {
+    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const value = compute();
+    this.#cache.set(key, value);
+    return value;
+  }
+
+  // ---- typed accessors ----
+
+  /** Top Via (the first value of the first Via line). */
+  get via(): Via {
+    return this.cached('via', () => {
+      const idx = this.headers.findIndex((h) => h.key === 'via');
+      if (idx < 0) throw new SipParseError('missing Via header', 400, 'Missing Via');
+      const value = this.headers[idx].value;
+      // Fast path: one value on the line and no quotes to confuse a comma search.
+      const first = value.indexOf(',') < 0 ? value : splitCommaValues(value, 'Via')[0];
+      if (first.length === 0) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
+      return parseVia(first);
+    });
+  }
+
+  /** All Via values, top first. */
+  vias(): Via[] {
+    return this.cached('via*', () => this.values('via').map(parseVia));
+  }
+
+  get callId(): string {
+    return this.cached('call-id', () => {
+      const v = this.get('call-id');
+      if (v === undefined || v.length === 0) throw new SipParseError('missing Call-ID header', 400, 'Missing Call-ID');
+      for (let i = 0; i < v.length; i++) {
+        const c = v.charCodeAt(i);
+        if (c <= 0x20) throw new SipParseError('Call-ID: whitespace in value', 400, 'Bad Call-ID');
+      }
+      return v;
+    });
+  }
+
+  get cseq(): CSeq {
+    return this.cached('cseq', () => {
+      const v = this.get('cseq');
+      if (v === undefined) throw new SipParseError('missing CSeq header', 400, 'Missing CSeq');
+      const m = /^(\d+)[ \t]+([^ \t]+)$/.exec(v);
+      if (m === null) throw new SipParseError('CSeq: malformed', 400, 'Bad CSeq');
+      const seq = m[1].length > 10 ? Infinity : Number(m[1]);
+      // RFC 4475 §3.1.2.4 scalar02: a sequence number above 2**32-1 is malformed.
+      if (seq > MAX_CSEQ) throw new SipParseError('CSeq: number out of range', 400, 'Bad CSeq (out of range)');
+      return { seq, method: m[2] };
+    });
+  }
+
+  get from(): NameAddr {
+    return this.cached('from', () => this.nameAddr('from', 'From'));
+  }
+
+  get to(): NameAddr {
+    return this.cached('to', () => this.nameAddr('to', 'To'));
+  }
+
+  get fromTag(): string | undefined {
+    return this.from.params.get('tag') ?? undefined;
+  }
+
+  get toTag(): string | undefined {
+    return this.to.params.get('tag') ?? undefined;
+  }
+
+  /** Max-Forwards, or undefined when absent (RFC 2543 peers, RFC 4475 §3.4.1 inv2543). */
+  get maxForwards(): number | undefined {
+    return this.cached('max-forwards', () => {
+      const v = this.get('max-forwards');
+      if (v === undefined) return undefined;
+      if (!/^\d{1,10}$/.test(v)) throw new SipParseError('Max-Forwards: not a number', 400, 'Bad Max-Forwards');
+      return Number(v);
+    });
+  }
+
+  /** Route values, top first. */
+  routes(): NameAddr[] {
+    return this.cached('route', () => this.values('route').map((v) => parseNameAddr(v, 'Route')));
+  }
+
+  recordRoutes(): NameAddr[] {
+    return this.cached('record-route', () => this.values('record-route').map((v) => parseNameAddr(v, 'Record-Route')));
+  }
+
+  /** Contact values, or '*' for the REGISTER wildcard (RFC 3261 §10.2.2). */
+  contacts(): Contact[] | '*' {
+    return this.cached('contact', () => {
+      const vals = this.values('contact');
+      if (vals.length === 1 && vals[0] === '*') return '*' as const;
+      return vals.map((v) => {
+        const na = parseNameAddr(v, 'Contact');
+        const exp = na.params.get('expires');
+        const q = na.params.get('q');
+        return {
+          ...na,
+          expires: exp != null && /^\d{1,10}$/.test(exp) ? Number(exp) : undefined,
+          q: q != null && /^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(q) ? Number(q) : undefined,
+        };
+      });
+    });
+  }
+
+  get contentType(): string | undefined {
+    return this.get('content-type');
+  }
+
+  /** Expires header (RFC 3261 §20.19) in seconds, undefined when absent or not a number. */
+  get expires(): number | undefined {
+    const v = this.get('expires');
+    return v !== undefined && /^\d{1,10}$/.test(v) ? Number(v) : undefined;
+  }
+
+  /** Parsed `Authorization` (or `Proxy-Authorization` with key 'proxy-authorization'). */
+  credentials(key: 'authorization' | 'proxy-authorization' = 'authorization'): DigestCredentials | undefined {
+    const v = this.get(key);
+    return v === undefined ? undefined : parseAuthParams(v);
+  }
+
+  private nameAddr(key: string, name: string): NameAddr {
+    const v = this.get(key);
+    if (v === undefined) throw new SipParseError(`missing ${name} header`, 400, `Missing ${name}`);
+    return parseNameAddr(v, name);
+  }
+
+  /** Replace the top Via value (used for received/rport, RFC 3581 §4). */
+  setTopVia(via: Via): void {
+    const idx = this.headers.findIndex((h) => h.key === 'via');
+    const field = this.headers[idx];
+    const parts = splitCommaValues(field.value, 'Via');
+    parts[0] = formatVia(via);
+    this.headers[idx] = { name: field.name, key: 'via', value: parts.join(', '), raw: undefined };
+    this.#cache.delete('via');
+    this.#cache.delete('via*');
+  }
+}
+
+export class SipRequest extends SipMessage {
+  readonly kind = 'request' as const;
+  method: string;
+  /** Request-URI as written. */
+  uri: string;
+  #parsedUri: Uri | undefined;
+
+  constructor(method: string, uri: string, headers: HeaderField[], body: Buffer) {
+    super(headers, body);
+    this.method = method;
+    this.uri = uri;
+  }
+
+  /** The Request-URI, parsed on first use. */
+  get requestUri(): Uri {
+    if (this.#parsedUri === undefined) this.#parsedUri = parseUri(this.uri, 'Request-URI');
+    return this.#parsedUri;
+  }
+
+  setUri(uri: string): void {
+    this.uri = uri;
+    this.#parsedUri = undefined;
+  }
+
+  startLine(): string {
+    return `${this.method} ${this.uri} SIP/2.0`;
+  }
+}
+
+export class SipResponse extends SipMessage {
+  readonly kind = 'response' as const;
+  status: number;
+  reason: string;
+
+  constructor(status: number, reason: string, headers: HeaderField[], body: Buffer) {
+    super(headers, body);
+    this.status = status;
+    this.reason = reason;
+  }
+
+  startLine(): string {
+    return `SIP/2.0 ${this.status} ${this.reason}`;
+  }
+}
+
+/** Parse `Digest realm="x", nonce="y", ...` (RFC 7616 §3.4). Unknown schemes keep their raw params. */
+export function parseAuthParams(value: string): DigestCredentials {
+  const sp = value.search(/[ \t]/);
+  const scheme = sp < 0 ? value : value.slice(0, sp);
+  const params = new Map<string, string>();
+  let i = sp < 0 ? value.length : skipWs(value, sp);
+  while (i < value.length) {
+    const eq = value.indexOf('=', i);
+    if (eq < 0) break;
+    const name = value.slice(i, eq).trim().toLowerCase();
+    i = skipWs(value, eq + 1);
+    let v: string;
+    if (value.charCodeAt(i) === 0x22) {
+      let j = i + 1;
+      let out = '';
+      while (j < value.length && value.charCodeAt(j) !== 0x22) {
+        if (value.charCodeAt(j) === 0x5c) j++;
+        out += value[j++];
+      }
+      v = out;
+      i = j + 1;
+    } else {
+      const comma = value.indexOf(',', i);
+      const end = comma < 0 ? value.length : comma;
+      v = value.slice(i, end).trim();
+      i = end;
+    }
+    params.set(name, v);
+    i = skipWs(value, i);
+    if (value.charCodeAt(i) === 0x2c) i = skipWs(value, i + 1);
+  }
+  return { scheme, params };
+}

@@ -1,0 +1,146 @@
+/**
+ * Small lexical helpers shared by the header parsers (RFC 3261 §25.1).
+ * Header text is handled as latin1 strings, so each char is one wire octet and a forwarded
+ * message is byte-identical to the one received, UTF-8 included.
+ */
+import { SipParseError } from '../errors.ts';
+
+/** RFC 3261 token characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
+const TOKEN_TABLE = new Uint8Array(128);
+for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`\'~') {
+  TOKEN_TABLE[ch.charCodeAt(0)] = 1;
+}
+
+export function isTokenChar(code: number): boolean {
+  return code < 128 && TOKEN_TABLE[code] === 1;
+}
+
+export function isToken(text: string): boolean {
+  if (text.length === 0) return false;
+  for (let i = 0; i < text.length; i++) {
+    if (!isTokenChar(text.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+export function isWs(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a;
+}
+
+export function skipWs(text: string, i: number): number {
+  while (i < text.length && isWs(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just past the closing quote of the quoted-string that opens at `start`, honouring quoted-pairs. */
+export function endOfQuoted(text: string, start: number, header: string): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c /* \ */) {
+      i++;
+      continue;
+    }
+    if (c === 0x22 /* " */) return i + 1;
+  }
+  throw new SipParseError(`${header}: unterminated quoted string`, 400, `Bad ${header} (unterminated quote)`);
+}
+
+/**
+ * Split a header value on the commas that separate values (RFC 3261 §7.3.1), skipping commas
+ * inside quoted strings and `<...>`. Whitespace around each value is trimmed.
+ */
+export function splitCommaValues(value: string, header: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let angle = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x22) {
+      i = endOfQuoted(value, i, header) - 1;
+    } else if (c === 0x3c /* < */) {
+      angle = true;
+    } else if (c === 0x3e /* > */) {
+      angle = false;
+    } else if (c === 0x2c /* , */ && !angle) {
+      out.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(value.slice(start).trim());
+  return out;
+}
+
+/** Ordered generic parameters; names lower-cased, values as written (null for a bare name). */
+export type Params = Map<string, string | null>;
+
+/**
+ * Parse `*( SEMI generic-param )` starting at `i` (which points at the first `;` or the end).
+ * LWS is allowed around `;` and `=` (RFC 3261 §25.1 SEMI/EQUAL). Returns the params; throws on an
+ * empty name (`;;`), which RFC 4475 §3.1.2.1 (badinv01) treats as malformed.
+ */
+export function parseParams(text: string, i: number, header: string): Params {
+  const params: Params = new Map();
+  const n = text.length;
+  i = skipWs(text, i);
+  while (i < n) {
+    if (text.charCodeAt(i) !== 0x3b /* ; */) {
+      throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);
+    }
+    i = skipWs(text, i + 1);
+    const nameStart = i;
+    while (i < n && isTokenChar(text.charCodeAt(i))) i++;
+    if (i === nameStart) {
+      throw new SipParseError(`${header}: empty parameter`, 400, `Bad ${header} (empty parameter)`);
+    }
+    const name = text.slice(nameStart, i).toLowerCase();
+    i = skipWs(text, i);
+    let value: string | null = null;
+    if (i < n && text.charCodeAt(i) === 0x3d /* = */) {
+      i = skipWs(text, i + 1);
+      if (i < n && text.charCodeAt(i) === 0x22) {
+        const end = endOfQuoted(text, i, header);
+        value = text.slice(i, end);
+        i = end;
+      } else {
+        // token / host / IPv6 reference; liberal: RFC 5118 §4.5 allows received=IPv6 without [].
+        const valueStart = i;
+        while (i < n) {
+          const c = text.charCodeAt(i);
+          if (c === 0x3b || c === 0x2c || isWs(c)) break;
+          i++;
+        }
+        value = text.slice(valueStart, i);
+      }
+      i = skipWs(text, i);
+    }
+    params.set(name, value);
+  }
+  return params;
+}
+
+/** Serialize params back as `;name=value` in insertion order. */
+export function formatParams(params: Params): string {
+  let out = '';
+  for (const [name, value] of params) out += value === null ? `;${name}` : `;${name}=${value}`;
+  return out;
+}
+
+/** Remove the quotes and quoted-pair escapes of a quoted-string. */
+export function unquote(text: string): string {
+  if (text.length < 2 || text.charCodeAt(0) !== 0x22) return text;
+  let out = '';
+  for (let i = 1; i < text.length - 1; i++) {
+    const ch = text[i];
+    if (ch === '\\' && i + 1 < text.length - 1) {
+      out += text[++i];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/** Decode a latin1-held header string as UTF-8 (for display names and other human text). */
+export function latin1ToUtf8(text: string): string {
+  return Buffer.from(text, 'latin1').toString('utf8');
+}
