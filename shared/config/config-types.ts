@@ -1,0 +1,151 @@
+/**
+ * The typed node configuration that `loadConfig`/`parseConfig` return: every default applied,
+ * durations in milliseconds, addresses parsed. Hosts are bare (an IPv6 host has no brackets);
+ * `url`/`address`/`ng` keep the canonical text form for logs.
+ */
+import type { Cidr } from './cidr.ts';
+
+export const LISTEN_TRANSPORTS = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
+export type ListenTransport = (typeof LISTEN_TRANSPORTS)[number];
+
+export const SWITCH_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
+export type SwitchTransport = (typeof SWITCH_TRANSPORTS)[number];
+
+export const SELECTIONS = ['round-robin', 'weighted', 'hash-call-id', 'hash-source', 'least-channels', 'priority', 'latency'] as const;
+export type Selection = (typeof SELECTIONS)[number];
+
+export const REDIS_OUTAGE_MODES = ['fail-closed', 'fail-open'] as const;
+export type RedisOutageMode = (typeof REDIS_OUTAGE_MODES)[number];
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ListenAddress {
+  transport: ListenTransport;
+  /** IPv4 or IPv6 literal, without brackets; may be a wildcard (0.0.0.0, ::). */
+  host: string;
+  port: number;
+  /** ws/wss only: the HTTP upgrade path, default "/". */
+  path?: string;
+  /** Canonical form, e.g. `udp://127.0.0.1:5060`, `wss://[::1]:8443/sip`. */
+  url: string;
+}
+
+export interface TlsConfig {
+  /** Absolute paths (relative ones are resolved against the config file's directory). */
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
+export interface NodeLimits {
+  maxMessageBytes: number;
+  maxHeaders: number;
+  maxLineLength: number;
+  maxConnections: number;
+  connectionsPerIp: number;
+  /** ms */
+  idleTimeout: number;
+  /** ms */
+  headerTimeout: number;
+  transactions: number;
+}
+
+export interface NodeSection {
+  id: string;
+  listen: ListenAddress[];
+  /** Host for Via/Record-Route instead of the listen host (bare, no brackets). */
+  advertise?: string;
+  tls?: TlsConfig;
+  http?: HostPort;
+  limits: NodeLimits;
+}
+
+export type StoreConfig =
+  | { kind: 'memory' }
+  | { kind: 'redis'; url: string }
+  | { kind: 'sentinel'; sentinels: HostPort[]; name: string; password?: string };
+
+export interface ClusterLimits {
+  /** Absent = unlimited. */
+  cps?: number;
+  channels?: number;
+  burst?: number;
+}
+
+export interface ProbeConfig {
+  /** ms */
+  interval: number;
+  /** ms, always < interval */
+  timeout: number;
+  fall: number;
+  rise: number;
+}
+
+export interface SwitchConfig {
+  id: string;
+  /** Canonical `host:port` (`[v6]:port`). */
+  address: string;
+  host: string;
+  port: number;
+  transport: SwitchTransport;
+  weight: number;
+  priority: number;
+  cps?: number;
+  channels?: number;
+  zone?: string;
+}
+
+export interface CarrierConfig {
+  id: string;
+  sources: Cidr[];
+  cps?: number;
+  channels?: number;
+  /** Defaults to `cluster.selection`. */
+  selection: Selection;
+  rejectCode?: number;
+  zone?: string;
+}
+
+export interface UserConfig {
+  username: string;
+  /** hex MD5(username:realm:password) */
+  ha1Md5: string;
+  /** hex SHA-256(username:realm:password); absent when the file gave only an MD5 `ha1`. */
+  ha1Sha256?: string;
+  channels?: number;
+  cps?: number;
+}
+
+export interface RtpRelayConfig {
+  id: string;
+  /** Canonical `host:port` of the rtpengine ng control socket. */
+  ng: string;
+  host: string;
+  port: number;
+  zone?: string;
+  weight: number;
+}
+
+export interface ClusterConfig {
+  name: string;
+  /** Digest realm; defaults to the cluster name. */
+  realm: string;
+  limits: ClusterLimits;
+  selection: Selection;
+  probe: ProbeConfig;
+  redisOutage: RedisOutageMode;
+  switches: SwitchConfig[];
+  carriers: CarrierConfig[];
+  users: UserConfig[];
+  /** YAML key `rtp-relays`. */
+  rtpRelays: RtpRelayConfig[];
+}
+
+export interface NodeConfig {
+  node: NodeSection;
+  store: StoreConfig;
+  cluster: ClusterConfig;
+}

@@ -1,0 +1,44 @@
+import type { ConfigIssues } from './config-issues.ts';
+import { CONFIG_SCHEMA } from './config-schema.ts';
+import type { NodeConfig, StoreConfig } from './config-types.ts';
+import { Fields } from './fields.ts';
+import { redactUrl, tryParseStore } from './store-url.ts';
+import { checkUnknownKeys } from './unknown-keys.ts';
+import { validateCluster } from './validate-cluster.ts';
+import { validateNode } from './validate-node.ts';
+
+function validateStore(f: Fields): StoreConfig {
+  const value = f.get('store');
+  if (value === undefined) return { kind: 'memory' };
+  const store = typeof value === 'string' ? tryParseStore(value) : 'must be a string: "memory", redis://... or sentinel://...';
+  if (typeof store !== 'string') return store;
+  f.invalid('store', store, typeof value === 'string' ? redactUrl(value) : value);
+  return { kind: 'memory' };
+}
+
+/** The mapping under a required top-level key; when absent, an empty one that reports nothing more. */
+function section(root: Fields, key: string): Fields {
+  if (root.has(key)) return root.map(key);
+  root.missing(key);
+  return new Fields(root.issues, root.field(key), {}, true);
+}
+
+/**
+ * Checks a parsed YAML tree (overrides already applied) and builds the typed configuration.
+ * Every problem is added to `issues`; the result is only meaningful when `issues` stays empty.
+ * `baseDir` resolves relative TLS file paths.
+ */
+export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssues): NodeConfig | undefined {
+  if (raw === undefined || raw === null) {
+    issues.add('', 'the configuration is empty; it needs at least node.id, node.listen and cluster.name');
+    return undefined;
+  }
+  checkUnknownKeys(raw, CONFIG_SCHEMA, '', issues);
+  const root = Fields.of(issues, '', raw, 'a mapping with the keys node, store and cluster');
+  if (root.broken) return undefined;
+  return {
+    node: validateNode(section(root, 'node'), baseDir),
+    store: validateStore(root),
+    cluster: validateCluster(section(root, 'cluster')),
+  };
+}

@@ -1,0 +1,95 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { ListenAddress, NodeLimits, NodeSection, TlsConfig } from './config-types.ts';
+import type { Fields } from './fields.ts';
+import { tryParseHost, tryParseHostPort } from './host-port.ts';
+import { tryParseListenAddress } from './listen-address.ts';
+
+const SECOND = 1000;
+
+/** Resolves a file path against `baseDir` and checks it is a readable regular file. */
+function readableFile(f: Fields, key: string, baseDir: string, required: boolean): string | undefined {
+  const text = required ? f.str(key) : f.optStr(key);
+  if (!text) return undefined;
+  const file = resolve(baseDir, text);
+  let reason: string | undefined;
+  try {
+    if (!statSync(file).isFile()) reason = 'not a regular file';
+    else accessSync(file, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(err));
+  }
+  if (reason) f.issues.add(f.field(key), `cannot read file ${JSON.stringify(file)} (${reason})`);
+  return file;
+}
+
+function validateListen(f: Fields): ListenAddress[] {
+  const result: ListenAddress[] = [];
+  const bound = new Map<string, number>();
+  f.list('listen', { required: true, nonEmpty: true }).forEach((item, i) => {
+    const text = f.itemStr('listen', i, item);
+    if (text === undefined) return;
+    const addr = tryParseListenAddress(text);
+    if (typeof addr === 'string') return f.issues.invalid(f.itemPath('listen', i), addr, text);
+    const socket = `${addr.transport === 'udp' ? 'udp' : 'tcp'} ${addr.host} ${addr.port}`;
+    const earlier = bound.get(socket);
+    if (earlier !== undefined) {
+      const why = addr.transport === 'udp' ? '' : ' (tcp, tls, ws and wss all bind a TCP socket)';
+      f.issues.invalid(f.itemPath('listen', i), `binds the same address as ${f.itemPath('listen', earlier)}${why}`, text);
+    } else {
+      bound.set(socket, i);
+    }
+    result.push(addr);
+  });
+  return result;
+}
+
+function validateLimits(f: Fields): NodeLimits {
+  return {
+    maxMessageBytes: f.int('maxMessageBytes', 65535, { min: 1024, max: 1_048_576 }),
+    maxHeaders: f.int('maxHeaders', 256, { min: 8, max: 4096 }),
+    maxLineLength: f.int('maxLineLength', 8192, { min: 256, max: 65535 }),
+    maxConnections: f.int('maxConnections', 10_000, { min: 1, max: 1_000_000 }),
+    connectionsPerIp: f.int('connectionsPerIp', 256, { min: 1, max: 1_000_000 }),
+    idleTimeout: f.duration('idleTimeout', 120 * SECOND, { min: SECOND, max: 24 * 3600 * SECOND }),
+    headerTimeout: f.duration('headerTimeout', 10 * SECOND, { min: 100, max: 600 * SECOND }),
+    transactions: f.int('transactions', 100_000, { min: 1, max: 10_000_000 }),
+  };
+}
+
+export function validateNode(f: Fields, baseDir: string): NodeSection {
+  const node: NodeSection = {
+    id: f.str('id', { pattern: /^[a-z0-9-]+$/, maxLength: 32, hint: 'must be 1-32 characters of a-z, 0-9 and -' }),
+    listen: validateListen(f),
+    limits: validateLimits(f.map('limits')),
+  };
+
+  const advertise = f.optStr('advertise');
+  if (advertise !== undefined) {
+    const host = tryParseHost(advertise, true);
+    if (typeof host === 'string') node.advertise = host;
+    else f.invalid('advertise', host.problem);
+  }
+
+  const http = f.optStr('http');
+  if (http !== undefined) {
+    const hp = tryParseHostPort(http, false);
+    if (typeof hp === 'string') f.invalid('http', hp);
+    else node.http = hp;
+  }
+
+  if (f.has('tls')) {
+    const t = f.map('tls');
+    const tls: TlsConfig = { cert: readableFile(t, 'cert', baseDir, true) ?? '', key: readableFile(t, 'key', baseDir, true) ?? '' };
+    const ca = readableFile(t, 'ca', baseDir, false);
+    if (ca !== undefined) tls.ca = ca;
+    node.tls = tls;
+  } else {
+    const secure = node.listen.findIndex((l) => l.transport === 'tls' || l.transport === 'wss');
+    if (secure >= 0) {
+      f.missing('tls', `is required (cert and key) because node.listen has ${node.listen[secure].url}`);
+    }
+  }
+  return node;
+}
