@@ -1,3 +1,4 @@
+export * from './error-response.ts';
 export * from './header-names.ts';
 export * from './ids.ts';
 export * from './limits.ts';

@@ -1,0 +1,39 @@
+/**
+ * The admission step the proxy core asks before a new call goes to a switch. Expected outcomes
+ * are values: admitted (with a release handle called exactly once when the call ends), or
+ * rejected with the SIP status, reason phrase and Retry-After to answer with.
+ */
+import type { SipRequest } from '../../shared/sip/index.ts';
+import type { Flow } from '../transport/transport.ts';
+
+export interface AdmissionRequest {
+  readonly callId: string;
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  readonly carrierId?: string | undefined;
+  readonly switchId: string;
+}
+
+export type CallEndReason = 'bye' | 'cancel' | 'rejected' | 'timeout' | 'max-age' | 'failover' | 'shutdown';
+
+export type AdmissionDecision =
+  | { readonly admitted: true; release(reason: CallEndReason): void }
+  | {
+      readonly admitted: false;
+      readonly status: number;
+      readonly reason: string;
+      readonly retryAfter?: number | undefined;
+      /** What refused: the level and limit, e.g. 'switch:sw1:channels'. Lets failover skip a full switch. */
+      readonly limit: string;
+      /** True when only this switch is full, so another candidate may still be admitted. */
+      readonly switchOnly: boolean;
+    };
+
+export interface Admission {
+  admit(req: AdmissionRequest): Promise<AdmissionDecision> | AdmissionDecision;
+}
+
+/** Admits every call (the single-node default until limits are configured). */
+export const alwaysAdmit: Admission = {
+  admit: () => ({ admitted: true, release: () => {} }),
+};

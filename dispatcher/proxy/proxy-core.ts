@@ -1,0 +1,335 @@
+/**
+ * The proxy core: the transaction user of a transaction-stateful proxy (RFC 3261 §16).
+ *
+ * Request pipeline, in order (each stage may answer and stop):
+ *   1. §16.3 validation: URI scheme (416), Proxy-Require (420)
+ *   2. §16.4 route preprocessing: strict-routed Request-URI restored, our own Route values removed
+ *   3. requests for this node: OPTIONS → 200 (carriers' keep-alive)
+ *   4. Max-Forwards (483), loop detection (482)
+ *   5. INVITE: 100 Trying at once (§16.2: within 200 ms)
+ *   6. target: a Route left → loose routing (§16.12); in-dialog without Route → the dialog's
+ *      other side (found by Call-ID); out-of-dialog → router + admission, with failover
+ *   7. forward (§16.6): Max-Forwards−1, Record-Route (double when the transport/interface
+ *      changes, RFC 5658), our Via with a fresh branch carrying the loop hash
+ * Responses are handled by the request's ResponseContext.
+ */
+import type { Logger } from '../../shared/log.ts';
+import {
+  formatNameAddr,
+  isSipUri,
+  makeResponse,
+  parseUri,
+  SipRequest,
+  type SipResponse,
+} from '../../shared/sip/index.ts';
+import type { Admission } from '../admission/admission.ts';
+import type { Router, RoutingContext } from '../routing/router.ts';
+import type { ServerTransaction } from '../transaction/server-transaction.ts';
+import { flowTarget, type TransactionLayer } from '../transaction/transaction-layer.ts';
+import type { ServerTransactionUser } from '../transaction/transaction-user.ts';
+import type { Flow, Target } from '../transport/transport.ts';
+import type { DialogRecord, DialogTable } from './dialog-table.ts';
+import { decodeFlowToken, encodeFlowToken } from './flow-token.ts';
+import type { LocalIdentity } from './local-identity.ts';
+import { isLooped, loopHash } from './loop-detection.ts';
+import { branchWithLoopHash, ResponseContext, type BranchPlan, type ResponseContextHooks } from './response-context.ts';
+import { resolveUriTarget, uriProtocol } from './route-target.ts';
+
+/** Request-URI schemes this proxy will route (RFC 4475 §3.3.2: anything else is 416). */
+const SCHEMES = new Set(['sip', 'sips', 'tel']);
+/** Methods that create a dialog, so the proxy Record-Routes them. */
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE, MESSAGE, REGISTER';
+const SERVER = 'sipfleet';
+
+export interface ProxyCoreOptions {
+  identity: LocalIdentity;
+  router: Router;
+  admission: Admission;
+  dialogs: DialogTable;
+  logger: Logger;
+  /** Final responses that make an INVITE try the next switch (before any 1xx other than 100). */
+  failoverCodes?: readonly number[];
+  /** Switches tried per call at most. */
+  maxAttempts?: number;
+  /** Retry-After (s) on our own 503s. */
+  retryAfter?: number;
+}
+
+export interface ProxyStats {
+  invites: number;
+  forwarded: number;
+  localReplies: Record<number, number>;
+}
+
+export class ProxyCore implements ServerTransactionUser {
+  readonly #o: Required<ProxyCoreOptions>;
+  readonly #failoverCodes: ReadonlySet<number>;
+  #layer: TransactionLayer | undefined;
+  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, localReplies: {} };
+
+  constructor(opts: ProxyCoreOptions) {
+    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, ...opts };
+    this.#failoverCodes = new Set(this.#o.failoverCodes);
+  }
+
+  /** Wire the transaction layer (it is built with this core as its user). */
+  bind(layer: TransactionLayer): void {
+    this.#layer = layer;
+  }
+
+  get #tl(): TransactionLayer {
+    if (this.#layer === undefined) throw new Error('ProxyCore used before bind()');
+    return this.#layer;
+  }
+
+  stats(): ProxyStats {
+    return { ...this.#stats, localReplies: { ...this.#stats.localReplies } };
+  }
+
+  // ---- ServerTransactionUser ----
+
+  onRequest(txn: ServerTransaction): void {
+    const req = txn.request;
+    if (req.method === 'INVITE') this.#stats.invites++;
+    const uri = req.requestUri;
+    if (!SCHEMES.has(uri.scheme) && !req.has('route')) return this.#reply(txn, 416, 'Unsupported URI Scheme');
+    const proxyRequire = req.get('proxy-require');
+    if (proxyRequire !== undefined) return this.#reply(txn, 420, 'Bad Extension', [['Unsupported', proxyRequire]]);
+    const flowConnection = this.#preprocessRoutes(req, txn.flow);
+    const toUs = !req.has('route') && this.#o.identity.isLocalUri(req.requestUri);
+    if (toUs && req.method === 'OPTIONS' && req.toTag === undefined) {
+      return this.#reply(txn, 200, 'OK', [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Server', SERVER]]);
+    }
+    if (req.maxForwards === 0) return this.#reply(txn, 483, 'Too Many Hops');
+    const hash = loopHash(req);
+    if (isLooped(req, this.#o.identity, hash)) return this.#reply(txn, 482, 'Loop Detected');
+    if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
+    this.#route(txn, flowConnection, hash, toUs).catch((err: unknown) => {
+      this.#o.logger.error({ err, callId: req.callId }, 'routing failed');
+      const ctx = txn.context;
+      if (ctx instanceof ResponseContext) ctx.respond(500, 'Server Internal Error (Routing Failed)');
+      else this.#reply(txn, 500, 'Server Internal Error (Routing Failed)');
+    });
+  }
+
+  onCancel(txn: ServerTransaction, invite: ServerTransaction | undefined): void {
+    if (invite === undefined) return this.#reply(txn, 481, 'Call/Transaction Does Not Exist');
+    // §16.10: answer the CANCEL at once, then cancel the pending branch.
+    this.#reply(txn, 200, 'OK');
+    const ctx = invite.context;
+    if (ctx instanceof ResponseContext) ctx.cancel();
+  }
+
+  onStrayAck(ack: SipRequest, flow: Flow): void {
+    // The ACK for a 2xx travels end to end (RFC 3261 §13.2.2.4); forward it statelessly.
+    const flowConnection = this.#preprocessRoutes(ack, flow);
+    this.#inDialogTarget(ack, flow, flowConnection)
+      .then((target) => {
+        if (target === undefined) return;
+        this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false), target);
+      })
+      .catch((err: unknown) => this.#o.logger.debug({ err }, 'ACK not forwarded'));
+  }
+
+  // ---- pipeline stages ----
+
+  #reply(txn: ServerTransaction, status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = []): void {
+    this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
+    txn.respond(makeResponse(txn.request, status, reason, { toTag: txn.localTag, headers }));
+  }
+
+  /**
+   * RFC 3261 §16.4. Returns the connection id from a flow token in a Route value we removed, when
+   * it points somewhere other than where the request came from.
+   */
+  #preprocessRoutes(req: SipRequest, flow: Flow): number | undefined {
+    if (!req.has('route')) return undefined;
+    const identity = this.#o.identity;
+    const ruri = req.requestUri;
+    // The previous hop was a strict router: our Record-Route URI is in the Request-URI and the
+    // real one is the last Route value.
+    if (isSipUri(ruri) && ruri.params.has('lr') && identity.isLocalUri(ruri)) {
+      const routes = req.routes();
+      const last = routes[routes.length - 1];
+      req.setUri(last.uri);
+      req.remove('route');
+      for (const r of routes.slice(0, -1)) req.append('Route', formatNameAddr(r));
+    }
+    let connection: number | undefined;
+    while (req.has('route')) {
+      const uri = parseUri(req.routes()[0].uri, 'Route');
+      if (!identity.isLocalUri(uri)) break;
+      const id = decodeFlowToken(isSipUri(uri) ? uri.user : undefined);
+      if (id !== undefined && id !== flow.connectionId) connection = id;
+      req.removeFirstValue('route');
+    }
+    return connection;
+  }
+
+  async #route(txn: ServerTransaction, flowConnection: number | undefined, hash: string, toUs: boolean): Promise<void> {
+    const req = txn.request;
+    const inDialog = req.toTag !== undefined || req.has('route');
+    if (!inDialog) return this.#dispatchNew(txn, hash);
+    const target = await this.#inDialogTarget(req, txn.flow, flowConnection);
+    if (target === undefined) {
+      return this.#reply(txn, toUs || req.has('route') ? 481 : 404, toUs ? 'Call/Transaction Does Not Exist' : 'Not Found (No Route)');
+    }
+    const isBye = req.method === 'BYE';
+    const callId = req.callId;
+    const ctx = this.#context(txn, {
+      onFinal: () => {
+        if (isBye) this.#o.dialogs.end(callId, 'bye');
+      },
+    });
+    this.#stats.forwarded++;
+    ctx.start({ request: this.#forwardCopy(req, txn.flow, target, hash, false), target });
+  }
+
+  /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
+  async #inDialogTarget(req: SipRequest, flow: Flow, flowConnection: number | undefined): Promise<Target | undefined> {
+    if (flowConnection !== undefined && this.#tl !== undefined) {
+      const base = await resolveUriTarget(req.requestUri).catch(() => undefined);
+      const protocol = (req.has('route') ? undefined : base?.protocol) ?? 'udp';
+      return { protocol: base?.protocol ?? protocol, address: base?.address ?? '', port: base?.port ?? 0, connectionId: flowConnection };
+    }
+    if (req.has('route')) {
+      const top = req.routes()[0];
+      const uri = parseUri(top.uri, 'Route');
+      // §16.6 step 6: the next hop is a strict router; it wants its URI in the Request-URI.
+      if (isSipUri(uri) && !uri.params.has('lr')) {
+        const original = req.uri;
+        req.removeFirstValue('route');
+        req.append('Route', `<${original}>`);
+        req.setUri(top.uri);
+      }
+      return resolveUriTarget(uri);
+    }
+    const dialog = this.#o.dialogs.get(req.callId);
+    if (dialog !== undefined) return fromSwitch(dialog, flow) ? dialog.callerTarget : dialog.switchTarget;
+    if (this.#o.identity.isLocalUri(req.requestUri)) return undefined;
+    return resolveUriTarget(req.requestUri);
+  }
+
+  /** A new out-of-dialog request: pick a switch (INVITEs also pass admission), with failover. */
+  async #dispatchNew(txn: ServerTransaction, hash: string): Promise<void> {
+    const req = txn.request;
+    const o = this.#o;
+    const isInvite = req.method === 'INVITE';
+    const callId = req.callId;
+    const routing: RoutingContext = { request: req, flow: txn.flow };
+    const tried = new Set<string>();
+    let attempts = 0;
+    let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;
+
+    const hooks: ResponseContextHooks = {
+      report: (c, outcome) => o.router.report(c, outcome),
+      nextBranch: async () => {
+        if (isInvite) o.dialogs.end(callId, 'failover');
+        return nextPlan();
+      },
+    };
+    if (isInvite) {
+      hooks.onFinal = (res) => {
+        if (res.status >= 300) o.dialogs.end(callId, ctx.cancelled ? 'cancel' : 'rejected');
+      };
+      hooks.on2xx = (res: SipResponse) => o.dialogs.confirm(callId, res.toTag);
+    }
+    const ctx = this.#context(txn, hooks);
+
+    const nextPlan = async (): Promise<BranchPlan | undefined> => {
+      while (attempts < o.maxAttempts) {
+        const candidate = tried.size === 0 ? o.router.select(routing) : o.router.next(routing, tried);
+        if (candidate === undefined) return undefined;
+        tried.add(candidate.id);
+        if (isInvite) {
+          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, switchId: candidate.id });
+          if (ctx.cancelled || ctx.finished) {
+            if (decision.admitted) decision.release('cancel');
+            return undefined;
+          }
+          if (!decision.admitted) {
+            lastRefusal = decision;
+            if (decision.switchOnly) continue;
+            return undefined;
+          }
+          const record: DialogRecord = {
+            callId,
+            fromTag: req.fromTag,
+            toTag: undefined,
+            state: 'early',
+            switchTarget: candidate.target,
+            switchId: candidate.id,
+            callerTarget: flowTarget(txn.flow),
+            createdAt: this.#tl.clock.now(),
+            release: decision.release,
+          };
+          if (!o.dialogs.add(record)) {
+            decision.release('rejected');
+            lastRefusal = { status: 503, reason: 'Service Unavailable (Dialog Table Full)' };
+            return undefined;
+          }
+        }
+        attempts++;
+        this.#stats.forwarded++;
+        return {
+          request: this.#forwardCopy(req, txn.flow, candidate.target, hash, DIALOG_CREATING.has(req.method)),
+          target: candidate.target,
+          candidate,
+        };
+      }
+      return undefined;
+    };
+
+    const first = await nextPlan();
+    if (ctx.finished) return;
+    if (ctx.cancelled) return ctx.respond(487, 'Request Terminated');
+    if (first === undefined) {
+      const r = lastRefusal ?? { status: 503, reason: 'No Switch Available', retryAfter: o.retryAfter };
+      const retry = r.retryAfter ?? (r.status === 503 ? o.retryAfter : undefined);
+      return ctx.respond(r.status, r.reason, retry === undefined ? [] : [['Retry-After', String(retry)]]);
+    }
+    ctx.start(first);
+  }
+
+  #context(txn: ServerTransaction, hooks: ResponseContextHooks): ResponseContext {
+    const ctx = new ResponseContext({
+      layer: this.#tl,
+      server: txn,
+      log: this.#o.logger,
+      failoverCodes: this.#failoverCodes,
+      retryAfter: this.#o.retryAfter,
+      hooks,
+    });
+    txn.context = ctx;
+    return ctx;
+  }
+
+  /** RFC 3261 §16.6: the copy we send, with Max-Forwards−1, Record-Route and our Via. */
+  #forwardCopy(req: SipRequest, flow: Flow, target: Target, hash: string, recordRoute: boolean): SipRequest {
+    const fwd = new SipRequest(req.method, req.uri, req.headers.slice(), req.body);
+    const mf = req.maxForwards;
+    if (mf === undefined) fwd.append('Max-Forwards', '70');
+    else fwd.set('Max-Forwards', String(mf - 1));
+    const identity = this.#o.identity;
+    if (recordRoute) {
+      const inbound = identity.listenerOf(flow);
+      const outbound = identity.listenerFor(target.protocol);
+      const token = flow.connectionId === undefined ? undefined : encodeFlowToken(flow.connectionId);
+      // RFC 5658: two Record-Route values when the request changes transport or interface, the
+      // top one facing the next hop, the other facing the previous hop.
+      fwd.prepend('Record-Route', identity.recordRouteValue(inbound, token));
+      if (inbound !== outbound) fwd.prepend('Record-Route', identity.recordRouteValue(outbound));
+    }
+    fwd.prepend('Via', identity.viaValue(target.protocol, branchWithLoopHash(hash)));
+    return fwd;
+  }
+}
+
+/** Whether an in-dialog request comes from the switch side of the dialog. */
+function fromSwitch(d: DialogRecord, flow: Flow): boolean {
+  const s = d.switchTarget;
+  return flow.remoteAddress === s.address && (flow.protocol !== 'udp' || flow.remotePort === s.port);
+}
+
+export { uriProtocol };

@@ -1,0 +1,277 @@
+/**
+ * The response context of one proxied request (RFC 3261 §16.7): the branch in flight, the best
+ * final response so far, CANCEL (§16.10) and Timer C (§16.8), and capacity failover: a failure
+ * that another switch could absorb (timeout, transport error, 408/500/503 by default) before any
+ * provisional other than 100 is retried on the next candidate with a new branch.
+ *
+ * Branches are sequential (no parallel forking toward switches), so at most one client
+ * transaction is live at a time.
+ */
+import {
+  generateBranch,
+  makeResponse,
+  SipRequest,
+  type HeaderField,
+  type SipResponse,
+} from '../../shared/sip/index.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { ClientTransaction } from '../transaction/client-transaction.ts';
+import type { TimerHandle } from '../transaction/clock.ts';
+import type { ServerTransaction } from '../transaction/server-transaction.ts';
+import type { TransactionLayer } from '../transaction/transaction-layer.ts';
+import type { Target } from '../transport/transport.ts';
+import type { AttemptOutcome, RouteCandidate } from '../routing/router.ts';
+
+export interface BranchPlan {
+  /** The request to send (already carrying our Via with `branch`). */
+  request: SipRequest;
+  target: Target;
+  /** Set for calls routed to a switch: enables failover bookkeeping. */
+  candidate?: RouteCandidate | undefined;
+}
+
+export interface ResponseContextHooks {
+  /** Called for each final response before it is relayed upstream (dialog bookkeeping). */
+  onFinal?(res: SipResponse, relayed: boolean): void;
+  /** Called for each 2xx relayed upstream. */
+  on2xx?(res: SipResponse): void;
+  /** A branch failed in a way failover may absorb; return the next plan, or undefined. */
+  nextBranch?(failure: AttemptOutcome): Promise<BranchPlan | undefined>;
+  /** Record what happened to a switch attempt. */
+  report?(candidate: RouteCandidate, outcome: AttemptOutcome): void;
+}
+
+export interface ResponseContextOptions {
+  layer: TransactionLayer;
+  server: ServerTransaction;
+  log: Logger;
+  failoverCodes: ReadonlySet<number>;
+  /** Retry-After (seconds) on our own 503 when failover found nothing. */
+  retryAfter: number;
+  hooks: ResponseContextHooks;
+}
+
+interface Branch {
+  plan: BranchPlan;
+  txn: ClientTransaction | undefined;
+  provisional: boolean;
+  cancelPending: boolean;
+  timerC: TimerHandle | undefined;
+  startedAt: number;
+  done: boolean;
+}
+
+export class ResponseContext {
+  readonly #o: ResponseContextOptions;
+  #branch: Branch | undefined;
+  #cancelled = false;
+  /** A provisional other than 100 went upstream: failover is no longer allowed. */
+  #relayedProvisional = false;
+  #finished = false;
+
+  constructor(opts: ResponseContextOptions) {
+    this.#o = opts;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /** Start (or, on failover, continue with) a branch. */
+  start(plan: BranchPlan): void {
+    if (this.#finished) return;
+    const branch: Branch = {
+      plan,
+      txn: undefined,
+      provisional: false,
+      cancelPending: false,
+      timerC: undefined,
+      startedAt: this.#o.layer.clock.now(),
+      done: false,
+    };
+    this.#branch = branch;
+    const isInvite = plan.request.method === 'INVITE';
+    branch.txn = this.#o.layer.sendRequest(plan.request, plan.target, {
+      onResponse: (res) => this.#onResponse(branch, res),
+      onTimeout: () => this.#onFailure(branch, { kind: 'timeout' }, 408, 'Request Timeout'),
+      onTransportError: () => this.#onFailure(branch, { kind: 'transport-error' }, 503, 'Service Unavailable (Unreachable)'),
+    });
+    if (isInvite) this.#armTimerC(branch);
+  }
+
+  /** Answer upstream ourselves (no branch, or after failover ran out). */
+  respond(status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = []): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const res = makeResponse(this.#o.server.request, status, reason, { toTag: this.#o.server.localTag, headers });
+    this.#o.hooks.onFinal?.(res, false);
+    this.#o.server.respond(res);
+  }
+
+  /** CANCEL arrived for our INVITE (RFC 3261 §16.10). */
+  cancel(): void {
+    if (this.#cancelled || this.#finished) return;
+    this.#cancelled = true;
+    const b = this.#branch;
+    if (b === undefined || b.done) {
+      // Still waiting for admission/routing: the dispatch path sees `cancelled` and answers 487.
+      return;
+    }
+    if (b.provisional) this.#sendCancel(b);
+    else b.cancelPending = true; // §9.1: wait for a provisional before sending CANCEL
+  }
+
+  #armTimerC(b: Branch): void {
+    b.timerC?.cancel();
+    const c = this.#o.layer.timers(b.plan.target.protocol !== 'udp').C;
+    b.timerC = this.#o.layer.clock.setTimer(c, () => {
+      if (b.done) return;
+      // RFC 3261 §16.8: CANCEL a branch that got a provisional; otherwise act as if 408 arrived.
+      if (b.provisional) this.#sendCancel(b);
+      else {
+        b.txn?.abort();
+        this.#onFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
+      }
+    });
+  }
+
+  #onResponse(b: Branch, res: SipResponse): void {
+    if (b !== this.#branch && (res.status < 200 || res.status >= 300)) return;
+    const status = res.status;
+    if (status < 200) {
+      b.provisional = true;
+      if (b.cancelPending) {
+        b.cancelPending = false;
+        this.#sendCancel(b);
+      }
+      // 100 is hop-by-hop (RFC 3261 §16.7 step 5): we sent our own.
+      if (status === 100) return;
+      this.#armTimerC(b);
+      this.#relayedProvisional = true;
+      this.#relay(res);
+      return;
+    }
+    if (status < 300) {
+      // Every 2xx goes upstream, retransmissions included (§16.7 step 5, RFC 6026).
+      b.done = true;
+      b.timerC?.cancel();
+      this.#report(b, { kind: 'response', status, latencyMs: this.#o.layer.clock.now() - b.startedAt });
+      if (!this.#finished) {
+        this.#finished = true;
+        this.#o.hooks.onFinal?.(res, true);
+      }
+      this.#o.hooks.on2xx?.(res);
+      this.#relay(res);
+      return;
+    }
+    if (b.done) return;
+    b.done = true;
+    b.timerC?.cancel();
+    this.#report(b, { kind: 'response', status, latencyMs: this.#o.layer.clock.now() - b.startedAt });
+    if (this.#failoverAllowed(status)) {
+      void this.#failover(b, { kind: 'response', status, latencyMs: 0 }, res);
+      return;
+    }
+    this.#finishWith(res);
+  }
+
+  #onFailure(b: Branch, outcome: AttemptOutcome, status: number, reason: string): void {
+    if (b.done) return;
+    b.done = true;
+    b.timerC?.cancel();
+    this.#report(b, outcome);
+    if (this.#cancelled) {
+      this.respond(487, 'Request Terminated');
+      return;
+    }
+    if (this.#failoverAllowed(status)) {
+      void this.#failover(b, outcome, undefined, status, reason);
+      return;
+    }
+    this.respond(status, reason);
+  }
+
+  #failoverAllowed(status: number): boolean {
+    return (
+      !this.#cancelled &&
+      !this.#relayedProvisional &&
+      this.#o.failoverCodes.has(status) &&
+      this.#o.hooks.nextBranch !== undefined
+    );
+  }
+
+  async #failover(_b: Branch, outcome: AttemptOutcome, res?: SipResponse, status?: number, reason?: string): Promise<void> {
+    let plan: BranchPlan | undefined;
+    try {
+      plan = await this.#o.hooks.nextBranch?.(outcome);
+    } catch (err) {
+      this.#o.log.error({ err }, 'failover: choosing the next branch failed');
+    }
+    if (this.#finished) return;
+    if (this.#cancelled) {
+      this.respond(487, 'Request Terminated');
+      return;
+    }
+    if (plan !== undefined) {
+      this.start(plan);
+      return;
+    }
+    // Nothing left to try: a clear 503 rather than the last switch's failure (RFC 3261 §16.7 step 6
+    // says a proxy should not pass a 503 upstream as if every future request would fail too).
+    void res;
+    void status;
+    void reason;
+    this.respond(503, 'No Switch Available', [['Retry-After', String(this.#o.retryAfter)]]);
+  }
+
+  #finishWith(res: SipResponse): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#o.hooks.onFinal?.(res, true);
+    this.#relay(res);
+  }
+
+  #report(b: Branch, outcome: AttemptOutcome): void {
+    if (b.plan.candidate !== undefined) this.#o.hooks.report?.(b.plan.candidate, outcome);
+  }
+
+  /** Relay a response upstream without our Via (RFC 3261 §16.7 step 3). */
+  #relay(res: SipResponse): void {
+    res.removeFirstValue('via');
+    if (!res.has('via')) return; // it was addressed to us; nothing upstream
+    this.#o.server.respond(res);
+  }
+
+  /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */
+  #sendCancel(b: Branch): void {
+    const inv = b.plan.request;
+    const headers: HeaderField[] = [];
+    let via = false;
+    for (const h of inv.headers) {
+      if (h.key === 'via') {
+        if (!via) headers.push({ name: 'Via', key: 'via', value: h.value, raw: undefined });
+        via = true;
+      } else if (h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'route') {
+        headers.push(h);
+      } else if (h.key === 'cseq') {
+        headers.push({ name: 'CSeq', key: 'cseq', value: `${inv.cseq.seq} CANCEL`, raw: undefined });
+      }
+    }
+    headers.push({ name: 'Max-Forwards', key: 'max-forwards', value: '70', raw: undefined });
+    const cancel = new SipRequest('CANCEL', inv.uri, headers, Buffer.alloc(0));
+    this.#o.layer.sendRequest(cancel, b.plan.target, {
+      onResponse: () => {},
+      onTimeout: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL timed out'),
+      onTransportError: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL could not be sent'),
+    });
+  }
+}
+
+/** A fresh branch id with our loop-detection hash appended (see loop-detection.ts). */
+export function branchWithLoopHash(hash: string): string {
+  return `${generateBranch()}-${hash}`;
+}

@@ -1,0 +1,35 @@
+/**
+ * The routing API the proxy core sees (Kamailio dispatcher's api.h in four verbs): `select` a
+ * first destination for a new call, `next` after a failure, `report` what happened, and
+ * `isFromKnownPeer` to tell a trusted source. Everything else about switches (lists, health,
+ * algorithms) stays behind it.
+ */
+import type { SipRequest } from '../../shared/sip/index.ts';
+import type { Flow, Target } from '../transport/transport.ts';
+
+/** A place a new call can go: a switch. */
+export interface RouteCandidate {
+  readonly id: string;
+  readonly target: Target;
+}
+
+export interface RoutingContext {
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  /** Carrier id when the source matched one. */
+  readonly carrierId?: string | undefined;
+}
+
+/** Outcome of one attempt, for health and latency bookkeeping. */
+export type AttemptOutcome =
+  | { readonly kind: 'response'; readonly status: number; readonly latencyMs: number }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'transport-error' };
+
+export interface Router {
+  select(ctx: RoutingContext): RouteCandidate | undefined;
+  /** The next candidate, skipping every id in `tried`; undefined when none is left. */
+  next(ctx: RoutingContext, tried: ReadonlySet<string>): RouteCandidate | undefined;
+  report(candidate: RouteCandidate, outcome: AttemptOutcome): void;
+  isFromKnownPeer(address: string): boolean;
+}

@@ -1,0 +1,34 @@
+/**
+ * Transaction matching keys (RFC 3261 §17.1.3 for responses, §17.2.3 for requests).
+ */
+import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
+import { BRANCH_MAGIC_COOKIE } from '../../shared/sip/index.ts';
+
+/** True when the branch was made by an RFC 3261 element: the cookie plus something after it. */
+export function isRfc3261Branch(branch: string | undefined): branch is string {
+  return branch !== undefined && branch.length > BRANCH_MAGIC_COOKIE.length && branch.startsWith(BRANCH_MAGIC_COOKIE);
+}
+
+/**
+ * Server transaction key. `method` is the transaction's method: INVITE for an ACK (a non-2xx ACK
+ * belongs to the INVITE transaction), CANCEL for a CANCEL. A request without a valid RFC 3261
+ * branch (RFC 2543 peers; RFC 4475 §3.2.1 badbranch) is matched on the fields §17.2.3 lists.
+ */
+export function serverKey(req: SipRequest, method: string): string {
+  const via = req.via;
+  const sentBy = `${via.host}:${via.port ?? ''}`;
+  if (isRfc3261Branch(via.branch)) return `${via.branch}|${sentBy}|${method}`;
+  // RFC 2543: the ACK carries the To tag of our response, the INVITE had none; leave it out.
+  const toTag = method === 'INVITE' ? '' : (req.toTag ?? '');
+  return `2543|${req.uri}|${req.fromTag ?? ''}|${toTag}|${req.callId}|${req.cseq.seq}|${sentBy}|${method}`;
+}
+
+/** Client transaction key: our branch (always RFC 3261) and the CSeq method. */
+export function clientKey(branch: string, method: string): string {
+  return `${branch}|${method}`;
+}
+
+export function responseClientKey(res: SipResponse): string | undefined {
+  const branch = res.via.branch;
+  return branch === undefined ? undefined : clientKey(branch, res.cseq.method);
+}

@@ -1,0 +1,264 @@
+/**
+ * The transaction layer (RFC 3261 §17): sits on the transport, parses what arrives, matches
+ * requests to server transactions and responses to client transactions, absorbs
+ * retransmissions, and hands new requests to the transaction user (the proxy core).
+ *
+ * Safety: a message that cannot be parsed is answered with `400 <what is wrong>` (or 505/513)
+ * when it is a request with a readable Via, and dropped otherwise; the tables are capped
+ * (`maxTransactions`) and a full table answers 503 statelessly instead of growing.
+ */
+import { SipParseError, isSipfleetError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
+import {
+  DEFAULT_LIMITS,
+  makeErrorResponseBytes,
+  makeResponse,
+  parseMessage,
+  serializeMessage,
+  type ParseLimits,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from '../../shared/sip/index.ts';
+import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { InviteClientTransaction, NonInviteClientTransaction, type ClientTransaction } from './client-transaction.ts';
+import {
+  InviteServerTransaction,
+  NonInviteServerTransaction,
+  type ServerTransaction,
+} from './server-transaction.ts';
+import { clientKey, responseClientKey, serverKey } from './transaction-key.ts';
+import type { ClientTransactionUser, ServerTransactionUser } from './transaction-user.ts';
+import { timersFor, T1, T2, T4, TIMER_C, type TimerValues } from './timers.ts';
+
+export interface TransactionLayerOptions {
+  transport: TransportLayer;
+  user: ServerTransactionUser;
+  logger: Logger;
+  clock?: Clock;
+  parseLimits?: ParseLimits;
+  /** Server + client transactions alive at once. */
+  maxTransactions?: number;
+  t1?: number;
+  t2?: number;
+  t4?: number;
+  timerC?: number;
+}
+
+export interface TransactionStats {
+  serverTransactions: number;
+  clientTransactions: number;
+  requestsIn: number;
+  responsesIn: number;
+  retransmissionsAbsorbed: number;
+  strayResponses: number;
+  parseErrors: number;
+  rejectedTableFull: number;
+}
+
+export class TransactionLayer implements TransportDelegate {
+  readonly clock: Clock;
+  readonly #transport: TransportLayer;
+  readonly #user: ServerTransactionUser;
+  readonly #log: Logger;
+  readonly #limits: ParseLimits;
+  readonly #max: number;
+  readonly #timersUdp: TimerValues;
+  readonly #timersReliable: TimerValues;
+  readonly #servers = new Map<string, ServerTransaction & { abort(): void }>();
+  readonly #clients = new Map<string, ClientTransaction>();
+  readonly #stats: TransactionStats = {
+    serverTransactions: 0,
+    clientTransactions: 0,
+    requestsIn: 0,
+    responsesIn: 0,
+    retransmissionsAbsorbed: 0,
+    strayResponses: 0,
+    parseErrors: 0,
+    rejectedTableFull: 0,
+  };
+
+  constructor(opts: TransactionLayerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.#transport = opts.transport;
+    this.#user = opts.user;
+    this.#log = opts.logger;
+    this.#limits = opts.parseLimits ?? DEFAULT_LIMITS;
+    this.#max = opts.maxTransactions ?? 100_000;
+    const t1 = opts.t1 ?? T1;
+    this.#timersUdp = timersFor(false, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
+    this.#timersReliable = timersFor(true, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
+  }
+
+  /** Timer values for a transport (the proxy core uses Timer C from here). */
+  timers(reliable: boolean): TimerValues {
+    return reliable ? this.#timersReliable : this.#timersUdp;
+  }
+
+  stats(): TransactionStats {
+    return { ...this.#stats, serverTransactions: this.#servers.size, clientTransactions: this.#clients.size };
+  }
+
+  // ---- inbound ----
+
+  onMessage(data: Buffer, flow: Flow): void {
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(data, this.#limits);
+    } catch (err) {
+      this.#onParseError(data, flow, err);
+      return;
+    }
+    try {
+      if (msg.kind === 'response') this.#onResponse(msg as SipResponse);
+      else this.#onRequest(msg as SipRequest, flow);
+    } catch (err) {
+      // A lazily-parsed header the core needed turned out malformed (e.g. Route): same as a parse error.
+      if (err instanceof SipParseError) this.#onParseError(data, flow, err);
+      else this.#log.error({ err, flow }, 'unexpected error while handling a message');
+    }
+  }
+
+  #onParseError(data: Buffer, flow: Flow, err: unknown): void {
+    this.#stats.parseErrors++;
+    if (!(err instanceof SipParseError)) {
+      this.#log.error({ err, flow }, 'parser threw a non-parse error');
+      return;
+    }
+    this.#log.debug({ flow, reason: err.message }, 'unparseable message');
+    const reply = makeErrorResponseBytes(data, err.status, err.reason);
+    if (reply !== undefined) this.#sendTo(reply, flowTarget(flow));
+  }
+
+  #onRequest(req: SipRequest, flow: Flow): void {
+    this.#stats.requestsIn++;
+    stampReceived(req, flow);
+    if (req.method === 'ACK') {
+      const st = this.#servers.get(serverKey(req, 'INVITE'));
+      if (st instanceof InviteServerTransaction && st.state !== 'accepted' && st.state !== 'proceeding') {
+        st.receiveAck();
+        return;
+      }
+      this.#user.onStrayAck(req, flow);
+      return;
+    }
+    const key = serverKey(req, req.method);
+    const existing = this.#servers.get(key);
+    if (existing !== undefined) {
+      this.#stats.retransmissionsAbsorbed++;
+      existing.receiveRetransmission();
+      return;
+    }
+    if (this.#servers.size + this.#clients.size >= this.#max) {
+      this.#stats.rejectedTableFull++;
+      const res = makeResponse(req, 503, 'Server Overloaded', { headers: [['Retry-After', '5']] });
+      this.#sendTo(serializeMessage(res), flowTarget(flow));
+      return;
+    }
+    const txn = this.#createServer(key, req, flow);
+    if (req.method === 'CANCEL') {
+      const invite = this.#servers.get(serverKey(req, 'INVITE'));
+      this.#user.onCancel(txn, invite);
+      return;
+    }
+    this.#user.onRequest(txn);
+  }
+
+  #createServer(key: string, req: SipRequest, flow: Flow): ServerTransaction {
+    const reliable = flow.protocol !== 'udp';
+    const deps = {
+      key,
+      request: req,
+      flow,
+      clock: this.clock,
+      timers: this.timers(reliable),
+      reliable,
+      send: (data: Buffer, f: Flow) => this.#sendTo(data, flowTarget(f)),
+    };
+    const txn = req.method === 'INVITE' ? new InviteServerTransaction(deps) : new NonInviteServerTransaction(deps);
+    this.#servers.set(key, txn);
+    txn.onTerminated = () => {
+      this.#servers.delete(key);
+      this.#user.onServerTransactionTerminated?.(txn);
+    };
+    return txn;
+  }
+
+  #onResponse(res: SipResponse): void {
+    this.#stats.responsesIn++;
+    const key = responseClientKey(res);
+    const ct = key === undefined ? undefined : this.#clients.get(key);
+    if (ct === undefined) {
+      // RFC 6026 keeps client transactions alive for 2xx retransmissions, so a response that
+      // matches nothing is stale or forged (RFC 4475 §3.3.10 bcast): drop it, never route by Via.
+      this.#stats.strayResponses++;
+      return;
+    }
+    ct.receiveResponse(res);
+  }
+
+  // ---- outbound ----
+
+  /** Start a client transaction for a request that already carries our Via (with its branch). */
+  sendRequest(req: SipRequest, target: Target, user: ClientTransactionUser): ClientTransaction {
+    const branch = req.via.branch;
+    if (branch === undefined) throw new Error('sendRequest: request has no branch');
+    const key = clientKey(branch, req.method);
+    const reliable = target.protocol !== 'udp';
+    const deps = {
+      key,
+      request: req,
+      target,
+      clock: this.clock,
+      timers: this.timers(reliable),
+      reliable,
+      user,
+      send: (data: Buffer, t: Target) => this.#transport.send(data, t),
+    };
+    const txn = req.method === 'INVITE' ? new InviteClientTransaction(deps) : new NonInviteClientTransaction(deps);
+    this.#clients.set(key, txn);
+    txn.onTerminated = () => {
+      if (this.#clients.get(key) === txn) this.#clients.delete(key);
+    };
+    txn.start();
+    return txn;
+  }
+
+  /** Send without a transaction (the ACK for a 2xx, RFC 3261 §16.6 / §17.1.1.3). */
+  sendStateless(msg: SipMessage, target: Target): void {
+    this.#sendTo(serializeMessage(msg), target);
+  }
+
+  #sendTo(data: Buffer, target: Target): void {
+    this.#transport.send(data, target).catch((err: unknown) => {
+      this.#log.debug({ err: isSipfleetError(err) ? err.message : err, target }, 'send failed');
+    });
+  }
+
+  /** Drop every transaction (shutdown). */
+  close(): void {
+    for (const st of [...this.#servers.values()]) st.abort();
+    for (const ct of [...this.#clients.values()]) ct.abort();
+  }
+}
+
+/** Where responses to a request go: back along its flow (RFC 3581 symmetric response). */
+export function flowTarget(flow: Flow): Target {
+  return { protocol: flow.protocol, address: flow.remoteAddress, port: flow.remotePort, connectionId: flow.connectionId };
+}
+
+/**
+ * RFC 3261 §18.2.1 and RFC 3581 §4: add `received` when the top Via's host is not the packet's
+ * source address, and fill an empty `rport` with the source port (then `received` is required).
+ */
+export function stampReceived(req: SipRequest, flow: Flow): void {
+  const via = req.via;
+  const host = via.host.charCodeAt(0) === 0x5b ? via.host.slice(1, -1) : via.host;
+  const wantRport = via.rport === null;
+  if (!wantRport && host === flow.remoteAddress) return;
+  const params = new Map(via.params);
+  params.set('received', flow.remoteAddress);
+  if (wantRport) params.set('rport', String(flow.remotePort));
+  req.setTopVia({ ...via, params, received: flow.remoteAddress, rport: wantRport ? flow.remotePort : via.rport });
+}
