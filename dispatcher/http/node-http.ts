@@ -1,0 +1,49 @@
+/**
+ * Node-local HTTP endpoints for load balancers and Prometheus (`node.http`):
+ * `GET /healthz` (process alive), `GET /readyz` (200 while serving, 503 otherwise),
+ * `GET /metrics` (Prometheus text format). Anything else is 404; non-GET is 405.
+ */
+import { createServer, type Server } from 'node:http';
+import type { DispatcherNode } from '../dispatcher-node.ts';
+import { renderMetrics } from '../observability/metrics.ts';
+
+export interface NodeHttp {
+  readonly address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+export async function startNodeHttp(at: { host: string; port: number }, node: DispatcherNode, version: string): Promise<NodeHttp> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' }).end('{"code":"METHOD_NOT_ALLOWED","message":"use GET"}');
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: node.id, version }));
+    } else if (path === '/readyz') {
+      const ready = node.ready;
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, node: node.id }));
+    } else if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node));
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no such endpoint"}');
+    }
+  });
+  server.headersTimeout = 5_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : at.port;
+  return {
+    address: { host: at.host, port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * `sipfleet dispatcher --config FILE`: load and validate the config, start the node, stop it
+ * cleanly on SIGINT/SIGTERM. A bad config prints the field-named error and exits 2.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../shared/config/load-config.ts';
+import { formatConfigError } from '../shared/config/format-config-error.ts';
+import { isSipfleetError } from '../shared/errors.ts';
+import { startDispatcher } from './dispatcher-node.ts';
+
+export const DISPATCHER_USAGE = `Usage: sipfleet dispatcher --config FILE
+
+Start a dispatcher node (SIP proxy) as described by FILE (YAML, see docs/config.md).
+Environment variables SIPFLEET_<PATH> override file values (e.g. SIPFLEET_NODE__ID=d2).
+
+Options:
+  -c, --config FILE   node configuration (or SIPFLEET_CONFIG)
+  -h, --help          show this help
+`;
+
+export async function runDispatcherCli(argv: string[], version: string): Promise<number> {
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    process.stderr.write(`sipfleet dispatcher: ${(err as Error).message}\n\n${DISPATCHER_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(DISPATCHER_USAGE);
+    return 0;
+  }
+  const path = values.config ?? process.env.SIPFLEET_CONFIG;
+  if (path === undefined) {
+    process.stderr.write(`sipfleet dispatcher: --config FILE is required\n\n${DISPATCHER_USAGE}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(path);
+  } catch (err) {
+    process.stderr.write(`${formatConfigError(err)}\n`);
+    return 2;
+  }
+  let node;
+  try {
+    node = await startDispatcher(config, { version });
+  } catch (err) {
+    process.stderr.write(`sipfleet dispatcher: ${isSipfleetError(err) ? err.message : String(err)}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await node.close();
+  return 0;
+}
