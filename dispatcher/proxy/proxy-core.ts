@@ -13,6 +13,7 @@
  *      changes, RFC 5658), our Via with a fresh branch carrying the loop hash
  * Responses are handled by the request's ResponseContext.
  */
+import { SipParseError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import {
   formatNameAddr,
@@ -90,13 +91,31 @@ export class ProxyCore implements ServerTransactionUser {
   // ---- ServerTransactionUser ----
 
   onRequest(txn: ServerTransaction): void {
+    try {
+      this.#onRequest(txn);
+    } catch (err) {
+      // A header parsed on demand (Route, Contact...) was malformed: answer through the
+      // transaction so it completes normally (RFC 4475 §3.1.2.13 regbadct → 400).
+      if (err instanceof SipParseError) this.#reply(txn, err.status, err.reason);
+      else throw err;
+    }
+  }
+
+  #onRequest(txn: ServerTransaction): void {
     const req = txn.request;
     if (req.method === 'INVITE') this.#stats.invites++;
     const uri = req.requestUri;
     if (!SCHEMES.has(uri.scheme) && !req.has('route')) return this.#reply(txn, 416, 'Unsupported URI Scheme');
     const proxyRequire = req.get('proxy-require');
     if (proxyRequire !== undefined) return this.#reply(txn, 420, 'Bad Extension', [['Unsupported', proxyRequire]]);
+    // Contact is forwarded as is, but a malformed one would break the dialog downstream.
+    if (req.has('contact')) req.contacts();
     const flowConnection = this.#preprocessRoutes(req, txn.flow);
+    // Out-of-dialog requests go to the switch pool; a Route set aimed elsewhere would make this
+    // node an open relay, so it is refused (in-dialog Route sets come from our Record-Route).
+    if (req.toTag === undefined && req.has('route') && req.method !== 'ACK') {
+      return this.#reply(txn, 403, 'Forbidden (Preloaded Route Not Allowed)');
+    }
     const toUs = !req.has('route') && this.#o.identity.isLocalUri(req.requestUri);
     if (toUs && req.method === 'OPTIONS' && req.toTag === undefined) {
       return this.#reply(txn, 200, 'OK', [['Allow', ALLOW], ['Accept', 'application/sdp'], ['Server', SERVER]]);
@@ -173,7 +192,10 @@ export class ProxyCore implements ServerTransactionUser {
     if (!inDialog) return this.#dispatchNew(txn, hash);
     const target = await this.#inDialogTarget(req, txn.flow, flowConnection);
     if (target === undefined) {
-      return this.#reply(txn, toUs || req.has('route') ? 481 : 404, toUs ? 'Call/Transaction Does Not Exist' : 'Not Found (No Route)');
+      // No dialog and the Request-URI is us: nothing to continue (481). Otherwise the next hop
+      // named by Route or Request-URI could not be resolved (RFC 3263 §4.3: 503).
+      if (toUs) return this.#reply(txn, 481, 'Call/Transaction Does Not Exist');
+      return this.#reply(txn, 503, 'Service Unavailable (Next Hop Unresolvable)');
     }
     const isBye = req.method === 'BYE';
     const callId = req.callId;

@@ -27,7 +27,7 @@ export async function resolveUriTarget(uri: Uri): Promise<Target | undefined> {
   const maddr = uri.params.get('maddr');
   if (maddr != null) address = bareHost(maddr);
   if (isIP(address) === 0) {
-    if (address.endsWith('.invalid')) return undefined;
+    if (isReservedName(address)) return undefined;
     try {
       address = (await lookup(address)).address;
     } catch {
@@ -35,4 +35,14 @@ export async function resolveUriTarget(uri: Uri): Promise<Target | undefined> {
     }
   }
   return { protocol, address, port: uri.port ?? defaultPort };
+}
+
+/**
+ * RFC 2606 / RFC 6761 names that never resolve to a real host: looking them up would only send
+ * a query to the resolver (RFC 7118 phones use `*.invalid` Contacts; torture tests use example.com).
+ */
+const RESERVED = /(^|\.)(invalid|test|example|localhost|example\.(com|net|org))\.?$/i;
+
+export function isReservedName(host: string): boolean {
+  return RESERVED.test(host);
 }

@@ -2,6 +2,7 @@
  * Transaction matching keys (RFC 3261 §17.1.3 for responses, §17.2.3 for requests).
  */
 import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
+import type { Flow } from '../transport/transport.ts';
 import { BRANCH_MAGIC_COOKIE } from '../../shared/sip/index.ts';
 
 /** True when the branch was made by an RFC 3261 element: the cookie plus something after it. */
@@ -13,10 +14,15 @@ export function isRfc3261Branch(branch: string | undefined): branch is string {
  * Server transaction key. `method` is the transaction's method: INVITE for an ACK (a non-2xx ACK
  * belongs to the INVITE transaction), CANCEL for a CANCEL. A request without a valid RFC 3261
  * branch (RFC 2543 peers; RFC 4475 §3.2.1 badbranch) is matched on the fields §17.2.3 lists.
+ *
+ * Hardening beyond §17.2.3: the source (address, and port for UDP) is part of the key, so a
+ * retransmission, ACK or CANCEL only matches when it comes from where the request came from.
+ * A third party that copies a branch cannot CANCEL someone else's call or steal its responses.
  */
-export function serverKey(req: SipRequest, method: string): string {
+export function serverKey(req: SipRequest, method: string, flow: Flow): string {
   const via = req.via;
-  const sentBy = `${via.host}:${via.port ?? ''}`;
+  const source = flow.protocol === 'udp' ? `${flow.remoteAddress}:${flow.remotePort}` : flow.remoteAddress;
+  const sentBy = `${via.host}:${via.port ?? ''}@${source}`;
   if (isRfc3261Branch(via.branch)) return `${via.branch}|${sentBy}|${method}`;
   // RFC 2543: the ACK carries the To tag of our response, the INVITE had none; leave it out.
   const toTag = method === 'INVITE' ? '' : (req.toTag ?? '');

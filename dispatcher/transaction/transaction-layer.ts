@@ -135,7 +135,7 @@ export class TransactionLayer implements TransportDelegate {
     this.#stats.requestsIn++;
     stampReceived(req, flow);
     if (req.method === 'ACK') {
-      const st = this.#servers.get(serverKey(req, 'INVITE'));
+      const st = this.#servers.get(serverKey(req, 'INVITE', flow));
       if (st instanceof InviteServerTransaction && st.state !== 'accepted' && st.state !== 'proceeding') {
         st.receiveAck();
         return;
@@ -143,7 +143,7 @@ export class TransactionLayer implements TransportDelegate {
       this.#user.onStrayAck(req, flow);
       return;
     }
-    const key = serverKey(req, req.method);
+    const key = serverKey(req, req.method, flow);
     const existing = this.#servers.get(key);
     if (existing !== undefined) {
       this.#stats.retransmissionsAbsorbed++;
@@ -158,7 +158,7 @@ export class TransactionLayer implements TransportDelegate {
     }
     const txn = this.#createServer(key, req, flow);
     if (req.method === 'CANCEL') {
-      const invite = this.#servers.get(serverKey(req, 'INVITE'));
+      const invite = this.#servers.get(serverKey(req, 'INVITE', flow));
       this.#user.onCancel(txn, invite);
       return;
     }

@@ -18,7 +18,7 @@ export function makeErrorResponseBytes(data: Buffer, status: number, reason: str
     const name = m[2].toLowerCase();
     if (name === 'via' || name === 'v') {
       const value = line.slice(line.indexOf(':') + 1).trim();
-      if (!/^SIP[ \t]*\/[ \t]*2\.0[ \t]*\//i.test(value)) continue;
+      if (!/^SIP[ \t]*\/[ \t]*\d+\.\d+[ \t]*\//i.test(value)) continue;
       hasVia = true;
     }
     if (copied.length + line.length > MAX_COPIED) break;
