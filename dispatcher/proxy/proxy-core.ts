@@ -162,7 +162,7 @@ export class ProxyCore implements ServerTransactionUser {
    * RFC 3261 §16.4. Returns the connection id from a flow token in a Route value we removed, when
    * it points somewhere other than where the request came from.
    */
-  #preprocessRoutes(req: SipRequest, flow: Flow): number | undefined {
+  #preprocessRoutes(req: SipRequest, flow: Flow): FlowHint | undefined {
     if (!req.has('route')) return undefined;
     const identity = this.#o.identity;
     const ruri = req.requestUri;
@@ -175,18 +175,19 @@ export class ProxyCore implements ServerTransactionUser {
       req.remove('route');
       for (const r of routes.slice(0, -1)) req.append('Route', formatNameAddr(r));
     }
-    let connection: number | undefined;
+    let viaFlow: FlowHint | undefined;
     while (req.has('route')) {
       const uri = parseUri(req.routes()[0].uri, 'Route');
       if (!identity.isLocalUri(uri)) break;
       const id = decodeFlowToken(isSipUri(uri) ? uri.user : undefined);
-      if (id !== undefined && id !== flow.connectionId) connection = id;
+      const protocol = uriProtocol(uri);
+      if (id !== undefined && id !== flow.connectionId && protocol !== undefined) viaFlow = { connectionId: id, protocol };
       req.removeFirstValue('route');
     }
-    return connection;
+    return viaFlow;
   }
 
-  async #route(txn: ServerTransaction, flowConnection: number | undefined, hash: string, toUs: boolean): Promise<void> {
+  async #route(txn: ServerTransaction, flowConnection: FlowHint | undefined, hash: string, toUs: boolean): Promise<void> {
     const req = txn.request;
     const inDialog = req.toTag !== undefined || req.has('route');
     if (!inDialog) return this.#dispatchNew(txn, hash);
@@ -209,11 +210,11 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
-  async #inDialogTarget(req: SipRequest, flow: Flow, flowConnection: number | undefined): Promise<Target | undefined> {
-    if (flowConnection !== undefined && this.#tl !== undefined) {
+  async #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined): Promise<Target | undefined> {
+    if (viaFlow !== undefined) {
+      // The phone's Contact may be unreachable (`*.invalid`, RFC 7118); its connection is not.
       const base = await resolveUriTarget(req.requestUri).catch(() => undefined);
-      const protocol = (req.has('route') ? undefined : base?.protocol) ?? 'udp';
-      return { protocol: base?.protocol ?? protocol, address: base?.address ?? '', port: base?.port ?? 0, connectionId: flowConnection };
+      return { protocol: viaFlow.protocol, address: base?.address ?? '', port: base?.port ?? 0, connectionId: viaFlow.connectionId };
     }
     if (req.has('route')) {
       const top = req.routes()[0];
@@ -346,6 +347,12 @@ export class ProxyCore implements ServerTransactionUser {
     fwd.prepend('Via', identity.viaValue(target.protocol, branchWithLoopHash(hash)));
     return fwd;
   }
+}
+
+/** The connection (and its transport) named by a flow token in one of our Route values. */
+interface FlowHint {
+  connectionId: number;
+  protocol: Target['protocol'];
 }
 
 /** Whether an in-dialog request comes from the switch side of the dialog. */
