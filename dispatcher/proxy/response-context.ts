@@ -268,6 +268,14 @@ export class ResponseContext {
       onTimeout: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL timed out'),
       onTransportError: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL could not be sent'),
     });
+    // RFC 3261 §9.1: no final response 64*T1 after the CANCEL → give the branch up (a 408,
+    // §16.7 step 2), else the server transaction, dialog and admission would wait forever.
+    b.timerC?.cancel();
+    b.timerC = this.#o.layer.clock.setTimer(this.#o.layer.timers(b.plan.target.protocol !== 'udp').B, () => {
+      if (b.done) return;
+      b.txn?.abort();
+      this.#onFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
+    });
   }
 }
 

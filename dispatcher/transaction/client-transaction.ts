@@ -158,7 +158,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     this.timer(interval, () => {
       this.#transmit();
       // In Proceeding the interval is T2 (RFC 3261 §17.1.2.2).
-      this.#retransmit(this.state === 'proceeding' ? this.#deps.timers.E * 8 : nextInterval(interval));
+      this.#retransmit(this.state === 'proceeding' ? this.#deps.timers.T2 : nextInterval(interval, this.#deps.timers.T2));
     });
   }
 
@@ -176,7 +176,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     if (res.status < 200) {
       if (this.state === 'trying') {
         this.enter('proceeding');
-        this.#armTimers(this.#deps.timers.E * 8);
+        this.#armTimers(this.#deps.timers.T2);
       }
       this.#deps.user.onResponse(res);
       return;

@@ -102,7 +102,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   #retransmitFinal(interval: number): void {
     this.timer(interval, () => {
       if (this.#lastBytes !== undefined) this.#deps.send(this.#lastBytes, this.flow);
-      this.#retransmitFinal(nextInterval(interval));
+      this.#retransmitFinal(nextInterval(interval, this.#deps.timers.T2));
     });
   }
 

@@ -11,6 +11,8 @@ export const T2 = 4_000;
 export const T4 = 5_000;
 
 export interface TimerValues {
+  /** T2: cap of the Timer E and Timer G doubling (and Timer E in Proceeding). */
+  T2: number;
   /** INVITE request retransmit interval (initial), UDP only. */
   A: number;
   /** INVITE transaction timeout. */
@@ -44,6 +46,7 @@ export const TIMER_C = 180_000 + 1_000;
 /** Timer values for a transport; `reliable` means TCP/TLS/WS (RFC 3261 §17.1.1.2 etc.). */
 export function timersFor(reliable: boolean, t1 = T1, t2 = T2, t4 = T4, timerC = TIMER_C): TimerValues {
   return {
+    T2: t2,
     A: t1,
     B: 64 * t1,
     C: timerC,

@@ -127,6 +127,8 @@ export class TransactionLayer implements TransportDelegate {
       return;
     }
     this.#log.debug({ flow, reason: err.message }, 'unparseable message');
+    // An ACK is never answered (RFC 3261 §17): drop it, whatever is wrong with it.
+    if (/^(?:\r\n)*ACK /.test(data.toString('latin1', 0, 64))) return;
     const reply = makeErrorResponseBytes(data, err.status, err.reason);
     if (reply !== undefined) this.#sendTo(reply, flowTarget(flow));
   }
