@@ -8,10 +8,11 @@
  * after `maxAgeMs` (a safety net for calls whose BYE never came).
  */
 import type { CallEndReason } from '../admission/admission.ts';
-import type { Target } from '../transport/transport.ts';
+import type { Flow, Target } from '../transport/transport.ts';
 import type { Clock, TimerHandle } from '../transaction/clock.ts';
 
 export interface DialogRecord {
+  // One leg of a call through this node.
   readonly callId: string;
   readonly fromTag: string | undefined;
   toTag: string | undefined;
@@ -27,10 +28,12 @@ export interface DialogRecord {
 }
 
 export class DialogTable {
-  readonly #dialogs = new Map<string, DialogRecord & { expiry: TimerHandle | undefined }>();
+  /** Call-ID → its legs. Usually one; a call that spirals back through this node has several. */
+  readonly #dialogs = new Map<string, Array<DialogRecord & { expiry?: TimerHandle | undefined }>>();
   readonly #clock: Clock;
   readonly #maxDialogs: number;
   readonly #maxAgeMs: number;
+  #size = 0;
 
   constructor(clock: Clock, maxDialogs = 200_000, maxAgeMs = 6 * 3600_000) {
     this.#clock = clock;
@@ -39,40 +42,66 @@ export class DialogTable {
   }
 
   get size(): number {
-    return this.#dialogs.size;
+    return this.#size;
   }
 
   /** False when the table is full (the caller answers 503). */
   add(record: DialogRecord): boolean {
-    if (this.#dialogs.size >= this.#maxDialogs) return false;
-    this.end(record.callId, 'failover');
-    this.#dialogs.set(record.callId, { ...record, expiry: undefined });
+    if (this.#size >= this.#maxDialogs) return false;
+    const legs = this.#dialogs.get(record.callId);
+    if (legs === undefined) this.#dialogs.set(record.callId, [record]);
+    else legs.push(record);
+    this.#size++;
     return true;
   }
 
+  /** The first leg of a Call-ID. */
   get(callId: string): DialogRecord | undefined {
-    return this.#dialogs.get(callId);
+    return this.#dialogs.get(callId)?.[0];
+  }
+
+  /**
+   * The leg an in-dialog request belongs to: the one whose caller or switch side sent it.
+   * With a single leg, that leg (a caller may send from another port than its INVITE's).
+   */
+  find(callId: string, flow: Flow): DialogRecord | undefined {
+    const legs = this.#dialogs.get(callId);
+    if (legs === undefined) return undefined;
+    if (legs.length === 1) return legs[0];
+    return legs.find((d) => sameSide(d.callerTarget, flow) || sameSide(d.switchTarget, flow));
   }
 
   /** The 2xx arrived: the dialog is confirmed and lives until BYE or max age. */
-  confirm(callId: string, toTag: string | undefined): void {
-    const d = this.#dialogs.get(callId);
+  confirm(record: DialogRecord, toTag: string | undefined): void {
+    const d = this.#entry(record);
     if (d === undefined || d.state === 'confirmed') return;
     d.state = 'confirmed';
     d.toTag = toTag;
-    d.expiry = this.#clock.setTimer(this.#maxAgeMs, () => this.end(callId, 'max-age'));
+    d.expiry = this.#clock.setTimer(this.#maxAgeMs, () => this.end(record, 'max-age'));
   }
 
-  /** End the dialog and release its call exactly once; later calls are no-ops. */
-  end(callId: string, reason: CallEndReason): void {
-    const d = this.#dialogs.get(callId);
-    if (d === undefined) return;
-    this.#dialogs.delete(callId);
+  /** End the leg and release its call exactly once; later calls are no-ops. */
+  end(record: DialogRecord, reason: CallEndReason): void {
+    const legs = this.#dialogs.get(record.callId);
+    const i = legs === undefined ? -1 : legs.indexOf(record);
+    if (legs === undefined || i < 0) return;
+    const [d] = legs.splice(i, 1);
+    if (legs.length === 0) this.#dialogs.delete(record.callId);
+    this.#size--;
     d.expiry?.cancel();
     d.release(reason);
   }
 
   endAll(reason: CallEndReason): void {
-    for (const id of [...this.#dialogs.keys()]) this.end(id, reason);
+    for (const legs of [...this.#dialogs.values()]) for (const d of [...legs]) this.end(d, reason);
   }
+
+  #entry(record: DialogRecord): (DialogRecord & { expiry?: TimerHandle | undefined }) | undefined {
+    return this.#dialogs.get(record.callId)?.find((d) => d === record);
+  }
+}
+
+/** Whether a flow comes from a target: same address, and same port for UDP. */
+export function sameSide(target: Target, flow: Flow): boolean {
+  return flow.remoteAddress === target.address && (flow.protocol !== 'udp' || flow.remotePort === target.port);
 }

@@ -29,7 +29,7 @@ import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import { flowTarget, type TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { ServerTransactionUser } from '../transaction/transaction-user.ts';
 import type { Flow, Target } from '../transport/transport.ts';
-import type { DialogRecord, DialogTable } from './dialog-table.ts';
+import { sameSide, type DialogRecord, type DialogTable } from './dialog-table.ts';
 import { decodeFlowToken, encodeFlowToken } from './flow-token.ts';
 import type { LocalIdentity } from './local-identity.ts';
 import { isLooped, loopHash } from './loop-detection.ts';
@@ -198,11 +198,10 @@ export class ProxyCore implements ServerTransactionUser {
       if (toUs) return this.#reply(txn, 481, 'Call/Transaction Does Not Exist');
       return this.#reply(txn, 503, 'Service Unavailable (Next Hop Unresolvable)');
     }
-    const isBye = req.method === 'BYE';
-    const callId = req.callId;
+    const leg = req.method === 'BYE' ? this.#o.dialogs.find(req.callId, txn.flow) : undefined;
     const ctx = this.#context(txn, {
       onFinal: () => {
-        if (isBye) this.#o.dialogs.end(callId, 'bye');
+        if (leg !== undefined) this.#o.dialogs.end(leg, 'bye');
       },
     });
     this.#stats.forwarded++;
@@ -228,8 +227,8 @@ export class ProxyCore implements ServerTransactionUser {
       }
       return resolveUriTarget(uri);
     }
-    const dialog = this.#o.dialogs.get(req.callId);
-    if (dialog !== undefined) return fromSwitch(dialog, flow) ? dialog.callerTarget : dialog.switchTarget;
+    const dialog = this.#o.dialogs.find(req.callId, flow);
+    if (dialog !== undefined) return sameSide(dialog.switchTarget, flow) ? dialog.callerTarget : dialog.switchTarget;
     if (this.#o.identity.isLocalUri(req.requestUri)) return undefined;
     return resolveUriTarget(req.requestUri);
   }
@@ -244,19 +243,24 @@ export class ProxyCore implements ServerTransactionUser {
     const tried = new Set<string>();
     let attempts = 0;
     let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;
+    /** This call's leg in the dialog table (the current attempt's). */
+    let leg: DialogRecord | undefined;
 
     const hooks: ResponseContextHooks = {
       report: (c, outcome) => o.router.report(c, outcome),
       nextBranch: async () => {
-        if (isInvite) o.dialogs.end(callId, 'failover');
+        if (leg !== undefined) o.dialogs.end(leg, 'failover');
+        leg = undefined;
         return nextPlan();
       },
     };
     if (isInvite) {
       hooks.onFinal = (res) => {
-        if (res.status >= 300) o.dialogs.end(callId, ctx.cancelled ? 'cancel' : 'rejected');
+        if (res.status >= 300 && leg !== undefined) o.dialogs.end(leg, ctx.cancelled ? 'cancel' : 'rejected');
       };
-      hooks.on2xx = (res: SipResponse) => o.dialogs.confirm(callId, res.toTag);
+      hooks.on2xx = (res: SipResponse) => {
+        if (leg !== undefined) o.dialogs.confirm(leg, res.toTag);
+      };
     }
     const ctx = this.#context(txn, hooks);
 
@@ -287,7 +291,9 @@ export class ProxyCore implements ServerTransactionUser {
             createdAt: this.#tl.clock.now(),
             release: decision.release,
           };
+          leg = record;
           if (!o.dialogs.add(record)) {
+            leg = undefined;
             decision.release('rejected');
             lastRefusal = { status: 503, reason: 'Service Unavailable (Dialog Table Full)' };
             return undefined;
@@ -353,12 +359,6 @@ export class ProxyCore implements ServerTransactionUser {
 interface FlowHint {
   connectionId: number;
   protocol: Target['protocol'];
-}
-
-/** Whether an in-dialog request comes from the switch side of the dialog. */
-function fromSwitch(d: DialogRecord, flow: Flow): boolean {
-  const s = d.switchTarget;
-  return flow.remoteAddress === s.address && (flow.protocol !== 'udp' || flow.remotePort === s.port);
 }
 
 export { uriProtocol };
