@@ -12,6 +12,8 @@ export interface AdmissionRequest {
   readonly flow: Flow;
   readonly carrierId?: string | undefined;
   readonly switchId: string;
+  /** True when an earlier attempt of this call was admitted and failed over: shared levels are not charged CPS again. */
+  readonly reattempt?: boolean | undefined;
 }
 
 export type CallEndReason = 'bye' | 'cancel' | 'rejected' | 'timeout' | 'max-age' | 'failover' | 'shutdown';

@@ -24,6 +24,7 @@ import {
   type SipResponse,
 } from '../../shared/sip/index.ts';
 import type { Admission } from '../admission/admission.ts';
+import type { CarrierMatcher } from '../admission/carrier-matcher.ts';
 import type { Router, RoutingContext } from '../routing/router.ts';
 import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import { flowTarget, type TransactionLayer } from '../transaction/transaction-layer.ts';
@@ -55,22 +56,27 @@ export interface ProxyCoreOptions {
   maxAttempts?: number;
   /** Retry-After (s) on our own 503s. */
   retryAfter?: number;
+  /** Trunks by source address; when it has carriers, new requests from elsewhere are unknown sources. */
+  carriers?: CarrierMatcher | undefined;
+  /** What an unknown source's new request gets: 403, or silence. */
+  unknownSources?: 'reject' | 'drop';
 }
 
 export interface ProxyStats {
   invites: number;
   forwarded: number;
+  unknownSources: number;
   localReplies: Record<number, number>;
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<ProxyCoreOptions>;
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers'>> & { carriers: CarrierMatcher | undefined };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
-  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, localReplies: {} };
+  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {} };
 
   constructor(opts: ProxyCoreOptions) {
-    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, ...opts };
+    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, carriers: undefined, unknownSources: 'reject', ...opts };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
   }
 
@@ -123,8 +129,21 @@ export class ProxyCore implements ServerTransactionUser {
     if (req.maxForwards === 0) return this.#reply(txn, 483, 'Too Many Hops');
     const hash = loopHash(req);
     if (isLooped(req, this.#o.identity, hash)) return this.#reply(txn, 482, 'Loop Detected');
+    // RFC 3261 §16.3 step 5 (proxy authorization), by source: a new request must come from a
+    // carrier or a known peer. Checked before 100 Trying so that a silent drop stays silent.
+    let carrierId: string | undefined;
+    if (req.toTag === undefined && !req.has('route')) {
+      const source = txn.flow.remoteAddress;
+      const carriers = this.#o.carriers;
+      carrierId = carriers?.match(source)?.id;
+      if (carrierId === undefined && carriers !== undefined && carriers.size > 0 && !this.#o.router.isFromKnownPeer(source)) {
+        this.#stats.unknownSources++;
+        if (this.#o.unknownSources === 'drop') return txn.abort();
+        return this.#reply(txn, 403, 'Forbidden (Unknown Source)');
+      }
+    }
     if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
-    this.#route(txn, flowConnection, hash, toUs).catch((err: unknown) => {
+    this.#route(txn, flowConnection, hash, toUs, carrierId).catch((err: unknown) => {
       this.#o.logger.error({ err, callId: req.callId }, 'routing failed');
       const ctx = txn.context;
       if (ctx instanceof ResponseContext) ctx.respond(500, 'Server Internal Error (Routing Failed)');
@@ -187,10 +206,10 @@ export class ProxyCore implements ServerTransactionUser {
     return viaFlow;
   }
 
-  async #route(txn: ServerTransaction, flowConnection: FlowHint | undefined, hash: string, toUs: boolean): Promise<void> {
+  async #route(txn: ServerTransaction, flowConnection: FlowHint | undefined, hash: string, toUs: boolean, carrierId: string | undefined): Promise<void> {
     const req = txn.request;
     const inDialog = req.toTag !== undefined || req.has('route');
-    if (!inDialog) return this.#dispatchNew(txn, hash);
+    if (!inDialog) return this.#dispatchNew(txn, hash, carrierId);
     const target = await this.#inDialogTarget(req, txn.flow, flowConnection);
     if (target === undefined) {
       // No dialog and the Request-URI is us: nothing to continue (481). Otherwise the next hop
@@ -234,17 +253,19 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** A new out-of-dialog request: pick a switch (INVITEs also pass admission), with failover. */
-  async #dispatchNew(txn: ServerTransaction, hash: string): Promise<void> {
+  async #dispatchNew(txn: ServerTransaction, hash: string, carrierId: string | undefined): Promise<void> {
     const req = txn.request;
     const o = this.#o;
     const isInvite = req.method === 'INVITE';
     const callId = req.callId;
-    const routing: RoutingContext = { request: req, flow: txn.flow };
+    const routing: RoutingContext = { request: req, flow: txn.flow, carrierId };
     const tried = new Set<string>();
     let attempts = 0;
     let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;
     /** This call's leg in the dialog table (the current attempt's). */
     let leg: DialogRecord | undefined;
+    /** An earlier attempt was admitted (and failed over): shared levels are not charged again. */
+    let admittedBefore = false;
 
     const hooks: ResponseContextHooks = {
       report: (c, outcome) => o.router.report(c, outcome),
@@ -270,7 +291,7 @@ export class ProxyCore implements ServerTransactionUser {
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {
-          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, switchId: candidate.id });
+          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, carrierId, switchId: candidate.id, reattempt: admittedBefore });
           if (ctx.cancelled || ctx.finished) {
             if (decision.admitted) decision.release('cancel');
             return undefined;
@@ -292,6 +313,7 @@ export class ProxyCore implements ServerTransactionUser {
             release: decision.release,
           };
           leg = record;
+          admittedBefore = true;
           if (!o.dialogs.add(record)) {
             leg = undefined;
             decision.release('rejected');

@@ -29,6 +29,8 @@ export interface ServerTransaction {
   respond(res: SipResponse): void;
   /** Called by the layer for a retransmitted request. */
   receiveRetransmission(): void;
+  /** End without any response (a silently dropped request, or shutdown). */
+  abort(): void;
   /** Arbitrary per-transaction data for the TU (e.g. its response context). */
   context: unknown;
 }

@@ -15,6 +15,9 @@ export const SELECTIONS = ['round-robin', 'weighted', 'hash-call-id', 'hash-sour
 export type Selection = (typeof SELECTIONS)[number];
 
 export const REDIS_OUTAGE_MODES = ['fail-closed', 'fail-open'] as const;
+
+export const UNKNOWN_SOURCE_MODES = ['reject', 'drop'] as const;
+export type UnknownSourceMode = (typeof UNKNOWN_SOURCE_MODES)[number];
 export type RedisOutageMode = (typeof REDIS_OUTAGE_MODES)[number];
 
 export interface HostPort {
@@ -137,6 +140,14 @@ export interface ClusterConfig {
   selection: Selection;
   probe: ProbeConfig;
   redisOutage: RedisOutageMode;
+  /** What an INVITE from no carrier and no authenticated user gets: 403, or silence. */
+  unknownSources: UnknownSourceMode;
+  /** ms an over-CPS INVITE may wait for a free slot (with 100 Trying); 0 = reject at once. */
+  spikeBuffer: number;
+  /** ms after which a call's lease ends even without a BYE. */
+  maxCallAge: number;
+  /** Node liveness leases: a node silent for `ttl` ms is reaped; live nodes reap every `reapInterval` ms. */
+  leases: { ttl: number; reapInterval: number };
   switches: SwitchConfig[];
   carriers: CarrierConfig[];
   users: UserConfig[];

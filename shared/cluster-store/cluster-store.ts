@@ -1,0 +1,134 @@
+/**
+ * The cluster store: the one contract every dispatcher (and the ops API) uses for shared state.
+ * Two adapters implement it and pass the same contract suite: `memory` (a single node, in
+ * process, the embedded default) and `redis` (a real cluster; Redis Sentinel for failover).
+ *
+ * Admission is exact and crash-safe:
+ * - Each admitted call is a lease record (Call-ID → owner node + epoch, levels held, start,
+ *   expiry). A level's channel count IS the number of call records holding it (no separate
+ *   counter that could drift or wrap), so a count always equals the calls it lists.
+ * - CPS uses GCRA per level on the store's own clock (Redis TIME): in any half-open 1 s window
+ *   [t, t+1 s) a level admits at most `cps + burst` calls.
+ * - Check-and-take over every level happens in one atomic step (one Lua script in Redis).
+ * - Every node holds a liveness lease with an epoch. A node whose lease expired is reaped by any
+ *   live node: its calls are released and its epoch is bumped (fencing), so a node that was
+ *   paused and comes back cannot release anything twice. Release is idempotent.
+ */
+
+/** One level an admitted call holds: cluster, switch, carrier or user. */
+export interface LevelLimit {
+  /** Stable level id, built with `levelKey` (e.g. `switch:sw1`). */
+  readonly level: string;
+  /** Calls per second; undefined = no CPS cap at this level. */
+  readonly cps?: number | undefined;
+  /** Extra calls allowed above the rate at once (GCRA burst tolerance); default 0. */
+  readonly burst?: number | undefined;
+  /** Concurrent calls; undefined = no channel cap. */
+  readonly channels?: number | undefined;
+  /**
+   * Whether this attempt takes a CPS slot at this level (default true). A failover re-attempt
+   * of the same call charges only the new switch's CPS, not the cluster's or carrier's again.
+   */
+  readonly chargeCps?: boolean | undefined;
+}
+
+export type LevelKind = 'cluster' | 'switch' | 'carrier' | 'user';
+
+export function levelKey(kind: LevelKind, id: string): string {
+  return `${kind}:${id}`;
+}
+
+export interface AdmitRequest {
+  readonly callId: string;
+  readonly nodeId: string;
+  readonly epoch: number;
+  readonly levels: readonly LevelLimit[];
+  /** The call's lease ends at this age unless released before (maximum call age). */
+  readonly maxAgeMs: number;
+  /** Free-form facts kept with the call for the API (switch id, carrier id, relay...). */
+  readonly meta?: Readonly<Record<string, string>>;
+}
+
+export type AdmitResult =
+  | { readonly admitted: true; readonly startedAtMs: number }
+  | {
+      readonly admitted: false;
+      /** The first level that refused, and why. */
+      readonly level: string;
+      readonly reason: 'cps' | 'channels';
+      /** When a CPS refusal would next be admitted at that level (0 for channel refusals). */
+      readonly retryAfterMs: number;
+    }
+  /** The node's epoch is stale (it was reaped while paused): it must re-register. */
+  | { readonly admitted: false; readonly level: 'node'; readonly reason: 'fenced'; readonly retryAfterMs: 0 };
+
+export type ReleaseResult = 'released' | 'not-found' | 'fenced';
+
+export interface NodeLease {
+  readonly nodeId: string;
+  readonly epoch: number;
+  /** Store-clock ms when the lease ends unless renewed. */
+  readonly expiresAtMs: number;
+}
+
+export interface CallRecord {
+  readonly callId: string;
+  readonly nodeId: string;
+  readonly epoch: number;
+  readonly levels: readonly string[];
+  readonly startedAtMs: number;
+  readonly expiresAtMs: number;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+export interface LevelStats {
+  readonly level: string;
+  /** Calls holding the level right now. */
+  readonly channels: number;
+  /** Calls admitted at this level in the last 1 s (store clock). */
+  readonly cpsNow: number;
+}
+
+export interface ReapResult {
+  /** Nodes whose lease had expired and were reaped (epoch bumped). */
+  readonly nodes: readonly string[];
+  /** Calls released because their node was reaped or their maximum age passed. */
+  readonly calls: number;
+}
+
+export interface ClusterStore {
+  /** Join the cluster: a new epoch for this node id (fencing every earlier one) and a lease. */
+  registerNode(nodeId: string, ttlMs: number, info?: Readonly<Record<string, string>>): Promise<NodeLease>;
+  /** Renew the lease; 'fenced' when the epoch is no longer this node's (it was reaped). */
+  heartbeat(nodeId: string, epoch: number, ttlMs: number): Promise<'ok' | 'fenced'>;
+  /** Leave cleanly: release the node's calls and drop its lease. */
+  deregisterNode(nodeId: string, epoch: number): Promise<void>;
+  /** Nodes with a live lease. */
+  liveNodes(): Promise<NodeLease[]>;
+
+  /** Check every level and, when all allow it, take them all: one atomic step. */
+  admit(req: AdmitRequest): Promise<AdmitResult>;
+  /** Release a call exactly once; later calls (or a stale epoch) change nothing. */
+  release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult>;
+  /**
+   * After a store outage or failover: re-assert this node's calls (those the store lost) so the
+   * counts converge to the truth. Calls already present are left as they are; caps are not
+   * checked (the calls exist). Returns how many were added back.
+   */
+  resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number>;
+
+  /** Reap nodes whose lease expired and calls past their maximum age; safe on every node at once. */
+  reap(): Promise<ReapResult>;
+
+  levelStats(levels: readonly string[]): Promise<LevelStats[]>;
+  /** Calls holding a level (or all calls), oldest first, at most `limit`. */
+  calls(level?: string, limit?: number): Promise<CallRecord[]>;
+  /** The store's clock, ms since the epoch (Redis TIME). */
+  now(): Promise<number>;
+
+  /** Whether the store is reachable right now (false while Redis is down). */
+  readonly connected: boolean;
+  /** Subscribe to connectivity changes. Returns an unsubscribe function. */
+  onConnectionChange(listener: (connected: boolean) => void): () => void;
+  close(): Promise<void>;
+}
