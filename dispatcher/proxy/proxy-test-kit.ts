@@ -57,7 +57,9 @@ export interface ProxyHarness {
   identity: LocalIdentity;
 }
 
-export function proxyHarness(opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter'>> = {}): ProxyHarness {
+export function proxyHarness(
+  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources'>> = {},
+): ProxyHarness {
   const clock = new ManualClock();
   const transport = new FakeTransport(LISTENERS);
   const identity = new LocalIdentity(LISTENERS);
