@@ -2,9 +2,15 @@
  * One dispatcher node, wired: transport → transaction layer → proxy core → routing/admission,
  * plus the node-local HTTP endpoints. No logic of its own beyond assembly and shutdown order.
  */
-import type { NodeConfig } from '../shared/config/config-types.ts';
+import type { CarrierConfig, NodeConfig, SwitchConfig } from '../shared/config/config-types.ts';
+import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
+import { createClusterStore } from '../shared/cluster-store/create-cluster-store.ts';
+import { CarrierMatcher } from './admission/carrier-matcher.ts';
+import { StoreAdmission } from './admission/store-admission.ts';
+import { LocalCalls } from './cluster/local-calls.ts';
+import { NodeMembership } from './cluster/node-membership.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
-import { alwaysAdmit, type Admission } from './admission/admission.ts';
+import type { Admission, AdmissionStats } from './admission/admission.ts';
 import { startNodeHttp, type NodeHttp } from './http/node-http.ts';
 import { DialogTable } from './proxy/dialog-table.ts';
 import { LocalIdentity } from './proxy/local-identity.ts';
@@ -24,7 +30,14 @@ export interface DispatcherNode {
   readonly transactions: TransactionLayer;
   readonly proxy: ProxyCore;
   readonly dialogs: DialogTable;
-  /** True from listening until `close()` starts. */
+  readonly store: ClusterStore;
+  readonly membership: NodeMembership;
+  readonly config: NodeConfig;
+  admissionStats(): AdmissionStats | undefined;
+  /**
+   * Ready for new calls: listening, not shutting down, and the cluster store reachable (or the
+   * cluster's outage policy is fail-open).
+   */
   readonly ready: boolean;
   close(): Promise<void>;
 }
@@ -34,6 +47,7 @@ export interface DispatcherOptions {
   clock?: Clock;
   router?: Router;
   admission?: Admission;
+  store?: ClusterStore;
   version?: string;
 }
 
@@ -65,15 +79,46 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
     logger: log.child({ layer: 'transport' }),
   });
+  const cluster = config.cluster;
+  const store = opts.store ?? createClusterStore(config.store, cluster.name, log.child({ layer: 'store' }));
+  const localCalls = new LocalCalls();
+  const membership = new NodeMembership({
+    store,
+    nodeId: config.node.id,
+    ttlMs: cluster.leases.ttl,
+    reapIntervalMs: cluster.leases.reapInterval,
+    clock,
+    logger: log.child({ layer: 'membership' }),
+    localCalls,
+    info: { listen: config.node.listen.map((l) => l.url).join(' ') },
+  });
   await transport.start();
+  await membership.start();
+  const switches = new Map<string, SwitchConfig>(cluster.switches.map((sw) => [sw.id, sw]));
+  const carriers = new Map<string, CarrierConfig>(cluster.carriers.map((c) => [c.id, c]));
+  const admission =
+    opts.admission ??
+    new StoreAdmission({
+      store,
+      fallback: createClusterStore({ kind: 'memory' }, cluster.name),
+      membership,
+      localCalls,
+      nodeId: config.node.id,
+      cluster,
+      logger: log.child({ layer: 'admission' }),
+      switches: () => switches,
+      carriers: () => carriers,
+    });
   const identity = new LocalIdentity(transport.listeners());
-  const dialogs = new DialogTable(clock, limits.transactions * 2);
+  const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
   const proxy = new ProxyCore({
     identity,
-    router: opts.router ?? new StaticRouter(config.cluster.switches),
-    admission: opts.admission ?? alwaysAdmit,
+    router: opts.router ?? new StaticRouter(cluster.switches),
+    admission,
     dialogs,
     logger: log.child({ layer: 'proxy' }),
+    carriers: new CarrierMatcher(cluster.carriers),
+    unknownSources: cluster.unknownSources,
   });
   layer = new TransactionLayer({
     transport,
@@ -86,7 +131,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   proxy.bind(layer);
   const transactions = layer;
 
-  let ready = true;
+  let closing = false;
   let http: NodeHttp | undefined;
   const node: DispatcherNode = {
     id: config.node.id,
@@ -98,15 +143,21 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     transactions,
     proxy,
     dialogs,
+    store,
+    membership,
+    config,
+    admissionStats: () => admission.stats?.(),
     get ready() {
-      return ready;
+      return !closing && (store.connected || cluster.redisOutage === 'fail-open');
     },
     async close() {
-      ready = false;
+      closing = true;
       await http?.close();
       transactions.close();
       dialogs.endAll('shutdown');
       await transport.close();
+      await membership.stop();
+      await store.close();
     },
   };
   if (config.node.http !== undefined) {

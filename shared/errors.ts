@@ -40,6 +40,10 @@ export const ERROR_CODES = {
   TRANSPORT_ERR_CONN_LIMIT: 'TRANSPORT_ERR_CONN_LIMIT',
   /** The transaction table is full; new server transactions are refused with 503. */
   TXN_ERR_TABLE_FULL: 'TXN_ERR_TABLE_FULL',
+  /** The cluster store (Redis) is unreachable, timed out or refused a command; nothing was decided. */
+  STORE_ERR_UNAVAILABLE: 'STORE_ERR_UNAVAILABLE',
+  /** A cluster store call got an invalid argument (duplicate level, cps <= 0, bad cluster name). */
+  STORE_ERR_INVALID: 'STORE_ERR_INVALID',
   /** An external tool needed by a test or the lab is missing. */
   ENV_ERR_TOOL_MISSING: 'ENV_ERR_TOOL_MISSING',
 } as const;

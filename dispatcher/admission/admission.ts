@@ -31,8 +31,23 @@ export type AdmissionDecision =
       readonly switchOnly: boolean;
     };
 
+export interface AdmissionStats {
+  admitted: number;
+  refusedCps: number;
+  refusedChannels: number;
+  /** Refused because the cluster store was unreachable (fail-closed). */
+  refusedStore: number;
+  /** Admitted against local caps while the store was unreachable (fail-open). */
+  admittedLocally: number;
+  /** Releases the store took (a call released exactly once adds exactly one). */
+  released: number;
+  /** Releases that found no record (already released by a reaper or an earlier release). */
+  releaseNotFound: number;
+}
+
 export interface Admission {
   admit(req: AdmissionRequest): Promise<AdmissionDecision> | AdmissionDecision;
+  stats?(): AdmissionStats;
 }
 
 /** Admits every call (the single-node default until limits are configured). */

@@ -25,7 +25,10 @@ export async function startNodeHttp(at: { host: string; port: number }, node: Di
       const ready = node.ready;
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, node: node.id }));
     } else if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node));
+      renderMetrics(node).then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),
+        () => res.writeHead(500, { 'content-type': 'application/json' }).end('{"code":"METRICS_FAILED","message":"metrics could not be rendered"}'),
+      );
     } else {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":"NOT_FOUND","message":"no such endpoint"}');
     }

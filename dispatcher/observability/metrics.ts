@@ -1,13 +1,39 @@
 /**
  * Prometheus text exposition of a node's counters. One table: every metric name is here.
  */
+import { levelKey } from '../../shared/cluster-store/cluster-store.ts';
 import type { DispatcherNode } from '../dispatcher-node.ts';
 
 function line(name: string, help: string, type: 'counter' | 'gauge', value: number, labels = ''): string {
   return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${name}${labels} ${value}\n`;
 }
 
-export function renderMetrics(node: DispatcherNode): string {
+/** Cluster-wide counts per level (cluster, switches, carriers), read from the store. */
+async function levelMetrics(node: DispatcherNode): Promise<string> {
+  const c = node.config.cluster;
+  const levels = [
+    levelKey('cluster', c.name),
+    ...c.switches.map((s) => levelKey('switch', s.id)),
+    ...c.carriers.map((k) => levelKey('carrier', k.id)),
+  ];
+  let stats;
+  try {
+    stats = await node.store.levelStats(levels);
+  } catch {
+    return '# cluster store unreachable: no level counts\n';
+  }
+  let out = '# HELP sipfleet_level_channels Calls holding a level, cluster-wide\n# TYPE sipfleet_level_channels gauge\n';
+  for (const st of stats) out += `sipfleet_level_channels{level="${st.level}"} ${st.channels}\n`;
+  out += '# HELP sipfleet_level_cps Calls admitted at a level in the last second, cluster-wide\n# TYPE sipfleet_level_cps gauge\n';
+  for (const st of stats) out += `sipfleet_level_cps{level="${st.level}"} ${st.cpsNow}\n`;
+  return out;
+}
+
+export async function renderMetrics(node: DispatcherNode): Promise<string> {
+  return renderNodeMetrics(node) + (await levelMetrics(node));
+}
+
+function renderNodeMetrics(node: DispatcherNode): string {
   const t = node.transport.stats();
   const x = node.transactions.stats();
   const p = node.proxy.stats();
@@ -25,6 +51,14 @@ export function renderMetrics(node: DispatcherNode): string {
   out += line('sipfleet_stray_responses_total', 'Responses matching no transaction (dropped)', 'counter', x.strayResponses, labels);
   out += line('sipfleet_invites_total', 'INVITE requests received', 'counter', p.invites, labels);
   out += line('sipfleet_dialogs', 'Dialogs (calls) tracked by this node', 'gauge', node.dialogs.size, labels);
+  out += line('sipfleet_unknown_sources_total', 'New requests refused or dropped from unknown sources', 'counter', p.unknownSources, labels);
+  out += line('sipfleet_store_connected', '1 while the cluster store is reachable', 'gauge', node.store.connected ? 1 : 0, labels);
+  out += line('sipfleet_node_epoch', 'This node\'s fencing epoch in the cluster store', 'gauge', node.membership.epoch ?? 0, labels);
+  const a = node.admissionStats();
+  if (a !== undefined) {
+    out += '# HELP sipfleet_admission_total Admission outcomes on this node\n# TYPE sipfleet_admission_total counter\n';
+    for (const [k, v] of Object.entries(a)) out += `sipfleet_admission_total{node="${node.id}",outcome="${k}"} ${v}\n`;
+  }
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
   return out;

@@ -106,14 +106,25 @@ export interface ClusterStore {
   /** Nodes with a live lease. */
   liveNodes(): Promise<NodeLease[]>;
 
-  /** Check every level and, when all allow it, take them all: one atomic step. */
+  /**
+   * Check every level and, when all allow it, take them all: one atomic step. A `callId` names
+   * one call leg cluster-wide: an existing record for it is released first within the same step
+   * (a failover re-attempt moves the call; a record of another node or epoch is taken over), and
+   * stays released if this attempt is refused.
+   */
   admit(req: AdmitRequest): Promise<AdmitResult>;
-  /** Release a call exactly once; later calls (or a stale epoch) change nothing. */
+  /**
+   * Release a call exactly once; later calls (or a stale epoch) change nothing: 'fenced' when
+   * `epoch` is not the node's current one (whatever the record), 'not-found' when there is no
+   * record or it is held by another node or epoch, else 'released'.
+   */
   release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult>;
   /**
    * After a store outage or failover: re-assert this node's calls (those the store lost) so the
    * counts converge to the truth. Calls already present are left as they are; caps are not
-   * checked (the calls exist). Returns how many were added back.
+   * checked (the calls exist). Returns how many were added back; 0 when `epoch` is not the node's
+   * current one (after the store lost everything the heartbeat says 'fenced': register again and
+   * resync under the new epoch).
    */
   resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number>;
 

@@ -47,7 +47,10 @@ export async function startDispatcherProcess(name: string, yaml: string, http: s
       const out: Record<string, number> = {};
       for (const line of text.split('\n')) {
         const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (m !== null) out[m[1] + (m[2]?.includes('status=') ? m[2].replace(/node="[^"]*",?/, '') : '')] = Number(m[3]);
+        if (m === null) continue;
+        // Keys keep every label but `node`: `sipfleet_dialogs`, `sipfleet_level_channels{level="cluster:main"}`.
+        const labels = (m[2] ?? '').replace(/node="[^"]*",?/, '').replace(/,\}$/, '}');
+        out[m[1] + (labels === '{}' ? '' : labels)] = Number(m[3]);
       }
       return out;
     },

@@ -1,0 +1,201 @@
+/**
+ * Admission against the cluster store: every new call checks and takes its levels (cluster,
+ * carrier, switch) in one atomic step, cluster-wide. Expected outcomes are values: admitted with
+ * a `release` handle (exactly once, whatever ends the call), or refused with the status, reason
+ * and Retry-After the caller gets.
+ *
+ * - A failover re-attempt of an admitted call charges only the new switch's CPS.
+ * - Spike buffer (optional): an INVITE over a CPS cap waits, up to `spikeBufferMs`, for the slot
+ *   the store says is next, instead of being refused at once.
+ * - Store unreachable: `fail-closed` refuses with 503; `fail-open` admits against a local store
+ *   whose caps are the cluster caps divided by the live nodes last seen. Calls admitted either
+ *   way are in `LocalCalls`, so they reach the store when it is back.
+ */
+import { ERROR_CODES, isSipfleetError } from '../../shared/errors.ts';
+import type { CarrierConfig, ClusterConfig, RedisOutageMode, SwitchConfig } from '../../shared/config/config-types.ts';
+import { levelKey, type AdmitResult, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { LocalCalls } from '../cluster/local-calls.ts';
+import type { NodeMembership } from '../cluster/node-membership.ts';
+import type { Admission, AdmissionDecision, AdmissionRequest, AdmissionStats, CallEndReason } from './admission.ts';
+
+export interface StoreAdmissionOptions {
+  store: ClusterStore;
+  /** Used while the store is unreachable under `fail-open`. */
+  fallback: ClusterStore;
+  membership: NodeMembership;
+  localCalls: LocalCalls;
+  nodeId: string;
+  cluster: ClusterConfig;
+  logger: Logger;
+  /** Live view of the switches (caps may change at run time). */
+  switches: () => ReadonlyMap<string, SwitchConfig>;
+  carriers: () => ReadonlyMap<string, CarrierConfig>;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const CHANNEL_RETRY_AFTER_S = 5;
+
+export class StoreAdmission implements Admission {
+  readonly #o: StoreAdmissionOptions;
+  readonly #sleep: (ms: number) => Promise<void>;
+  /** This node's epoch in the fallback (local) store; it never reaps, so one registration lasts. */
+  #fallbackEpoch: number | undefined;
+  readonly #stats: AdmissionStats = {
+    admitted: 0,
+    refusedCps: 0,
+    refusedChannels: 0,
+    refusedStore: 0,
+    admittedLocally: 0,
+    released: 0,
+    releaseNotFound: 0,
+  };
+
+  constructor(opts: StoreAdmissionOptions) {
+    this.#o = opts;
+    this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  stats(): AdmissionStats {
+    return { ...this.#stats };
+  }
+
+  get policy(): RedisOutageMode {
+    return this.#o.cluster.redisOutage;
+  }
+
+  async admit(req: AdmissionRequest): Promise<AdmissionDecision> {
+    const levels = this.#levels(req);
+    const carrier = req.carrierId === undefined ? undefined : this.#o.carriers().get(req.carrierId);
+    const deadline = Date.now() + this.#o.cluster.spikeBuffer;
+    for (;;) {
+      const outcome = await this.#admitOnce(req, levels);
+      if (outcome.kind === 'decision') {
+        this.#stats.refusedStore++;
+        return outcome.decision;
+      }
+      const r = outcome.result;
+      if (r.admitted) {
+        if (outcome.store === 'local') this.#stats.admittedLocally++;
+        else this.#stats.admitted++;
+        return this.#admitted(req, levels, r.startedAtMs, outcome.store);
+      }
+      if (r.reason === 'cps' && Date.now() + r.retryAfterMs <= deadline) {
+        await this.#sleep(Math.max(1, r.retryAfterMs));
+        continue;
+      }
+      if (r.reason === 'cps') this.#stats.refusedCps++;
+      else if (r.reason === 'channels') this.#stats.refusedChannels++;
+      return refusal(r, carrier);
+    }
+  }
+
+  async #admitOnce(
+    req: AdmissionRequest,
+    levels: LevelLimit[],
+  ): Promise<{ kind: 'result'; result: AdmitResult; store: 'cluster' | 'local' } | { kind: 'decision'; decision: AdmissionDecision }> {
+    const o = this.#o;
+    const maxAgeMs = o.cluster.maxCallAge;
+    const meta = { switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) };
+    const epoch = o.membership.epoch;
+    if (o.store.connected && epoch !== undefined) {
+      try {
+        let result = await o.store.admit({ callId: req.callId, nodeId: o.nodeId, epoch, levels, maxAgeMs, meta });
+        if (!result.admitted && result.reason === 'fenced') {
+          await o.membership.register();
+          const fresh = o.membership.epoch ?? epoch;
+          result = await o.store.admit({ callId: req.callId, nodeId: o.nodeId, epoch: fresh, levels, maxAgeMs, meta });
+        }
+        return { kind: 'result', result, store: 'cluster' };
+      } catch (err) {
+        if (!isSipfleetError(err) || err.code !== ERROR_CODES.STORE_ERR_UNAVAILABLE) {
+          o.logger.error({ err, callId: req.callId }, 'admission failed');
+        }
+      }
+    }
+    if (o.cluster.redisOutage === 'fail-closed') {
+      return {
+        kind: 'decision',
+        decision: { admitted: false, status: 503, reason: 'Service Unavailable (Cluster Store Unreachable)', retryAfter: CHANNEL_RETRY_AFTER_S, limit: 'store', switchOnly: false },
+      };
+    }
+    // fail-open: this node's share of every cap, counted locally.
+    const share = o.membership.liveNodeCount;
+    const local = levels.map((l) => ({
+      ...l,
+      cps: l.cps === undefined ? undefined : Math.max(1, Math.floor(l.cps / share)),
+      channels: l.channels === undefined ? undefined : Math.max(1, Math.floor(l.channels / share)),
+    }));
+    this.#fallbackEpoch ??= (await o.fallback.registerNode(o.nodeId, 7 * 86_400_000)).epoch;
+    const result = await o.fallback.admit({ callId: req.callId, nodeId: o.nodeId, epoch: this.#fallbackEpoch, levels: local, maxAgeMs, meta });
+    return { kind: 'result', result, store: 'local' };
+  }
+
+  #admitted(req: AdmissionRequest, levels: LevelLimit[], startedAtMs: number, where: 'cluster' | 'local'): AdmissionDecision {
+    const o = this.#o;
+    const call = {
+      callId: req.callId,
+      levels: levels.map((l) => l.level),
+      startedAtMs,
+      expiresAtMs: startedAtMs + o.cluster.maxCallAge,
+      meta: { switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) },
+    };
+    o.localCalls.add(call);
+    let released = false;
+    return {
+      admitted: true,
+      release: (reason: CallEndReason) => {
+        if (released) return;
+        released = true;
+        o.localCalls.remove(req.callId);
+        if (where === 'local') void o.fallback.release(req.callId, o.nodeId, this.#fallbackEpoch ?? 0).catch(() => undefined);
+        this.#releaseInStore(req.callId, reason);
+      },
+    };
+  }
+
+  #releaseInStore(callId: string, reason: CallEndReason): void {
+    const o = this.#o;
+    const epoch = o.membership.epoch;
+    if (epoch === undefined) return;
+    o.store.release(callId, o.nodeId, epoch).then(
+      (res) => {
+        if (res === 'released') this.#stats.released++;
+        else {
+          this.#stats.releaseNotFound++;
+          o.logger.debug({ callId, res, reason }, 'release found nothing to release');
+        }
+      },
+      () => o.localCalls.deferRelease(callId, epoch),
+    );
+  }
+
+  /** Cluster, carrier and switch levels of this attempt, with their current caps. */
+  #levels(req: AdmissionRequest): LevelLimit[] {
+    const o = this.#o;
+    const chargeShared = req.reattempt !== true;
+    const limits = o.cluster.limits;
+    const levels: LevelLimit[] = [
+      { level: levelKey('cluster', o.cluster.name), cps: limits.cps, burst: limits.burst, channels: limits.channels, chargeCps: chargeShared },
+    ];
+    const carrier = req.carrierId === undefined ? undefined : o.carriers().get(req.carrierId);
+    if (carrier !== undefined) {
+      levels.push({ level: levelKey('carrier', carrier.id), cps: carrier.cps, channels: carrier.channels, chargeCps: chargeShared });
+    }
+    const sw = o.switches().get(req.switchId);
+    levels.push({ level: levelKey('switch', req.switchId), cps: sw?.cps, channels: sw?.channels, chargeCps: true });
+    return levels;
+  }
+}
+
+function refusal(r: Exclude<AdmitResult, { admitted: true }>, carrier: CarrierConfig | undefined): AdmissionDecision {
+  const switchOnly = r.level.startsWith('switch:');
+  const status = !switchOnly && carrier?.rejectCode !== undefined ? carrier.rejectCode : 503;
+  if (r.reason === 'cps') {
+    return { admitted: false, status, reason: 'CPS Limit Reached', retryAfter: Math.max(1, Math.ceil(r.retryAfterMs / 1000)), limit: `${r.level}:cps`, switchOnly };
+  }
+  if (r.reason === 'channels') {
+    return { admitted: false, status, reason: 'Channel Limit Reached', retryAfter: CHANNEL_RETRY_AFTER_S, limit: `${r.level}:channels`, switchOnly };
+  }
+  return { admitted: false, status: 503, reason: 'Service Unavailable (Node Fenced)', retryAfter: 1, limit: 'node', switchOnly: false };
+}

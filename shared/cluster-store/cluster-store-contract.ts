@@ -1,0 +1,412 @@
+/**
+ * The contract suite every `ClusterStore` adapter passes: the memory store in the unit project
+ * (`memory-cluster-store.test.ts`) and the redis store against a real redis-server in the e2e
+ * project (`test/redis-cluster-store.test.ts`). Each test gets a fresh, empty store from
+ * `makeStore` and real time (leases, maximum ages and CPS windows are waited out).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isSipfleetError } from '../errors.ts';
+import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, NodeLease } from './cluster-store.ts';
+
+export interface ContractStore {
+  readonly store: ClusterStore;
+  cleanup(): Promise<void>;
+  /**
+   * Another client of the same cluster (a second dispatcher), for the concurrency tests; it is
+   * closed by `cleanup`. Without it the tests use `store` twice.
+   */
+  readonly peer?: (() => Promise<ClusterStore>) | undefined;
+}
+
+const HOUR = 3_600_000;
+const LONG_TTL = 60_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let seq = 0;
+function callId(tag: string): string {
+  seq += 1;
+  return `${tag}-${seq}@contract`;
+}
+
+function request(lease: NodeLease, id: string, levels: LevelLimit[], extra: Partial<AdmitRequest> = {}): AdmitRequest {
+  return { callId: id, nodeId: lease.nodeId, epoch: lease.epoch, levels, maxAgeMs: HOUR, ...extra };
+}
+
+function admittedCount(results: readonly AdmitResult[]): number {
+  return results.filter((r) => r.admitted).length;
+}
+
+/** The most admissions found in any half-open window [t, t + 1000) ms. */
+function maxInAnySecond(startedAtMs: readonly number[]): number {
+  const times = [...startedAtMs].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (j < times.length && times[j] < times[i] + 1000) j++;
+    best = Math.max(best, j - i);
+  }
+  return best;
+}
+
+export function describeClusterStoreContract(name: string, makeStore: () => Promise<ContractStore>): void {
+  describe(`ClusterStore contract: ${name}`, () => {
+    let handle: ContractStore;
+    let store: ClusterStore;
+
+    beforeEach(async () => {
+      handle = await makeStore();
+      store = handle.store;
+    });
+    afterEach(async () => {
+      await handle.cleanup();
+    });
+
+    const channels = async (level: string): Promise<number> => (await store.levelStats([level]))[0].channels;
+
+    it('admits and releases a call, keeping its record, counts and clock', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL, { http: '127.0.0.1:9060' });
+      expect(lease.nodeId).toBe('n1');
+      expect(store.connected).toBe(true);
+      const before = await store.now();
+      expect(Math.abs(before - Date.now())).toBeLessThan(1000);
+      const id = callId('round-trip');
+      const levels: LevelLimit[] = [
+        { level: 'cluster:main', cps: 100, channels: 10 },
+        { level: 'switch:sw1', channels: 5 },
+      ];
+      const r = await store.admit(request(lease, id, levels, { meta: { switch: 'sw1', carrier: 'acme' } }));
+      const after = await store.now();
+      expect(r.admitted).toBe(true);
+      if (!r.admitted) return;
+      expect(r.startedAtMs).toBeGreaterThanOrEqual(before);
+      expect(r.startedAtMs).toBeLessThanOrEqual(after);
+
+      expect(await store.levelStats(['cluster:main', 'switch:sw1', 'switch:none'])).toEqual([
+        { level: 'cluster:main', channels: 1, cpsNow: 1 },
+        { level: 'switch:sw1', channels: 1, cpsNow: 1 },
+        { level: 'switch:none', channels: 0, cpsNow: 0 },
+      ]);
+      const expected = {
+        callId: id,
+        nodeId: 'n1',
+        epoch: lease.epoch,
+        levels: ['cluster:main', 'switch:sw1'],
+        startedAtMs: r.startedAtMs,
+        expiresAtMs: r.startedAtMs + HOUR,
+        meta: { switch: 'sw1', carrier: 'acme' },
+      };
+      expect(await store.calls('switch:sw1')).toEqual([expected]);
+      expect(await store.calls()).toEqual([expected]);
+      expect(await store.calls('switch:none')).toEqual([]);
+
+      expect(await store.release(id, 'n1', lease.epoch)).toBe('released');
+      expect(await store.levelStats(['cluster:main', 'switch:sw1'])).toEqual([
+        { level: 'cluster:main', channels: 0, cpsNow: 1 },
+        { level: 'switch:sw1', channels: 0, cpsNow: 1 },
+      ]);
+      expect(await store.calls()).toEqual([]);
+    });
+
+    it('refuses invalid arguments with STORE_ERR_INVALID', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const dup = request(lease, callId('dup'), [{ level: 'switch:a' }, { level: 'switch:a' }]);
+      await expect(store.admit(dup)).rejects.toSatisfy((e) => isSipfleetError(e) && e.code === 'STORE_ERR_INVALID');
+      const zeroCps = request(lease, callId('zero'), [{ level: 'switch:a', cps: 0 }]);
+      await expect(store.admit(zeroCps)).rejects.toSatisfy((e) => isSipfleetError(e) && e.code === 'STORE_ERR_INVALID');
+      expect(await channels('switch:a')).toBe(0);
+    });
+
+    it('admits exactly the channel cap out of 200 concurrent admits', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const ids = Array.from({ length: 200 }, () => callId('cap'));
+      const results = await Promise.all(ids.map((id) => store.admit(request(lease, id, [{ level: 'switch:sw1', channels: 50 }]))));
+      expect(admittedCount(results)).toBe(50);
+      for (const r of results) {
+        if (!r.admitted) expect(r).toEqual({ admitted: false, level: 'switch:sw1', reason: 'channels', retryAfterMs: 0 });
+      }
+      expect(await channels('switch:sw1')).toBe(50);
+      expect(await store.calls('switch:sw1', 1000)).toHaveLength(50);
+    });
+
+    it('CPS 10, burst 0: of 50 admits at once exactly 1 passes; the refusals name the level and when to retry', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const level: LevelLimit = { level: 'carrier:acme', cps: 10, burst: 0 };
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.admit(request(lease, callId('cps'), [level]))));
+      expect(admittedCount(results)).toBe(1);
+      for (const r of results) {
+        if (r.admitted) continue;
+        expect(r.level).toBe('carrier:acme');
+        expect(r.reason).toBe('cps');
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        expect(r.retryAfterMs).toBeLessThanOrEqual(100);
+      }
+      const refusal = results.find((r) => !r.admitted);
+      // Spacing: once the retry time has passed, exactly one more call passes.
+      await sleep((refusal?.retryAfterMs ?? 100) + 5);
+      const next = await Promise.all(Array.from({ length: 5 }, () => store.admit(request(lease, callId('cps'), [level]))));
+      expect(admittedCount(next)).toBe(1);
+      expect((await store.levelStats(['carrier:acme']))[0]).toEqual({ level: 'carrier:acme', channels: 2, cpsNow: 2 });
+    });
+
+    it('CPS 10: admissions over 1.25 s never exceed 10 in any half-open 1 s window', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const level: LevelLimit = { level: 'switch:sw1', cps: 10 };
+      const starts: number[] = [];
+      const end = Date.now() + 1250;
+      while (Date.now() < end) {
+        const batch = await Promise.all(Array.from({ length: 3 }, () => store.admit(request(lease, callId('spread'), [level]))));
+        for (const r of batch) if (r.admitted) starts.push(r.startedAtMs);
+        await sleep(7);
+      }
+      expect(maxInAnySecond(starts)).toBeLessThanOrEqual(10);
+      expect(starts.length).toBeGreaterThanOrEqual(11); // the rate is reached (13 at most), not just respected
+      expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBeLessThanOrEqual(10);
+    });
+
+    it('burst lets `burst` extra calls through at once, never more', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const level: LevelLimit = { level: 'switch:sw1', cps: 10, burst: 5 };
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.admit(request(lease, callId('burst'), [level]))));
+      expect(admittedCount(results)).toBe(6);
+    });
+
+    it('a refusal at one level takes nothing at any level', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const cluster: LevelLimit = { level: 'cluster:main', cps: 10, burst: 1, channels: 10 };
+      expect((await store.admit(request(lease, callId('a'), [cluster, { level: 'switch:sw1', channels: 1 }]))).admitted).toBe(true);
+      const refused = await store.admit(request(lease, callId('b'), [cluster, { level: 'switch:sw1', channels: 1 }]));
+      expect(refused).toEqual({ admitted: false, level: 'switch:sw1', reason: 'channels', retryAfterMs: 0 });
+      expect(await store.levelStats(['cluster:main'])).toEqual([{ level: 'cluster:main', channels: 1, cpsNow: 1 }]);
+      // The cluster's second CPS slot (burst 1) is still free: the refused call did not take it.
+      expect((await store.admit(request(lease, callId('c'), [cluster, { level: 'switch:sw2' }]))).admitted).toBe(true);
+      const third = await store.admit(request(lease, callId('d'), [{ level: 'switch:sw3', channels: 5 }, cluster]));
+      expect(third).toMatchObject({ admitted: false, level: 'cluster:main', reason: 'cps' });
+      expect(await channels('switch:sw3')).toBe(0);
+    });
+
+    it('a failover re-attempt charges only the new switch CPS and moves the call to it', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const cluster: LevelLimit = { level: 'cluster:main', cps: 10, burst: 0, channels: 10 };
+      const id = callId('failover');
+      expect((await store.admit(request(lease, id, [cluster, { level: 'switch:sw1', cps: 10 }]))).admitted).toBe(true);
+      // The cluster's CPS slot is taken: a new call is refused there.
+      expect(await store.admit(request(lease, callId('other'), [cluster, { level: 'switch:sw2', cps: 10 }]))).toMatchObject({
+        admitted: false,
+        level: 'cluster:main',
+        reason: 'cps',
+      });
+      const retry = await store.admit(request(lease, id, [{ ...cluster, chargeCps: false }, { level: 'switch:sw2', cps: 10 }]));
+      expect(retry.admitted).toBe(true);
+      expect(await store.levelStats(['cluster:main', 'switch:sw1', 'switch:sw2'])).toEqual([
+        { level: 'cluster:main', channels: 1, cpsNow: 1 },
+        { level: 'switch:sw1', channels: 0, cpsNow: 1 },
+        { level: 'switch:sw2', channels: 1, cpsNow: 1 },
+      ]);
+      expect((await store.calls('switch:sw2')).map((c) => [c.callId, c.levels])).toEqual([[id, ['cluster:main', 'switch:sw2']]]);
+      expect(await store.calls('switch:sw1')).toEqual([]);
+
+      // A refused re-attempt leaves the call released everywhere.
+      const full = await store.admit(request(lease, id, [{ ...cluster, chargeCps: false }, { level: 'switch:sw3', channels: 0 }]));
+      expect(full).toEqual({ admitted: false, level: 'switch:sw3', reason: 'channels', retryAfterMs: 0 });
+      expect(await store.levelStats(['cluster:main', 'switch:sw2'])).toMatchObject([{ channels: 0 }, { channels: 0 }]);
+      expect(await store.release(id, 'n1', lease.epoch)).toBe('not-found');
+    });
+
+    it('a call admitted by another node is taken over, and the first node can no longer release it', async () => {
+      const a = await store.registerNode('na', LONG_TTL);
+      const b = await store.registerNode('nb', LONG_TTL);
+      const id = callId('takeover');
+      expect((await store.admit(request(a, id, [{ level: 'switch:sw1' }]))).admitted).toBe(true);
+      expect((await store.admit(request(b, id, [{ level: 'switch:sw2' }]))).admitted).toBe(true);
+      expect(await store.levelStats(['switch:sw1', 'switch:sw2'])).toMatchObject([{ channels: 0 }, { channels: 1 }]);
+      expect(await store.release(id, 'na', a.epoch)).toBe('not-found');
+      expect(await store.release(id, 'nb', b.epoch)).toBe('released');
+    });
+
+    it('release is idempotent and only the owner under its current epoch releases', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const other = await store.registerNode('n2', LONG_TTL);
+      const id = callId('idem');
+      expect((await store.admit(request(lease, id, [{ level: 'switch:sw1' }]))).admitted).toBe(true);
+      expect(await store.release(id, 'n1', lease.epoch + 1)).toBe('fenced');
+      expect(await store.release(id, 'n2', other.epoch)).toBe('not-found');
+      expect(await channels('switch:sw1')).toBe(1);
+      expect(await store.release(id, 'n1', lease.epoch)).toBe('released');
+      expect(await store.release(id, 'n1', lease.epoch)).toBe('not-found');
+      expect(await store.release(callId('never'), 'n1', lease.epoch)).toBe('not-found');
+      expect(await channels('switch:sw1')).toBe(0);
+    });
+
+    it('register-node bumps the epoch, releases the old epoch calls and fences the old epoch', async () => {
+      const first = await store.registerNode('n1', LONG_TTL);
+      const id = callId('old');
+      expect((await store.admit(request(first, id, [{ level: 'switch:sw1', channels: 10 }]))).admitted).toBe(true);
+      const second = await store.registerNode('n1', LONG_TTL);
+      expect(second.epoch).toBeGreaterThan(first.epoch);
+      expect(await channels('switch:sw1')).toBe(0);
+      expect(await store.calls()).toEqual([]);
+      expect(await store.heartbeat('n1', first.epoch, LONG_TTL)).toBe('fenced');
+      expect(await store.heartbeat('n1', second.epoch, LONG_TTL)).toBe('ok');
+      expect(await store.admit(request(first, callId('stale'), [{ level: 'switch:sw1' }]))).toEqual({
+        admitted: false,
+        level: 'node',
+        reason: 'fenced',
+        retryAfterMs: 0,
+      });
+      expect(await store.release(id, 'n1', first.epoch)).toBe('fenced');
+      expect(await store.resyncCalls('n1', first.epoch, [{ callId: id, levels: ['switch:sw1'], startedAtMs: 1, expiresAtMs: Date.now() + HOUR, meta: {} }])).toBe(0);
+      expect(await channels('switch:sw1')).toBe(0);
+      expect((await store.liveNodes()).filter((n) => n.nodeId === 'n1').map((n) => n.epoch)).toEqual([second.epoch]);
+    });
+
+    it('heartbeat renews the lease; deregister releases the calls, drops the lease and fences', async () => {
+      const lease = await store.registerNode('n1', 300);
+      expect(lease.expiresAtMs - (await store.now())).toBeLessThanOrEqual(300);
+      expect(await store.heartbeat('n1', lease.epoch, LONG_TTL)).toBe('ok');
+      const [renewed] = await store.liveNodes();
+      expect(renewed.nodeId).toBe('n1');
+      expect(renewed.epoch).toBe(lease.epoch);
+      expect(renewed.expiresAtMs - (await store.now())).toBeGreaterThan(LONG_TTL - 5000);
+      await Promise.all([1, 2, 3].map(() => store.admit(request(lease, callId('dereg'), [{ level: 'switch:sw1' }]))));
+      expect(await channels('switch:sw1')).toBe(3);
+
+      await store.deregisterNode('n1', lease.epoch + 1); // stale epoch: nothing happens
+      expect(await channels('switch:sw1')).toBe(3);
+      await store.deregisterNode('n1', lease.epoch);
+      expect(await channels('switch:sw1')).toBe(0);
+      expect(await store.liveNodes()).toEqual([]);
+      expect(await store.heartbeat('n1', lease.epoch, LONG_TTL)).toBe('fenced');
+      expect(await store.admit(request(lease, callId('after'), [{ level: 'switch:sw1' }]))).toMatchObject({ reason: 'fenced' });
+    });
+
+    it('reap releases the calls of a node whose lease expired and fences it; a live node is untouched', async () => {
+      const dead = await store.registerNode('dead', 300);
+      const live = await store.registerNode('live', LONG_TTL);
+      const deadIds = [callId('dead'), callId('dead'), callId('dead')];
+      const liveIds = [callId('live'), callId('live')];
+      for (const id of deadIds) expect((await store.admit(request(dead, id, [{ level: 'cluster:main' }]))).admitted).toBe(true);
+      for (const id of liveIds) expect((await store.admit(request(live, id, [{ level: 'cluster:main' }]))).admitted).toBe(true);
+      expect(await store.reap()).toEqual({ nodes: [], calls: 0 }); // nothing expired yet
+      await sleep(450);
+      expect((await store.liveNodes()).map((n) => n.nodeId)).toEqual(['live']); // expired, not yet reaped
+
+      expect(await store.reap()).toEqual({ nodes: ['dead'], calls: 3 });
+      expect(await channels('cluster:main')).toBe(2);
+      expect((await store.calls()).map((c) => c.callId).sort()).toEqual([...liveIds].sort());
+      expect(await store.heartbeat('dead', dead.epoch, LONG_TTL)).toBe('fenced');
+      expect(await store.release(deadIds[0], 'dead', dead.epoch)).toBe('fenced');
+      expect(await store.admit(request(dead, callId('zombie'), [{ level: 'cluster:main' }]))).toMatchObject({ reason: 'fenced' });
+      expect(await store.heartbeat('live', live.epoch, LONG_TTL)).toBe('ok');
+      expect(await store.reap()).toEqual({ nodes: [], calls: 0 });
+      expect(await store.release(liveIds[0], 'live', live.epoch)).toBe('released');
+    });
+
+    it('reap releases calls past their maximum age, whoever holds them', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const old = callId('max-age');
+      const young = callId('young');
+      expect((await store.admit(request(lease, old, [{ level: 'switch:sw1' }], { maxAgeMs: 200 }))).admitted).toBe(true);
+      expect((await store.admit(request(lease, young, [{ level: 'switch:sw1' }]))).admitted).toBe(true);
+      await sleep(350);
+      expect(await store.reap()).toEqual({ nodes: [], calls: 1 });
+      expect((await store.calls('switch:sw1')).map((c) => c.callId)).toEqual([young]);
+      expect(await store.release(old, 'n1', lease.epoch)).toBe('not-found');
+      expect(await store.heartbeat('n1', lease.epoch, LONG_TTL)).toBe('ok');
+    });
+
+    it('resyncCalls restores calls the store lost and never duplicates one it has', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const kept = callId('kept');
+      const admitted = await store.admit(request(lease, kept, [{ level: 'cluster:main' }, { level: 'switch:sw1' }]));
+      expect(admitted.admitted).toBe(true);
+      const now = await store.now();
+      const lost = [callId('lost'), callId('lost')].map((id, i) => ({
+        callId: id,
+        levels: ['cluster:main', 'switch:sw1'],
+        startedAtMs: now - 10_000 + i,
+        expiresAtMs: now + HOUR,
+        meta: { switch: 'sw1' },
+      }));
+      const all = [{ callId: kept, levels: ['cluster:main', 'switch:sw1'], startedAtMs: now, expiresAtMs: now + HOUR, meta: {} }, ...lost];
+      expect(await store.resyncCalls('n1', lease.epoch, all)).toBe(2);
+      expect(await store.resyncCalls('n1', lease.epoch, all)).toBe(0);
+      expect(await store.levelStats(['cluster:main', 'switch:sw1'])).toMatchObject([{ channels: 3 }, { channels: 3 }]);
+      const listed = await store.calls('switch:sw1');
+      expect(listed.map((c) => c.callId)).toEqual([lost[0].callId, lost[1].callId, kept]); // oldest first
+      expect(listed[0]).toEqual({ ...lost[0], nodeId: 'n1', epoch: lease.epoch });
+      // Resync takes no CPS.
+      expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(1);
+      expect(await store.release(lost[0].callId, 'n1', lease.epoch)).toBe('released');
+      expect(await store.levelStats(['cluster:main'])).toMatchObject([{ channels: 2 }]);
+    });
+
+    it('levelStats and calls list every call with node and start, oldest first, up to the limit', async () => {
+      const a = await store.registerNode('na', LONG_TTL);
+      const b = await store.registerNode('nb', LONG_TTL);
+      const admitted: { id: string; node: string; start: number }[] = [];
+      for (let i = 0; i < 5; i++) {
+        const lease = i % 2 === 0 ? a : b;
+        const id = callId('list');
+        const r = await store.admit(request(lease, id, [{ level: 'cluster:main' }, { level: `switch:sw${i % 2}` }]));
+        if (!r.admitted) throw new Error('not admitted');
+        admitted.push({ id, node: lease.nodeId, start: r.startedAtMs });
+        await sleep(3);
+      }
+      const listed = await store.calls('cluster:main');
+      expect(listed.map((c) => ({ id: c.callId, node: c.nodeId, start: c.startedAtMs }))).toEqual(admitted);
+      expect((await store.calls('cluster:main', 2)).map((c) => c.callId)).toEqual(admitted.slice(0, 2).map((c) => c.id));
+      expect(await store.calls('cluster:main', 0)).toEqual([]);
+      expect((await store.calls('switch:sw1')).map((c) => c.nodeId)).toEqual(['nb', 'nb']);
+      expect(await store.levelStats(['cluster:main', 'switch:sw0', 'switch:sw1'])).toEqual([
+        { level: 'cluster:main', channels: 5, cpsNow: 5 },
+        { level: 'switch:sw0', channels: 3, cpsNow: 3 },
+        { level: 'switch:sw1', channels: 2, cpsNow: 2 },
+      ]);
+      await sleep(1050);
+      expect(await store.levelStats(['cluster:main'])).toEqual([{ level: 'cluster:main', channels: 5, cpsNow: 0 }]);
+    });
+
+    it('counts return to 0 once every call is released', async () => {
+      const lease = await store.registerNode('n1', LONG_TTL);
+      const ids = Array.from({ length: 100 }, () => callId('zero'));
+      const levels = (i: number): LevelLimit[] => [{ level: 'cluster:main', channels: 1000 }, { level: `switch:sw${i % 3}` }, { level: 'user:alice' }];
+      const results = await Promise.all(ids.map((id, i) => store.admit(request(lease, id, levels(i)))));
+      expect(admittedCount(results)).toBe(100);
+      const released = await Promise.all(ids.map((id) => store.release(id, 'n1', lease.epoch)));
+      expect(released.every((r) => r === 'released')).toBe(true);
+      const stats = await store.levelStats(['cluster:main', 'switch:sw0', 'switch:sw1', 'switch:sw2', 'user:alice']);
+      expect(stats.map((s) => s.channels)).toEqual([0, 0, 0, 0, 0]);
+      expect(await store.calls()).toEqual([]);
+    });
+
+    it('concurrent reaps from two nodes never release a call twice', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const dead = await store.registerNode('dead', 300);
+      const live = await peer.registerNode('live', LONG_TTL);
+      const deadIds = Array.from({ length: 1500 }, () => callId('mass'));
+      const agedIds = Array.from({ length: 50 }, () => callId('aged'));
+      const keptIds = Array.from({ length: 20 }, () => callId('kept'));
+      const admits: AdmitResult[] = [];
+      // In slices, so that no admit waits behind a thousand others (a store may time commands out).
+      for (let i = 0; i < deadIds.length; i += 250) {
+        admits.push(...(await Promise.all(deadIds.slice(i, i + 250).map((id) => store.admit(request(dead, id, [{ level: 'cluster:main' }]))))));
+      }
+      admits.push(
+        ...(await Promise.all([
+          ...agedIds.map((id) => peer.admit(request(live, id, [{ level: 'cluster:main' }], { maxAgeMs: 200 }))),
+          ...keptIds.map((id) => peer.admit(request(live, id, [{ level: 'cluster:main' }]))),
+        ])),
+      );
+      expect(admittedCount(admits)).toBe(1570);
+      await sleep(450);
+      const results = await Promise.all([store.reap(), peer.reap(), store.reap(), peer.reap()]);
+      expect(results.reduce((n, r) => n + r.calls, 0)).toBe(1550);
+      expect(results.flatMap((r) => r.nodes)).toEqual(['dead']);
+      expect(await channels('cluster:main')).toBe(20);
+      expect(await peer.reap()).toEqual({ nodes: [], calls: 0 });
+      const released = await Promise.all(keptIds.map((id) => peer.release(id, 'live', live.epoch)));
+      expect(released.every((r) => r === 'released')).toBe(true);
+      expect(await channels('cluster:main')).toBe(0);
+    });
+  });
+}

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { storeKeys } from './keys.ts';
+
+describe('storeKeys', () => {
+  it('puts every key of a cluster under one hash-tagged prefix', () => {
+    const k = storeKeys('main');
+    const all = [
+      k.nodes,
+      k.fenced,
+      k.callsByStart,
+      k.callsByExpiry,
+      k.nodeEpoch('d1'),
+      k.nodeInfo('d1'),
+      k.nodeCalls('d1', 42),
+      k.call('abc@host'),
+      k.levelCalls('switch:sw1'),
+      k.levelTat('switch:sw1'),
+      k.levelAdmits('switch:sw1'),
+    ];
+    for (const key of all) expect(key.startsWith('sf:{main}:')).toBe(true);
+    expect(new Set(all).size).toBe(all.length);
+    expect(k.nodeCalls('d:1', 42)).toBe('sf:{main}:node:calls:42:d:1');
+    expect(k.levelCalls('user:alice')).toBe('sf:{main}:level:calls:user:alice');
+  });
+
+  it('refuses cluster names that would break the hash tag', () => {
+    for (const bad of ['', 'a{b', 'a}b']) expect(() => storeKeys(bad)).toThrow(expect.objectContaining({ code: 'STORE_ERR_INVALID' }));
+  });
+});

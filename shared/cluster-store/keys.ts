@@ -1,0 +1,70 @@
+/**
+ * Every Redis key the cluster store uses, built here and nowhere else on the TypeScript side.
+ *
+ * All keys of one cluster share the prefix `sf:{<cluster>}:`. The braces are a Redis Cluster hash
+ * tag: every key of a cluster hashes to one slot, so a Lua script may touch any of them. The Lua
+ * scripts build the keys they cannot receive in KEYS (the levels of an existing call record, the
+ * call sets of a reaped node) with the builders in `lua/lib/common.lua`, which mirror the ones
+ * below character for character; `test/redis-cluster-store-keys.test.ts` checks the two agree.
+ *
+ * | key                                   | type   | holds                                            |
+ * | ------------------------------------- | ------ | ------------------------------------------------ |
+ * | `nodes`                               | zset   | nodeId → lease expiry (ms, store clock)          |
+ * | `node:epoch:<nodeId>`                 | string | the node's current epoch                         |
+ * | `node:info:<nodeId>`                  | hash   | free-form facts given at registration            |
+ * | `node:calls:<epoch>:<nodeId>`         | set    | callIds admitted by that node under that epoch   |
+ * | `fenced`                              | zset   | `<epoch>:<nodeId>` call sets still to release → fenced-at ms |
+ * | `call:<callId>`                       | hash   | node, epoch, levels (JSON), start, exp (ms), meta (JSON) |
+ * | `calls:by-start`                      | zset   | callId → start ms (every call, oldest first)     |
+ * | `calls:by-expiry`                     | zset   | callId → expiry ms (maximum age)                 |
+ * | `level:calls:<level>`                 | zset   | callId → start ms; ZCARD is the level's channels |
+ * | `level:tat:<level>`                   | string | GCRA theoretical arrival time (µs), PEXPIREs when idle |
+ * | `level:admits:<level>`                | zset   | `<µs>:<callId>` → admission µs, last 1 s (cpsNow) |
+ */
+import { SipfleetError } from '../errors.ts';
+
+export interface StoreKeys {
+  /** `sf:{<cluster>}:`, passed to every script as ARGV[1]. */
+  readonly prefix: string;
+  readonly nodes: string;
+  readonly fenced: string;
+  readonly callsByStart: string;
+  readonly callsByExpiry: string;
+  nodeEpoch(nodeId: string): string;
+  nodeInfo(nodeId: string): string;
+  nodeCalls(nodeId: string, epoch: number): string;
+  call(callId: string): string;
+  levelCalls(level: string): string;
+  levelTat(level: string): string;
+  levelAdmits(level: string): string;
+}
+
+/**
+ * The key builders of one cluster.
+ *
+ * @throws SipfleetError `STORE_ERR_INVALID` when the cluster name is empty or holds `{`/`}` (it
+ *   would break the hash tag and spread the cluster over several slots).
+ */
+export function storeKeys(cluster: string): StoreKeys {
+  if (cluster === '' || /[{}]/.test(cluster)) {
+    throw new SipfleetError('STORE_ERR_INVALID', 'cluster name must be non-empty and contain no "{" or "}"', {
+      detail: { field: 'cluster' },
+    });
+  }
+  const prefix = `sf:{${cluster}}:`;
+  return {
+    prefix,
+    nodes: `${prefix}nodes`,
+    fenced: `${prefix}fenced`,
+    callsByStart: `${prefix}calls:by-start`,
+    callsByExpiry: `${prefix}calls:by-expiry`,
+    nodeEpoch: (nodeId) => `${prefix}node:epoch:${nodeId}`,
+    nodeInfo: (nodeId) => `${prefix}node:info:${nodeId}`,
+    // Epoch first: the node id may hold ':' and stays the unambiguous tail.
+    nodeCalls: (nodeId, epoch) => `${prefix}node:calls:${epoch}:${nodeId}`,
+    call: (callId) => `${prefix}call:${callId}`,
+    levelCalls: (level) => `${prefix}level:calls:${level}`,
+    levelTat: (level) => `${prefix}level:tat:${level}`,
+    levelAdmits: (level) => `${prefix}level:admits:${level}`,
+  };
+}

@@ -1,0 +1,96 @@
+--[[
+common.lua: helpers shared by every cluster-store script. scripts.ts prepends this file to each
+script before registering it, so each script is still one self-contained EVAL body.
+
+Key builders: they mirror keys.ts character for character (keys.ts is the source of truth;
+test/redis-cluster-store-keys.test.ts runs these builders and compares). All keys of a cluster
+carry the hash tag `{<cluster>}` in the prefix (ARGV[1] of every script), so they live in one
+Redis Cluster slot: building the keys of existing records here (instead of declaring them all in
+KEYS, which is impossible for keys found in the data) is safe in practice, though not strictly
+what Redis Cluster's script rules ask for.
+
+Numbers: Lua numbers are doubles, exact for integers below 2^53 (µs since 1970 are ~2^51).
+tostring() keeps only 14 digits, so every number written to Redis goes through int().
+]]
+
+-- Effects replication (the default from Redis 5): TIME and SPOP are then allowed before writes.
+if redis.replicate_commands then redis.replicate_commands() end
+
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+-- The store clock: Redis TIME in µs. Never a node's clock.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function k_nodes(prefix) return prefix .. 'nodes' end
+local function k_fenced(prefix) return prefix .. 'fenced' end
+local function k_calls_by_start(prefix) return prefix .. 'calls:by-start' end
+local function k_calls_by_expiry(prefix) return prefix .. 'calls:by-expiry' end
+local function k_node_epoch(prefix, node) return prefix .. 'node:epoch:' .. node end
+local function k_node_info(prefix, node) return prefix .. 'node:info:' .. node end
+local function k_node_calls(prefix, node, epoch) return prefix .. 'node:calls:' .. epoch .. ':' .. node end
+local function k_call(prefix, id) return prefix .. 'call:' .. id end
+local function k_level_calls(prefix, level) return prefix .. 'level:calls:' .. level end
+local function k_level_tat(prefix, level) return prefix .. 'level:tat:' .. level end
+local function k_level_admits(prefix, level) return prefix .. 'level:admits:' .. level end
+
+-- Releases call `id` given its record's node, epoch (string) and levels (JSON array): removes it
+-- from every level and index and deletes the record. The caller has checked who may do it.
+local function release_record(prefix, id, node, epoch, levels_json)
+  local ok, levels = pcall(cjson.decode, levels_json or '[]')
+  if ok and type(levels) == 'table' then
+    for _, level in ipairs(levels) do
+      redis.call('ZREM', k_level_calls(prefix, level), id)
+    end
+  end
+  redis.call('ZREM', k_calls_by_start(prefix), id)
+  redis.call('ZREM', k_calls_by_expiry(prefix), id)
+  if node and epoch then redis.call('SREM', k_node_calls(prefix, node, epoch), id) end
+  redis.call('DEL', k_call(prefix, id))
+end
+
+-- Fencing: gives `node` a new epoch, max(old + 1, now in ms), so that epochs keep increasing even
+-- after the store lost the counter. Queues the old epoch's call set in `fenced` for release.
+-- Returns the new epoch.
+local function bump_epoch(prefix, epoch_key, node, now_ms)
+  local old = tonumber(redis.call('GET', epoch_key) or '0') or 0
+  local new = math.max(old + 1, now_ms)
+  redis.call('SET', epoch_key, int(new))
+  if old > 0 and redis.call('EXISTS', k_node_calls(prefix, node, int(old))) == 1 then
+    redis.call('ZADD', k_fenced(prefix), int(now_ms), int(old) .. ':' .. node)
+  end
+  return new
+end
+
+-- Releases calls of fenced epochs, oldest fencing first, touching at most `budget` calls.
+-- Returns the number released and 1 when fenced call sets remain (else 0).
+local function drain_fenced(prefix, budget)
+  local fenced = k_fenced(prefix)
+  local released, work = 0, 0
+  while work < budget do
+    local head = redis.call('ZRANGE', fenced, 0, 0)[1]
+    if not head then return released, 0 end
+    local sep = string.find(head, ':', 1, true)
+    local epoch, node = string.sub(head, 1, sep - 1), string.sub(head, sep + 1)
+    local set_key = k_node_calls(prefix, node, epoch)
+    local ids = redis.call('SPOP', set_key, budget - work)
+    work = work + math.max(#ids, 1)
+    for _, id in ipairs(ids) do
+      local rec = redis.call('HMGET', k_call(prefix, id), 'node', 'epoch', 'levels')
+      -- Only a record still held under the fenced epoch (it may have been taken over since).
+      if rec[1] == node and rec[2] == epoch then
+        release_record(prefix, id, node, epoch, rec[3])
+        released = released + 1
+      end
+    end
+    if redis.call('EXISTS', set_key) == 0 then redis.call('ZREM', fenced, head) end
+  end
+  if redis.call('ZCARD', fenced) > 0 then return released, 1 end
+  return released, 0
+end
+
+-- ---- end of common.lua; the script follows ----

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { describeClusterStoreContract } from './cluster-store-contract.ts';
+import { MemoryClusterStore } from './memory-cluster-store.ts';
+
+describeClusterStoreContract('memory', async () => {
+  const store = new MemoryClusterStore();
+  return { store, cleanup: () => store.close() };
+});
+
+/** A clock the test moves by hand. */
+function manualClock(startMs = 1_700_000_000_000): { nowMs(): number; advance(ms: number): void } {
+  let now = startMs;
+  return { nowMs: () => now, advance: (ms) => (now += ms) };
+}
+
+describe('MemoryClusterStore specifics', () => {
+  it('follows an injected clock: GCRA spacing, cpsNow window, lease and maximum age', async () => {
+    const clock = manualClock();
+    const store = new MemoryClusterStore({ clock });
+    const lease = await store.registerNode('n1', 1000);
+    const level = { level: 'switch:sw1', cps: 4 };
+    const admit = (id: string, maxAgeMs = 10_000) => store.admit({ callId: id, nodeId: 'n1', epoch: lease.epoch, levels: [level], maxAgeMs });
+    expect((await admit('a')).admitted).toBe(true);
+    expect(await admit('b')).toEqual({ admitted: false, level: 'switch:sw1', reason: 'cps', retryAfterMs: 250 });
+    clock.advance(249.999);
+    expect((await admit('b')).admitted).toBe(false);
+    clock.advance(0.001);
+    expect((await admit('b', 500)).admitted).toBe(true);
+    expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(2);
+    clock.advance(750); // 1000 ms after 'a': 'a' has left the window, 'b' has not
+    expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(1);
+    expect(await store.reap()).toEqual({ nodes: [], calls: 1 }); // 'b' passed its 500 ms
+    expect(await store.heartbeat('n1', lease.epoch, 1000)).toBe('ok');
+    clock.advance(1001);
+    expect(await store.reap()).toEqual({ nodes: ['n1'], calls: 1 });
+    await store.close();
+    await expect(store.now()).rejects.toMatchObject({ code: 'STORE_ERR_UNAVAILABLE' });
+    expect(store.connected).toBe(false);
+  });
+
+  it('stays bounded: released and reaped calls leave no state behind', async () => {
+    const clock = manualClock();
+    const store = new MemoryClusterStore({ clock });
+    const lease = await store.registerNode('n1', 60_000);
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 1000; i++) {
+        const callId = `c${round}-${i}`;
+        await store.admit({ callId, nodeId: 'n1', epoch: lease.epoch, levels: [{ level: 'cluster:main', cps: 1e6 }], maxAgeMs: 3_600_000 });
+        await store.release(callId, 'n1', lease.epoch);
+      }
+      clock.advance(10);
+    }
+    expect(await store.calls()).toEqual([]);
+    clock.advance(2000);
+    await store.reap();
+    expect(await store.levelStats(['cluster:main'])).toEqual([{ level: 'cluster:main', channels: 0, cpsNow: 0 }]);
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * The `memory` adapter of the cluster store: one node, in process, the embedded default. Same
+ * semantics as the redis adapter (the same contract suite runs against both): each method is one
+ * synchronous step, hence atomic; CPS is GCRA in integer µs (`gcra.ts`) on the store clock.
+ *
+ * Bounded: state is O(live calls + levels + nodes). Released calls leave nothing behind; idle
+ * GCRA and admission-log entries are dropped by `reap()`; the expiry heap compacts itself.
+ */
+import { SipfleetError } from '../errors.ts';
+import type {
+  AdmitRequest,
+  AdmitResult,
+  CallRecord,
+  ClusterStore,
+  LevelStats,
+  NodeLease,
+  ReapResult,
+  ReleaseResult,
+} from './cluster-store.ts';
+import { AdmissionLog } from './admission-log.ts';
+import { ExpiryQueue } from './expiry-queue.ts';
+import { gcraParams, gcraStep } from './gcra.ts';
+import { assertAdmitRequest, assertEpoch, assertId, assertResyncCalls, assertTtl, callsLimit } from './validate-store-args.ts';
+
+/** Where the memory store reads time: ms since the epoch, sub-ms precision welcome. */
+export interface StoreClock {
+  nowMs(): number;
+}
+
+/** Wall-clock time that never steps back within the process. */
+export const performanceClock: StoreClock = { nowMs: () => performance.timeOrigin + performance.now() };
+
+interface MemoryCall {
+  readonly callId: string;
+  readonly nodeId: string;
+  readonly epoch: number;
+  readonly levels: readonly string[];
+  readonly startedAtMs: number;
+  readonly expiresAtMs: number;
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+function byStart(a: MemoryCall, b: MemoryCall): number {
+  return a.startedAtMs - b.startedAtMs || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0);
+}
+
+function toRecord(c: MemoryCall): CallRecord {
+  return { ...c, levels: [...c.levels], meta: { ...c.meta } };
+}
+
+export class MemoryClusterStore implements ClusterStore {
+  readonly #clock: StoreClock;
+  readonly #epochs = new Map<string, number>();
+  /** nodeId → lease expiry ms. */
+  readonly #leases = new Map<string, number>();
+  readonly #info = new Map<string, Readonly<Record<string, string>>>();
+  readonly #calls = new Map<string, MemoryCall>();
+  /** level → callIds holding it; the size is the level's channel count. */
+  readonly #levelCalls = new Map<string, Set<string>>();
+  /** nodeId → its callIds (all under its current epoch: an epoch bump releases the rest at once). */
+  readonly #nodeCalls = new Map<string, Set<string>>();
+  /** level → GCRA theoretical arrival time, µs. */
+  readonly #tat = new Map<string, number>();
+  readonly #admits = new Map<string, AdmissionLog>();
+  readonly #expiry: ExpiryQueue<MemoryCall>;
+  readonly #listeners = new Set<(connected: boolean) => void>();
+  #closed = false;
+
+  constructor(options: { clock?: StoreClock } = {}) {
+    this.#clock = options.clock ?? performanceClock;
+    this.#expiry = new ExpiryQueue<MemoryCall>({
+      isLive: (c) => this.#calls.get(c.callId) === c,
+      live: () => [...this.#calls.values()].map((c) => ({ expiresAtMs: c.expiresAtMs, item: c })),
+      liveCount: () => this.#calls.size,
+    });
+  }
+
+  get connected(): boolean {
+    return !this.#closed;
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #nowUs(): number {
+    return Math.floor(this.#clock.nowMs() * 1000);
+  }
+
+  #assertOpen(op: string): void {
+    if (this.#closed) throw new SipfleetError('STORE_ERR_UNAVAILABLE', `cluster store ${op}: the store is closed`, { detail: { op } });
+  }
+
+  #release(call: MemoryCall): void {
+    this.#calls.delete(call.callId);
+    for (const level of call.levels) {
+      const set = this.#levelCalls.get(level);
+      set?.delete(call.callId);
+      if (set?.size === 0) this.#levelCalls.delete(level);
+    }
+    const own = this.#nodeCalls.get(call.nodeId);
+    own?.delete(call.callId);
+    if (own?.size === 0) this.#nodeCalls.delete(call.nodeId);
+  }
+
+  #insert(call: MemoryCall): void {
+    this.#calls.set(call.callId, call);
+    for (const level of call.levels) {
+      let set = this.#levelCalls.get(level);
+      if (set === undefined) this.#levelCalls.set(level, (set = new Set()));
+      set.add(call.callId);
+    }
+    let own = this.#nodeCalls.get(call.nodeId);
+    if (own === undefined) this.#nodeCalls.set(call.nodeId, (own = new Set()));
+    own.add(call.callId);
+    this.#expiry.push(call.expiresAtMs, call);
+  }
+
+  /** Fencing: a new epoch, max(old + 1, now ms), and every call of the node released. Returns how many. */
+  #bumpEpoch(nodeId: string, nowMs: number): { epoch: number; released: number } {
+    const epoch = Math.max((this.#epochs.get(nodeId) ?? 0) + 1, Math.floor(nowMs));
+    this.#epochs.set(nodeId, epoch);
+    let released = 0;
+    for (const callId of [...(this.#nodeCalls.get(nodeId) ?? [])]) {
+      const call = this.#calls.get(callId);
+      if (call !== undefined) {
+        this.#release(call);
+        released++;
+      }
+    }
+    this.#nodeCalls.delete(nodeId);
+    return { epoch, released };
+  }
+
+  #isCurrent(nodeId: string, epoch: number): boolean {
+    return this.#epochs.get(nodeId) === epoch;
+  }
+
+  async registerNode(nodeId: string, ttlMs: number, info: Readonly<Record<string, string>> = {}): Promise<NodeLease> {
+    this.#assertOpen('registerNode');
+    assertId('nodeId', nodeId);
+    assertTtl(ttlMs);
+    const nowMs = Math.floor(this.#nowUs() / 1000);
+    const { epoch } = this.#bumpEpoch(nodeId, nowMs);
+    const expiresAtMs = nowMs + Math.ceil(ttlMs);
+    this.#leases.set(nodeId, expiresAtMs);
+    this.#info.set(nodeId, { ...info });
+    return { nodeId, epoch, expiresAtMs };
+  }
+
+  async heartbeat(nodeId: string, epoch: number, ttlMs: number): Promise<'ok' | 'fenced'> {
+    this.#assertOpen('heartbeat');
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    assertTtl(ttlMs);
+    if (!this.#isCurrent(nodeId, epoch) || !this.#leases.has(nodeId)) return 'fenced';
+    this.#leases.set(nodeId, Math.floor(this.#nowUs() / 1000) + Math.ceil(ttlMs));
+    return 'ok';
+  }
+
+  async deregisterNode(nodeId: string, epoch: number): Promise<void> {
+    this.#assertOpen('deregisterNode');
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    if (!this.#isCurrent(nodeId, epoch)) return;
+    this.#bumpEpoch(nodeId, Math.floor(this.#nowUs() / 1000));
+    this.#leases.delete(nodeId);
+    this.#info.delete(nodeId);
+  }
+
+  async liveNodes(): Promise<NodeLease[]> {
+    this.#assertOpen('liveNodes');
+    const nowMs = Math.floor(this.#nowUs() / 1000);
+    const nodes: NodeLease[] = [];
+    for (const [nodeId, expiresAtMs] of this.#leases) {
+      if (expiresAtMs >= nowMs) nodes.push({ nodeId, epoch: this.#epochs.get(nodeId) ?? 0, expiresAtMs });
+    }
+    return nodes.sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.nodeId < b.nodeId ? -1 : 1));
+  }
+
+  async admit(req: AdmitRequest): Promise<AdmitResult> {
+    this.#assertOpen('admit');
+    assertAdmitRequest(req);
+    const nowUs = this.#nowUs();
+    const nowMs = Math.floor(nowUs / 1000);
+    if (!this.#isCurrent(req.nodeId, req.epoch)) return { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 };
+
+    // A re-attempt (or a takeover) releases the call's old levels first; a refusal leaves it released.
+    const old = this.#calls.get(req.callId);
+    if (old !== undefined) this.#release(old);
+
+    const newTat: (number | undefined)[] = [];
+    for (const l of req.levels) {
+      if (l.channels !== undefined && (this.#levelCalls.get(l.level)?.size ?? 0) >= l.channels) {
+        return { admitted: false, level: l.level, reason: 'channels', retryAfterMs: 0 };
+      }
+      const gcra = l.chargeCps === false ? undefined : gcraParams(l);
+      if (gcra !== undefined) {
+        const step = gcraStep(this.#tat.get(l.level), nowUs, gcra);
+        if (!step.ok) return { admitted: false, level: l.level, reason: 'cps', retryAfterMs: Math.ceil(step.retryAfterUs / 1000) };
+        newTat.push(step.tatUs);
+      } else {
+        newTat.push(undefined);
+      }
+    }
+
+    for (const [i, l] of req.levels.entries()) {
+      const tat = newTat[i];
+      if (tat !== undefined) this.#tat.set(l.level, tat);
+      if (l.chargeCps !== false) {
+        let log = this.#admits.get(l.level);
+        if (log === undefined) this.#admits.set(l.level, (log = new AdmissionLog()));
+        log.add(nowUs);
+      }
+    }
+    this.#insert({
+      callId: req.callId,
+      nodeId: req.nodeId,
+      epoch: req.epoch,
+      levels: req.levels.map((l) => l.level),
+      startedAtMs: nowMs,
+      expiresAtMs: Math.round(nowMs + req.maxAgeMs),
+      meta: { ...req.meta },
+    });
+    return { admitted: true, startedAtMs: nowMs };
+  }
+
+  async release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
+    this.#assertOpen('release');
+    assertId('callId', callId);
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    if (!this.#isCurrent(nodeId, epoch)) return 'fenced';
+    const call = this.#calls.get(callId);
+    if (call === undefined || call.nodeId !== nodeId || call.epoch !== epoch) return 'not-found';
+    this.#release(call);
+    return 'released';
+  }
+
+  async resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number> {
+    this.#assertOpen('resyncCalls');
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    assertResyncCalls(calls);
+    if (!this.#isCurrent(nodeId, epoch)) return 0;
+    let added = 0;
+    for (const c of calls) {
+      if (this.#calls.has(c.callId)) continue;
+      this.#insert({
+        callId: c.callId,
+        nodeId,
+        epoch,
+        levels: [...c.levels],
+        startedAtMs: Math.floor(c.startedAtMs),
+        expiresAtMs: Math.floor(c.expiresAtMs),
+        meta: { ...c.meta },
+      });
+      added++;
+    }
+    return added;
+  }
+
+  async reap(): Promise<ReapResult> {
+    this.#assertOpen('reap');
+    const nowUs = this.#nowUs();
+    const nowMs = Math.floor(nowUs / 1000);
+    const nodes: string[] = [];
+    let calls = 0;
+    for (const [nodeId, expiresAtMs] of [...this.#leases]) {
+      if (expiresAtMs >= nowMs) continue;
+      calls += this.#bumpEpoch(nodeId, nowMs).released;
+      this.#leases.delete(nodeId);
+      this.#info.delete(nodeId);
+      nodes.push(nodeId);
+    }
+    for (;;) {
+      const expired = this.#expiry.popExpired(nowMs, 1000);
+      for (const call of expired) this.#release(call);
+      calls += expired.length;
+      if (expired.length < 1000) break;
+    }
+    // Forget idle CPS state: a TAT in the past means the same as none, an old log counts nothing.
+    for (const [level, tat] of this.#tat) if (tat <= nowUs) this.#tat.delete(level);
+    for (const [level, log] of this.#admits) {
+      log.trim(nowUs);
+      if (log.size === 0) this.#admits.delete(level);
+    }
+    return { nodes, calls };
+  }
+
+  async levelStats(levels: readonly string[]): Promise<LevelStats[]> {
+    this.#assertOpen('levelStats');
+    for (const level of levels) assertId('level', level);
+    const nowUs = this.#nowUs();
+    return levels.map((level) => ({
+      level,
+      channels: this.#levelCalls.get(level)?.size ?? 0,
+      cpsNow: this.#admits.get(level)?.count(nowUs) ?? 0,
+    }));
+  }
+
+  async calls(level?: string, limit?: number): Promise<CallRecord[]> {
+    this.#assertOpen('calls');
+    if (level !== undefined) assertId('level', level);
+    const n = callsLimit(limit);
+    const ids = level === undefined ? this.#calls.keys() : (this.#levelCalls.get(level) ?? new Set<string>()).values();
+    const calls: MemoryCall[] = [];
+    for (const id of ids) {
+      const call = this.#calls.get(id);
+      if (call !== undefined) calls.push(call);
+    }
+    return calls.sort(byStart).slice(0, n).map(toRecord);
+  }
+
+  async now(): Promise<number> {
+    this.#assertOpen('now');
+    return Math.floor(this.#clock.nowMs());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const listener of this.#listeners) listener(false);
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The `redis` adapter of the cluster store: every decision is one Lua script on Redis (or a Redis
+ * Sentinel master), timed on Redis TIME. See docs/cluster-store.md for the key layout, scripts,
+ * CPS bound and fencing rules.
+ *
+ * It never blocks the event loop or hangs a caller: commands are not queued while disconnected
+ * (`enableOfflineQueue: false`), time out after `commandTimeoutMs`, are never replayed after a
+ * reconnect, and every failure rejects with `SipfleetError` `STORE_ERR_UNAVAILABLE`. The client
+ * reconnects by itself with a capped exponential backoff.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { SipfleetError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type {
+  AdmitRequest,
+  AdmitResult,
+  CallRecord,
+  ClusterStore,
+  LevelStats,
+  NodeLease,
+  ReapResult,
+  ReleaseResult,
+} from './cluster-store.ts';
+import { storeKeys } from './keys.ts';
+import { StoreScripts } from './scripts.ts';
+import { REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
+import { assertAdmitRequest, assertEpoch, assertId, assertResyncCalls, assertTtl, callsLimit } from './validate-store-args.ts';
+
+export interface RedisClusterStoreOptions {
+  /** The cluster name: every key lives under `sf:{<cluster>}:`. */
+  readonly cluster: string;
+  /** `redis://[:password@]host:port[/db]`; or give `sentinels` + `sentinelName`. */
+  readonly url?: string | undefined;
+  readonly sentinels?: readonly { readonly host: string; readonly port: number }[] | undefined;
+  /** The Sentinel master name. */
+  readonly sentinelName?: string | undefined;
+  /** Password of the Redis data nodes (not of the sentinels). */
+  readonly password?: string | undefined;
+  readonly logger?: Logger | undefined;
+  /** A command without a reply after this long rejects (default 250 ms). */
+  readonly commandTimeoutMs?: number | undefined;
+  /** Longest wait between reconnect attempts (default 2000 ms). */
+  readonly maxReconnectDelayMs?: number | undefined;
+}
+
+/** Status values of ioredis during which a connection attempt is under way. */
+const CONNECTING = new Set(['wait', 'connecting', 'connect']);
+/** Upper bound on loop steps (reap, drain, resync) in one store call. */
+const MAX_STEPS = 10_000;
+
+export class RedisClusterStore implements ClusterStore {
+  readonly #redis: Redis;
+  readonly #scripts: StoreScripts;
+  readonly #log: Logger;
+  readonly #timeoutMs: number;
+  readonly #listeners = new Set<(connected: boolean) => void>();
+  #connected = false;
+  #closed = false;
+  /** Time of the last logged client error, to log an outage once rather than per retry. */
+  #lastErrorLogAt = 0;
+
+  constructor(options: RedisClusterStoreOptions) {
+    const keys = storeKeys(options.cluster);
+    this.#timeoutMs = options.commandTimeoutMs ?? 250;
+    this.#log = (options.logger ?? createLogger()).child({ component: 'cluster-store', store: 'redis', cluster: options.cluster });
+    const maxDelay = options.maxReconnectDelayMs ?? 2000;
+    const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50);
+    const common: RedisOptions = {
+      enableOfflineQueue: false,
+      commandTimeout: this.#timeoutMs,
+      // A command in flight when the connection drops fails at once and is never replayed: an
+      // admit the caller saw fail must not take effect later.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: Math.max(1000, 4 * this.#timeoutMs),
+      retryStrategy: backoff,
+      protocol: 2,
+      disableClientInfo: true,
+      password: options.password,
+    };
+    if (options.sentinels !== undefined && options.sentinels.length > 0) {
+      if (options.sentinelName === undefined || options.sentinelName === '') {
+        throw new SipfleetError('STORE_ERR_INVALID', 'cluster store: sentinelName is required with sentinels', { detail: { field: 'sentinelName' } });
+      }
+      this.#redis = new Redis({
+        ...common,
+        sentinels: options.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: options.sentinelName,
+        sentinelRetryStrategy: backoff,
+        sentinelCommandTimeout: this.#timeoutMs,
+        failoverDetector: true,
+      });
+    } else if (options.url !== undefined) {
+      this.#redis = new Redis(options.url, common);
+    } else {
+      throw new SipfleetError('STORE_ERR_INVALID', 'cluster store: give url or sentinels', { detail: { field: 'url' } });
+    }
+    this.#scripts = new StoreScripts(this.#redis, keys);
+    this.#redis.on('ready', () => this.#setConnected(true));
+    this.#redis.on('close', () => this.#setConnected(false));
+    this.#redis.on('end', () => this.#setConnected(false));
+    this.#redis.on('error', (err: Error) => {
+      const now = Date.now();
+      if (now - this.#lastErrorLogAt < 10_000) return;
+      this.#lastErrorLogAt = now;
+      this.#log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'redis client error');
+    });
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #setConnected(connected: boolean): void {
+    if (this.#connected === connected) return;
+    this.#connected = connected;
+    if (connected) {
+      this.#lastErrorLogAt = 0;
+      this.#log.info('redis ready');
+    } else if (!this.#closed) {
+      this.#log.warn('redis connection lost; reconnecting');
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(connected);
+      } catch (err) {
+        this.#log.error({ err }, 'cluster store connection listener threw');
+      }
+    }
+  }
+
+  /**
+   * While a connection attempt is under way (the first one after start, or one that may finish
+   * any moment), waits for it, at most the command timeout. Otherwise returns at once: a command
+   * sent while disconnected rejects immediately.
+   */
+  async #settleConnecting(): Promise<void> {
+    if (this.#connected || !CONNECTING.has(this.#redis.status)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#redis.off('ready', done);
+        this.#redis.off('close', done);
+        this.#redis.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.#timeoutMs);
+      this.#redis.once('ready', done);
+      this.#redis.once('close', done);
+      this.#redis.once('end', done);
+    });
+  }
+
+  /** Runs one store operation: STORE_ERR_UNAVAILABLE for any Redis or connection failure. */
+  async #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new SipfleetError('STORE_ERR_UNAVAILABLE', `cluster store ${op}: the store is closed`, { detail: { op } });
+    await this.#settleConnecting();
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof SipfleetError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      // A reply error while connected is not an outage but a fault worth seeing (READONLY during
+      // a failover, OOM, a script error); connection failures are logged once per outage.
+      if (err instanceof Error && err.name === 'ReplyError') this.#log.error({ op, err: { message } }, 'redis refused a cluster store command');
+      throw new SipfleetError('STORE_ERR_UNAVAILABLE', `cluster store ${op}: ${message}`, { cause: err, detail: { op } });
+    }
+  }
+
+  /** Releases calls of fenced epochs until none is left (bounded steps). */
+  async #drain(more: boolean): Promise<void> {
+    for (let step = 0; more && step < MAX_STEPS; step++) more = (await this.#scripts.drainFenced(REAP_BATCH)).more;
+  }
+
+  async registerNode(nodeId: string, ttlMs: number, info: Readonly<Record<string, string>> = {}): Promise<NodeLease> {
+    assertId('nodeId', nodeId);
+    assertTtl(ttlMs);
+    return this.#op('registerNode', async () => {
+      const r = await this.#scripts.registerNode(nodeId, ttlMs, info, REAP_BATCH);
+      await this.#drain(r.more);
+      return { nodeId, epoch: r.epoch, expiresAtMs: r.expiresAtMs };
+    });
+  }
+
+  async heartbeat(nodeId: string, epoch: number, ttlMs: number): Promise<'ok' | 'fenced'> {
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    assertTtl(ttlMs);
+    return this.#op('heartbeat', () => this.#scripts.heartbeatNode(nodeId, epoch, ttlMs));
+  }
+
+  async deregisterNode(nodeId: string, epoch: number): Promise<void> {
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    return this.#op('deregisterNode', async () => {
+      const r = await this.#scripts.deregisterNode(nodeId, epoch, REAP_BATCH);
+      if (r !== undefined) await this.#drain(r.more);
+    });
+  }
+
+  async liveNodes(): Promise<NodeLease[]> {
+    return this.#op('liveNodes', () => this.#scripts.listNodes());
+  }
+
+  async admit(req: AdmitRequest): Promise<AdmitResult> {
+    assertAdmitRequest(req);
+    return this.#op('admit', () => this.#scripts.admitCall(req));
+  }
+
+  async release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
+    assertId('callId', callId);
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    return this.#op('release', () => this.#scripts.releaseCall(callId, nodeId, epoch));
+  }
+
+  async resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number> {
+    assertId('nodeId', nodeId);
+    assertEpoch(epoch);
+    assertResyncCalls(calls);
+    return this.#op('resyncCalls', async () => {
+      let added = 0;
+      for (let i = 0; i < calls.length; i += RESYNC_BATCH) {
+        const n = await this.#scripts.resyncCalls(nodeId, epoch, calls.slice(i, i + RESYNC_BATCH));
+        if (n < 0) break; // fenced: nothing more may be written under this epoch
+        added += n;
+      }
+      return added;
+    });
+  }
+
+  async reap(): Promise<ReapResult> {
+    return this.#op('reap', async () => {
+      const nodes: string[] = [];
+      let calls = 0;
+      for (let step = 0; step < MAX_STEPS; step++) {
+        const r = await this.#scripts.reap(REAP_BATCH);
+        nodes.push(...r.nodes);
+        calls += r.calls;
+        if (!r.more) break;
+      }
+      return { nodes, calls };
+    });
+  }
+
+  async levelStats(levels: readonly string[]): Promise<LevelStats[]> {
+    for (const level of levels) assertId('level', level);
+    if (levels.length === 0) return [];
+    return this.#op('levelStats', () => this.#scripts.levelStats(levels));
+  }
+
+  async calls(level?: string, limit?: number): Promise<CallRecord[]> {
+    if (level !== undefined) assertId('level', level);
+    const n = callsLimit(limit);
+    if (n === 0) return [];
+    return this.#op('calls', () => this.#scripts.listCalls(level, n));
+  }
+
+  async now(): Promise<number> {
+    return this.#op('now', () => this.#scripts.nowMs());
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (this.#redis.status === 'ready') await this.#redis.quit();
+      else this.#redis.disconnect();
+    } catch {
+      this.#redis.disconnect();
+    }
+    this.#setConnected(false);
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The typed face of the Lua scripts in `lua/`: each file is read once at startup, prefixed with
+ * `lua/lib/common.lua`, registered on the ioredis client with `defineCommand` (EVALSHA, falling
+ * back to EVAL when the server lost its script cache, e.g. after a restart) and called through
+ * one typed method that maps the raw reply to the contract's types. Nothing else sends EVAL.
+ *
+ * This layer does no retries, loops or error mapping: `RedisClusterStore` does.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { AdmitRequest, AdmitResult, CallRecord, LevelStats, NodeLease, ReleaseResult } from './cluster-store.ts';
+import { gcraParams } from './gcra.ts';
+import type { StoreKeys } from './keys.ts';
+import { ADMISSION_LOG_MAX } from './store-limits.ts';
+
+export const SCRIPT_NAMES = [
+  'register-node',
+  'heartbeat-node',
+  'deregister-node',
+  'drain-fenced',
+  'admit-call',
+  'release-call',
+  'resync-calls',
+  'reap',
+  'level-stats',
+  'list-calls',
+  'list-nodes',
+] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+function readLua(path: string): string {
+  return readFileSync(new URL(path, import.meta.url), 'utf8');
+}
+
+const COMMON_LUA = readLua('./lua/lib/common.lua');
+
+/** Each script's full source as sent to Redis: common.lua, then the script. */
+export const SCRIPT_SOURCES: Readonly<Record<ScriptName, string>> = Object.fromEntries(
+  SCRIPT_NAMES.map((name) => [name, `${COMMON_LUA}\n${readLua(`./lua/${name}.lua`)}`]),
+) as Record<ScriptName, string>;
+
+/** The ioredis command name of a script: `sf` + camel case (`admit-call` → `sfAdmitCall`). */
+function commandName(name: ScriptName): string {
+  return `sf${name.replace(/(^|-)([a-z])/g, (_m, _dash: string, c: string) => c.toUpperCase())}`;
+}
+
+type ScriptCommand = (numKeys: number, ...args: string[]) => Promise<unknown>;
+
+export interface ReapStep {
+  readonly nodes: string[];
+  readonly calls: number;
+  /** More work was left for another step. */
+  readonly more: boolean;
+}
+
+export interface DrainStep {
+  readonly calls: number;
+  readonly more: boolean;
+}
+
+type ResyncCall = Omit<CallRecord, 'nodeId' | 'epoch'>;
+
+function asArray(reply: unknown, script: ScriptName): unknown[] {
+  if (!Array.isArray(reply)) throw new Error(`${script}: unexpected reply ${JSON.stringify(reply)}`);
+  return reply;
+}
+
+function parseMeta(text: string): Record<string, string> {
+  if (text === '') return {};
+  const value: unknown = JSON.parse(text);
+  return typeof value === 'object' && value !== null ? (value as Record<string, string>) : {};
+}
+
+/** Typed calls of every script on one client, for one cluster's keys. */
+export class StoreScripts {
+  readonly #redis: Redis;
+  readonly #keys: StoreKeys;
+  readonly #commands: Record<ScriptName, ScriptCommand>;
+
+  constructor(redis: Redis, keys: StoreKeys) {
+    this.#redis = redis;
+    this.#keys = keys;
+    const commands: Partial<Record<ScriptName, ScriptCommand>> = {};
+    const table = redis as unknown as Record<string, ScriptCommand>;
+    for (const name of SCRIPT_NAMES) {
+      const command = commandName(name);
+      // Without numberOfKeys: every call passes its own key count (levels vary).
+      if (typeof table[command] !== 'function') redis.defineCommand(command, { lua: SCRIPT_SOURCES[name] });
+      const fn = table[command];
+      commands[name] = (numKeys, ...args) => fn.call(redis, numKeys, ...args);
+    }
+    this.#commands = commands as Record<ScriptName, ScriptCommand>;
+  }
+
+  #run(name: ScriptName, keys: readonly string[], argv: readonly (string | number)[]): Promise<unknown> {
+    return this.#commands[name](keys.length, ...keys, ...argv.map(String));
+  }
+
+  async registerNode(nodeId: string, ttlMs: number, info: Readonly<Record<string, string>>, budget: number): Promise<NodeLease & DrainStep> {
+    const k = this.#keys;
+    const pairs = Object.entries(info).flat();
+    const r = asArray(
+      await this.#run('register-node', [k.nodeEpoch(nodeId), k.nodes, k.nodeInfo(nodeId), k.fenced], [k.prefix, nodeId, Math.ceil(ttlMs), budget, ...pairs]),
+      'register-node',
+    );
+    return { nodeId, epoch: Number(r[0]), expiresAtMs: Number(r[1]), calls: Number(r[2]), more: r[3] === 1 };
+  }
+
+  async heartbeatNode(nodeId: string, epoch: number, ttlMs: number): Promise<'ok' | 'fenced'> {
+    const k = this.#keys;
+    const r = await this.#run('heartbeat-node', [k.nodeEpoch(nodeId), k.nodes], [nodeId, epoch, Math.ceil(ttlMs)]);
+    return r === 'ok' ? 'ok' : 'fenced';
+  }
+
+  /** Undefined when the epoch was stale (nothing done). */
+  async deregisterNode(nodeId: string, epoch: number, budget: number): Promise<DrainStep | undefined> {
+    const k = this.#keys;
+    const r = asArray(
+      await this.#run('deregister-node', [k.nodeEpoch(nodeId), k.nodes, k.nodeInfo(nodeId), k.fenced], [k.prefix, nodeId, epoch, budget]),
+      'deregister-node',
+    );
+    return r[0] === 1 ? { calls: Number(r[1]), more: r[2] === 1 } : undefined;
+  }
+
+  async drainFenced(budget: number): Promise<DrainStep> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('drain-fenced', [k.fenced], [k.prefix, budget]), 'drain-fenced');
+    return { calls: Number(r[0]), more: r[1] === 1 };
+  }
+
+  async admitCall(req: AdmitRequest): Promise<AdmitResult> {
+    const k = this.#keys;
+    const keys = [k.call(req.callId), k.nodeEpoch(req.nodeId), k.callsByStart, k.callsByExpiry, k.nodeCalls(req.nodeId, req.epoch)];
+    const argv: (string | number)[] = [
+      k.prefix,
+      req.callId,
+      req.nodeId,
+      req.epoch,
+      req.maxAgeMs,
+      JSON.stringify(req.levels.map((l) => l.level)),
+      JSON.stringify(req.meta ?? {}),
+      ADMISSION_LOG_MAX,
+      req.levels.length,
+    ];
+    for (const l of req.levels) {
+      keys.push(k.levelCalls(l.level), k.levelTat(l.level), k.levelAdmits(l.level));
+      const gcra = gcraParams(l);
+      argv.push(l.level, l.channels ?? -1, gcra?.intervalUs ?? -1, gcra?.toleranceUs ?? 0, l.chargeCps === false ? 0 : 1);
+    }
+    const r = asArray(await this.#run('admit-call', keys, argv), 'admit-call');
+    if (r[0] === 1) return { admitted: true, startedAtMs: Number(r[1]) };
+    if (r[1] === 'fenced') return { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 };
+    const reason = r[1] === 'cps' ? 'cps' : 'channels';
+    return { admitted: false, level: String(r[2]), reason, retryAfterMs: Number(r[3]) };
+  }
+
+  async releaseCall(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
+    const k = this.#keys;
+    const r = await this.#run('release-call', [k.call(callId), k.nodeEpoch(nodeId)], [k.prefix, callId, nodeId, epoch]);
+    if (r === 'released' || r === 'not-found' || r === 'fenced') return r;
+    throw new Error(`release-call: unexpected reply ${JSON.stringify(r)}`);
+  }
+
+  /** One batch; -1 when the epoch is stale. */
+  async resyncCalls(nodeId: string, epoch: number, calls: readonly ResyncCall[]): Promise<number> {
+    const k = this.#keys;
+    const argv: (string | number)[] = [k.prefix, nodeId, epoch, calls.length];
+    for (const c of calls) {
+      argv.push(c.callId, JSON.stringify(c.levels), Math.floor(c.startedAtMs), Math.floor(c.expiresAtMs), JSON.stringify(c.meta));
+    }
+    return Number(await this.#run('resync-calls', [k.nodeEpoch(nodeId), k.callsByStart, k.callsByExpiry, k.nodeCalls(nodeId, epoch)], argv));
+  }
+
+  async reap(budget: number): Promise<ReapStep> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('reap', [k.nodes, k.fenced, k.callsByExpiry], [k.prefix, budget]), 'reap');
+    return { calls: Number(r[0]), more: r[1] === 1, nodes: r.slice(2).map(String) };
+  }
+
+  async levelStats(levels: readonly string[]): Promise<LevelStats[]> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('level-stats', levels.flatMap((l) => [k.levelCalls(l), k.levelAdmits(l)]), []), 'level-stats');
+    return levels.map((level, i) => ({ level, channels: Number(r[2 * i]), cpsNow: Number(r[2 * i + 1]) }));
+  }
+
+  async listCalls(level: string | undefined, limit: number): Promise<CallRecord[]> {
+    const k = this.#keys;
+    const index = level === undefined ? k.callsByStart : k.levelCalls(level);
+    const r = asArray(await this.#run('list-calls', [index], [k.prefix, limit]), 'list-calls');
+    const calls: CallRecord[] = [];
+    for (let i = 0; i + 6 < r.length; i += 7) {
+      calls.push({
+        callId: String(r[i]),
+        nodeId: String(r[i + 1]),
+        epoch: Number(r[i + 2]),
+        levels: JSON.parse(String(r[i + 3])) as string[],
+        startedAtMs: Number(r[i + 4]),
+        expiresAtMs: Number(r[i + 5]),
+        meta: parseMeta(String(r[i + 6])),
+      });
+    }
+    return calls;
+  }
+
+  async listNodes(): Promise<NodeLease[]> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('list-nodes', [k.nodes], [k.prefix]), 'list-nodes');
+    const nodes: NodeLease[] = [];
+    for (let i = 0; i + 2 < r.length; i += 3) nodes.push({ nodeId: String(r[i]), epoch: Number(r[i + 1]), expiresAtMs: Number(r[i + 2]) });
+    return nodes;
+  }
+
+  /** The store clock, ms (Redis TIME). */
+  async nowMs(): Promise<number> {
+    const [sec, usec] = await this.#redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+}

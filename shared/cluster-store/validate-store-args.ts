@@ -1,0 +1,63 @@
+/**
+ * Argument checks both adapters run before doing anything, so that the memory and Redis stores
+ * refuse the same inputs the same way (`STORE_ERR_INVALID`, `detail.field` naming the culprit).
+ */
+import { SipfleetError } from '../errors.ts';
+import type { AdmitRequest, CallRecord } from './cluster-store.ts';
+import { CALLS_LIMIT_DEFAULT, CALLS_LIMIT_MAX } from './store-limits.ts';
+
+function invalid(field: string, message: string): SipfleetError {
+  return new SipfleetError('STORE_ERR_INVALID', `cluster store: ${field} ${message}`, { detail: { field } });
+}
+
+function isNonNegativeFinite(n: number): boolean {
+  return Number.isFinite(n) && n >= 0;
+}
+
+export function assertId(field: string, value: string): void {
+  if (typeof value !== 'string' || value === '') throw invalid(field, 'must be a non-empty string');
+}
+
+/** An epoch handed out by `registerNode`: a positive safe integer. */
+export function assertEpoch(epoch: number): void {
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw invalid('epoch', 'must be a positive integer');
+}
+
+export function assertTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw invalid('ttlMs', 'must be a positive number of ms');
+}
+
+/** @throws SipfleetError `STORE_ERR_INVALID` for an empty id, a duplicate level, cps <= 0, negative burst/channels, maxAgeMs <= 0. */
+export function assertAdmitRequest(req: AdmitRequest): void {
+  assertId('callId', req.callId);
+  assertId('nodeId', req.nodeId);
+  assertEpoch(req.epoch);
+  if (!Number.isFinite(req.maxAgeMs) || req.maxAgeMs <= 0) throw invalid('maxAgeMs', 'must be a positive number of ms');
+  const seen = new Set<string>();
+  for (const [i, l] of req.levels.entries()) {
+    const field = `levels[${i}]`;
+    assertId(`${field}.level`, l.level);
+    if (seen.has(l.level)) throw invalid(`${field}.level`, `is a duplicate of ${JSON.stringify(l.level)}`);
+    seen.add(l.level);
+    if (l.cps !== undefined && !(Number.isFinite(l.cps) && l.cps > 0)) throw invalid(`${field}.cps`, 'must be > 0 (leave it out for no cap)');
+    if (l.burst !== undefined && !isNonNegativeFinite(l.burst)) throw invalid(`${field}.burst`, 'must be >= 0');
+    if (l.channels !== undefined && !(Number.isSafeInteger(l.channels) && l.channels >= 0)) {
+      throw invalid(`${field}.channels`, 'must be an integer >= 0 (leave it out for no cap)');
+    }
+  }
+}
+
+export function assertResyncCalls(calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): void {
+  for (const [i, c] of calls.entries()) {
+    assertId(`calls[${i}].callId`, c.callId);
+    for (const [j, level] of c.levels.entries()) assertId(`calls[${i}].levels[${j}]`, level);
+    if (!Number.isFinite(c.startedAtMs) || !Number.isFinite(c.expiresAtMs)) throw invalid(`calls[${i}]`, 'needs finite startedAtMs and expiresAtMs');
+  }
+}
+
+/** The effective `calls()` limit: default when absent, clamped to [0, CALLS_LIMIT_MAX]. */
+export function callsLimit(limit: number | undefined): number {
+  if (limit === undefined) return CALLS_LIMIT_DEFAULT;
+  if (Number.isNaN(limit)) throw invalid('limit', 'must be a number');
+  return Math.max(0, Math.min(CALLS_LIMIT_MAX, Math.floor(limit)));
+}

@@ -1,0 +1,115 @@
+/**
+ * keys.ts is the source of truth for key names; the Lua builders in lua/lib/common.lua mirror it.
+ * Runs those builders on a real redis-server and compares, then checks that the scripts create
+ * exactly the keys keys.ts names (and leave none behind once everything is released).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeKeys } from '../shared/cluster-store/keys.ts';
+import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
+import { SCRIPT_SOURCES } from '../shared/cluster-store/scripts.ts';
+import { stopAllProcesses } from './support/managed-process.ts';
+import { startRedis, type RedisServer } from './support/redis-server.ts';
+import { requireTool } from './support/require-tool.ts';
+
+let redis: RedisServer;
+let client: Redis;
+
+beforeAll(async () => {
+  requireTool('redis-server', 'redis-server');
+  redis = await startRedis();
+  client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  await client.connect();
+});
+afterAll(async () => {
+  client?.disconnect();
+  await redis?.stop();
+  await stopAllProcesses();
+});
+
+/** common.lua as the scripts see it (the part before the first script's own text). */
+function commonLua(): string {
+  const source = SCRIPT_SOURCES['level-stats'];
+  return source.slice(0, source.indexOf('-- ---- end of common.lua'));
+}
+
+async function keysOf(cluster: string): Promise<string[]> {
+  // KEYS is fine in a test on a private server; the store itself never scans.
+  return (await client.keys(`sf:{${cluster}}:*`)).sort();
+}
+
+describe('cluster store key names', () => {
+  it('the Lua key builders produce exactly what keys.ts produces', async () => {
+    const k = storeKeys('main');
+    const args = ['node:7', 'call-1@host:5060', 'switch:sw1', '1732345678901'];
+    const lua = `${commonLua()}
+local p, node, id, level, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_node_epoch(p, node),
+  k_node_info(p, node), k_node_calls(p, node, epoch), k_call(p, id), k_level_calls(p, level),
+  k_level_tat(p, level), k_level_admits(p, level)}`;
+    const fromLua = await client.eval(lua, 0, k.prefix, ...args);
+    const [node, id, level, epoch] = args;
+    expect(fromLua).toEqual([
+      k.nodes,
+      k.fenced,
+      k.callsByStart,
+      k.callsByExpiry,
+      k.nodeEpoch(node),
+      k.nodeInfo(node),
+      k.nodeCalls(node, Number(epoch)),
+      k.call(id),
+      k.levelCalls(level),
+      k.levelTat(level),
+      k.levelAdmits(level),
+    ]);
+    expect(k.prefix).toBe('sf:{main}:');
+  });
+
+  it('the scripts create only the keys keys.ts names, and release every one they made', async () => {
+    const cluster = 'keys-check';
+    const k = storeKeys(cluster);
+    const store = new RedisClusterStore({ cluster, url: redis.url });
+    try {
+      const lease = await store.registerNode('n:1', 60_000, { http: '127.0.0.1:9060' });
+      const admit = (callId: string, level: string, chargeCps = true) =>
+        store.admit({ callId, nodeId: 'n:1', epoch: lease.epoch, levels: [{ level: 'cluster:main', cps: 100, chargeCps }, { level, channels: 5 }], maxAgeMs: 60_000 });
+      expect((await admit('c1', 'switch:sw1')).admitted).toBe(true);
+      expect(await keysOf(cluster)).toEqual(
+        [
+          k.nodes,
+          k.nodeEpoch('n:1'),
+          k.nodeInfo('n:1'),
+          k.nodeCalls('n:1', lease.epoch),
+          k.call('c1'),
+          k.callsByStart,
+          k.callsByExpiry,
+          k.levelCalls('cluster:main'),
+          k.levelTat('cluster:main'),
+          k.levelAdmits('cluster:main'),
+          k.levelCalls('switch:sw1'),
+          k.levelAdmits('switch:sw1'),
+        ].sort(),
+      );
+      // A re-attempt on another switch: the Lua-built key of the old level goes away.
+      expect((await admit('c1', 'switch:sw2', false)).admitted).toBe(true);
+      expect(await client.exists(k.levelCalls('switch:sw1'))).toBe(0);
+      expect(await client.zscore(k.levelCalls('switch:sw2'), 'c1')).not.toBeNull();
+
+      // Re-registering fences the old epoch: its call set is queued, drained and gone.
+      const again = await store.registerNode('n:1', 60_000);
+      const left = await keysOf(cluster);
+      expect(left).not.toContain(k.call('c1'));
+      expect(left).not.toContain(k.nodeCalls('n:1', lease.epoch));
+      expect(left).not.toContain(k.fenced);
+      expect(left).not.toContain(k.levelCalls('cluster:main'));
+      expect(await client.get(k.nodeEpoch('n:1'))).toBe(String(again.epoch));
+
+      // Once the node leaves and the CPS state idles out, only the epoch counter remains.
+      await store.deregisterNode('n:1', again.epoch);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await keysOf(cluster)).toEqual([k.nodeEpoch('n:1')]);
+    } finally {
+      await store.close();
+    }
+  });
+});

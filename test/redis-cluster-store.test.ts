@@ -1,0 +1,219 @@
+/**
+ * The redis adapter against a real redis-server on loopback: the same contract suite as the
+ * memory store, then what only Redis can do: go away (stopped, hung), come back empty, and
+ * serve many dispatchers at once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CallRecord, ClusterStore } from '../shared/cluster-store/cluster-store.ts';
+import { describeClusterStoreContract } from '../shared/cluster-store/cluster-store-contract.ts';
+import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
+import { isSipfleetError } from '../shared/errors.ts';
+import { stopAllProcesses } from './support/managed-process.ts';
+import { startRedis, type RedisServer } from './support/redis-server.ts';
+import { requireTool } from './support/require-tool.ts';
+
+let redis: RedisServer;
+
+beforeAll(async () => {
+  requireTool('redis-server', 'redis-server');
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+  await stopAllProcesses();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+let clusterSeq = 0;
+/** A cluster name no other test uses: each test starts from empty keys on the shared server. */
+function freshCluster(): string {
+  clusterSeq += 1;
+  return `t${process.pid}-${clusterSeq}`;
+}
+
+async function openStore(cluster: string): Promise<RedisClusterStore> {
+  const store = new RedisClusterStore({ cluster, url: redis.url });
+  await until(() => store.connected, 5000, 'the store to connect');
+  return store;
+}
+
+describeClusterStoreContract('redis', async () => {
+  const cluster = freshCluster();
+  const store = await openStore(cluster);
+  const peers: ClusterStore[] = [];
+  return {
+    store,
+    peer: async () => {
+      const peer = await openStore(cluster);
+      peers.push(peer);
+      return peer;
+    },
+    cleanup: async () => {
+      await Promise.all([store, ...peers].map((s) => s.close()));
+    },
+  };
+});
+
+function expectUnavailable(err: unknown): void {
+  expect(isSipfleetError(err) && err.code === 'STORE_ERR_UNAVAILABLE', String(err)).toBe(true);
+}
+
+/** Every method, each expected to reject fast with STORE_ERR_UNAVAILABLE. */
+function everyMethod(store: ClusterStore, epoch: number): Array<[string, () => Promise<unknown>]> {
+  return [
+    ['admit', () => store.admit({ callId: 'x', nodeId: 'n1', epoch, levels: [{ level: 'cluster:main', channels: 10 }], maxAgeMs: 60_000 })],
+    ['release', () => store.release('x', 'n1', epoch)],
+    ['registerNode', () => store.registerNode('n2', 5000)],
+    ['heartbeat', () => store.heartbeat('n1', epoch, 5000)],
+    ['deregisterNode', () => store.deregisterNode('n9', epoch)],
+    ['liveNodes', () => store.liveNodes()],
+    ['resyncCalls', () => store.resyncCalls('n1', epoch, [{ callId: 'x', levels: ['cluster:main'], startedAtMs: 1, expiresAtMs: 2, meta: {} }])],
+    ['reap', () => store.reap()],
+    ['levelStats', () => store.levelStats(['cluster:main'])],
+    ['calls', () => store.calls()],
+    ['now', () => store.now()],
+  ];
+}
+
+async function expectAllRejectFast(store: ClusterStore, epoch: number): Promise<void> {
+  for (const [name, call] of everyMethod(store, epoch)) {
+    const started = performance.now();
+    const err = await call().then(
+      () => new Error(`${name} resolved`),
+      (e: unknown) => e,
+    );
+    const elapsed = performance.now() - started;
+    expectUnavailable(err);
+    expect(elapsed, `${name} took ${elapsed.toFixed(0)} ms`).toBeLessThan(500);
+  }
+}
+
+describe('RedisClusterStore outages', () => {
+  it('rejects fast while Redis is down, reconnects by itself, and resyncCalls rebuilds the counts it lost', async () => {
+    const store = await openStore(freshCluster());
+    const changes: boolean[] = [];
+    store.onConnectionChange((c) => changes.push(c));
+    const lease = await store.registerNode('n1', 60_000);
+    const held: Omit<CallRecord, 'nodeId' | 'epoch'>[] = [];
+    for (let i = 0; i < 10; i++) {
+      const callId = `outage-${i}`;
+      const r = await store.admit({ callId, nodeId: 'n1', epoch: lease.epoch, levels: [{ level: 'cluster:main', channels: 100 }, { level: 'switch:sw1' }], maxAgeMs: 3_600_000 });
+      if (!r.admitted) throw new Error('not admitted');
+      held.push({ callId, levels: ['cluster:main', 'switch:sw1'], startedAtMs: r.startedAtMs, expiresAtMs: r.startedAtMs + 3_600_000, meta: {} });
+    }
+
+    const restarting = redis.restart({ downMs: 2000 });
+    await until(() => !store.connected, 5000, 'the store to notice the outage');
+    await expectAllRejectFast(store, lease.epoch);
+    await restarting;
+    await until(() => store.connected, 10_000, 'the store to reconnect');
+    expect(changes).toEqual([false, true]);
+
+    // Redis came back empty (no persistence): the node is fenced, registers again and resyncs.
+    expect(await store.levelStats(['cluster:main'])).toEqual([{ level: 'cluster:main', channels: 0, cpsNow: 0 }]);
+    expect(await store.heartbeat('n1', lease.epoch, 60_000)).toBe('fenced');
+    expect(await store.resyncCalls('n1', lease.epoch, held)).toBe(0); // stale epoch: nothing written
+    const again = await store.registerNode('n1', 60_000);
+    expect(again.epoch).toBeGreaterThan(lease.epoch); // epochs never go back, even after the loss
+    expect(await store.resyncCalls('n1', again.epoch, held)).toBe(10);
+    expect(await store.levelStats(['cluster:main', 'switch:sw1'])).toMatchObject([{ channels: 10 }, { channels: 10 }]);
+    expect((await store.calls('switch:sw1')).map((c) => c.callId)).toEqual(held.map((c) => c.callId));
+    const released = await Promise.all(held.map((c) => store.release(c.callId, 'n1', again.epoch)));
+    expect(released.every((r) => r === 'released')).toBe(true);
+    expect(await store.levelStats(['cluster:main'])).toMatchObject([{ channels: 0 }]);
+    await store.close();
+    expect(store.connected).toBe(false);
+    await expect(store.now()).rejects.toMatchObject({ code: 'STORE_ERR_UNAVAILABLE' });
+  });
+
+  it('never hangs a caller when Redis stops answering (SIGSTOP): commands time out fast', async () => {
+    const store = await openStore(freshCluster());
+    const lease = await store.registerNode('n1', 60_000);
+    redis.process.kill('SIGSTOP');
+    try {
+      await expectAllRejectFast(store, lease.epoch);
+    } finally {
+      redis.process.kill('SIGCONT');
+    }
+    // Answers flow again (the connection may have been recycled meanwhile).
+    await until(() => store.connected, 10_000, 'the store to be ready');
+    let now = 0;
+    for (let i = 0; i < 50 && now === 0; i++) now = await store.now().catch(async () => (await sleep(100), 0));
+    expect(now).toBeGreaterThan(0);
+    await store.close();
+  });
+
+  it('reports connected=false and rejects fast when created while Redis is unreachable', async () => {
+    const store = new RedisClusterStore({ cluster: freshCluster(), url: 'redis://127.0.0.1:1' });
+    const started = performance.now();
+    await expect(store.now()).rejects.toMatchObject({ code: 'STORE_ERR_UNAVAILABLE' });
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(store.connected).toBe(false);
+    await store.close();
+  });
+});
+
+describe('RedisClusterStore under many dispatchers', () => {
+  it('20 nodes admitting against a cap of 50 channels never exceed it', async () => {
+    const cluster = freshCluster();
+    const stores = await Promise.all(Array.from({ length: 20 }, () => openStore(cluster)));
+    try {
+      const leases = await Promise.all(stores.map((s, i) => s.registerNode(`node${i}`, 60_000)));
+      const levels = [{ level: 'cluster:main', channels: 50 }];
+      let seq = 0;
+      const admit = (i: number) => {
+        const callId = `hammer-${i}-${seq++}`;
+        return stores[i].admit({ callId, nodeId: leases[i].nodeId, epoch: leases[i].epoch, levels, maxAgeMs: 60_000 }).then((r) => ({ r, callId }));
+      };
+
+      // All at once: exactly the cap.
+      const burst = await Promise.all(stores.flatMap((_s, i) => Array.from({ length: 10 }, () => admit(i))));
+      expect(burst.filter((b) => b.r.admitted)).toHaveLength(50);
+      expect((await stores[0].levelStats(['cluster:main']))[0].channels).toBe(50);
+      await Promise.all(burst.map((b, k) => (b.r.admitted ? stores[Math.floor(k / 10)].release(b.callId, `node${Math.floor(k / 10)}`, leases[Math.floor(k / 10)].epoch) : null)));
+      expect((await stores[0].levelStats(['cluster:main']))[0].channels).toBe(0);
+
+      // Churn: admit, hold briefly, release, from every node, while a monitor watches the count.
+      let maxSeen = 0;
+      let admitted = 0;
+      let running = true;
+      const monitor = (async () => {
+        while (running) {
+          maxSeen = Math.max(maxSeen, (await stores[0].levelStats(['cluster:main']))[0].channels);
+          await sleep(2);
+        }
+      })();
+      const end = Date.now() + 1500;
+      await Promise.all(
+        stores.map(async (store, i) => {
+          while (Date.now() < end) {
+            const batch = await Promise.all([admit(i), admit(i), admit(i), admit(i)]);
+            await sleep(Math.random() * 3);
+            for (const b of batch) {
+              if (!b.r.admitted) continue;
+              admitted++;
+              expect(await store.release(b.callId, leases[i].nodeId, leases[i].epoch)).toBe('released');
+            }
+          }
+        }),
+      );
+      running = false;
+      await monitor;
+      expect(maxSeen).toBeLessThanOrEqual(50);
+      expect(maxSeen).toBeGreaterThanOrEqual(40); // the cap was actually contended
+      expect(admitted).toBeGreaterThan(200);
+      expect((await stores[0].levelStats(['cluster:main']))[0].channels).toBe(0);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+});

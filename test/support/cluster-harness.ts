@@ -1,0 +1,101 @@
+/**
+ * A real cluster on loopback for end-to-end tests: a redis-server, N dispatcher processes on
+ * 127.0.0.11, .12, .13... sharing it, and switch-sims on 127.0.0.21, .22... Everything it starts
+ * is stopped by `stop()`.
+ */
+import { freePort } from './ports.ts';
+import { startRedis, type RedisServer } from './redis-server.ts';
+import { requireTool } from './require-tool.ts';
+import { startDispatcherProcess, startSwitchSimProcess, type DispatcherProcess, type SwitchSimProcess } from './sipfleet-processes.ts';
+
+export interface ClusterHarnessOptions {
+  dispatchers?: number;
+  switches?: number;
+  /** YAML lines (indented 2) added under `cluster:` (limits, leases, redisOutage...). */
+  clusterYaml?: string;
+  /** YAML text for each switch entry's extra fields, e.g. `channels: 50`. */
+  switchYaml?: (index: number) => string;
+  /** Extra switch-sim CLI options. */
+  switchArgs?: string[];
+  /** Environment for the dispatcher processes. */
+  env?: Record<string, string>;
+}
+
+export interface DispatcherNodeHandle {
+  id: string;
+  ip: string;
+  port: number;
+  process: DispatcherProcess;
+  restart(): Promise<void>;
+}
+
+export interface ClusterHarness {
+  redis: RedisServer;
+  dispatchers: DispatcherNodeHandle[];
+  switches: SwitchSimProcess[];
+  clusterName: string;
+  stop(): Promise<void>;
+}
+
+export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promise<ClusterHarness> {
+  requireTool('redis-server', 'redis-server');
+  const redis = await startRedis();
+  const switches: SwitchSimProcess[] = [];
+  const switchLines: string[] = [];
+  const clusterName = `c${Date.now().toString(36)}`;
+  try {
+    for (let i = 0; i < (o.switches ?? 2); i++) {
+      const ip = `127.0.0.${21 + i}`;
+      const port = await freePort(ip);
+      switches.push(await startSwitchSimProcess(`sw${i + 1}`, [`udp://${ip}:${port}`], `${ip}:${await freePort(ip)}`, o.switchArgs ?? []));
+      const extra = o.switchYaml?.(i);
+      switchLines.push(`    - { id: sw${i + 1}, address: ${ip}:${port}, transport: udp${extra ? `, ${extra}` : ''} }`);
+    }
+    const dispatchers: DispatcherNodeHandle[] = [];
+    for (let i = 0; i < (o.dispatchers ?? 3); i++) {
+      const ip = `127.0.0.${11 + i}`;
+      const id = `d${i + 1}`;
+      const port = await freePort(ip);
+      const http = `${ip}:${await freePort(ip)}`;
+      const yaml = `node:
+  id: ${id}
+  listen: [udp://${ip}:${port}, tcp://${ip}:${port}]
+  http: ${http}
+store: ${redis.url}
+cluster:
+  name: ${clusterName}
+${o.clusterYaml ?? ''}
+  carriers:
+    - { id: local, sources: [127.0.0.0/8] }
+  switches:
+${switchLines.join('\n')}
+`;
+      const handle: DispatcherNodeHandle = {
+        id,
+        ip,
+        port,
+        process: await startDispatcherProcess(id, yaml, http, o.env),
+        async restart() {
+          await handle.process.stop();
+          handle.process = await startDispatcherProcess(id, yaml, http, o.env);
+        },
+      };
+      dispatchers.push(handle);
+    }
+    return {
+      redis,
+      dispatchers,
+      switches,
+      clusterName,
+      async stop() {
+        for (const d of dispatchers) await d.process.stop().catch(() => undefined);
+        for (const s of switches) await s.stop().catch(() => undefined);
+        await redis.stop().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const s of switches) await s.stop().catch(() => undefined);
+    await redis.stop().catch(() => undefined);
+    throw err;
+  }
+}
