@@ -46,7 +46,7 @@ describe('cluster store key names', () => {
 local p, node, id, level, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_node_epoch(p, node),
   k_node_info(p, node), k_node_calls(p, node, epoch), k_call(p, id), k_level_calls(p, level),
-  k_level_tat(p, level), k_level_admits(p, level)}`;
+  k_level_admits(p, level)}`;
     const fromLua = await client.eval(lua, 0, k.prefix, ...args);
     const [node, id, level, epoch] = args;
     expect(fromLua).toEqual([
@@ -59,7 +59,6 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       k.nodeCalls(node, Number(epoch)),
       k.call(id),
       k.levelCalls(level),
-      k.levelTat(level),
       k.levelAdmits(level),
     ]);
     expect(k.prefix).toBe('sf:{main}:');
@@ -84,7 +83,6 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
           k.callsByStart,
           k.callsByExpiry,
           k.levelCalls('cluster:main'),
-          k.levelTat('cluster:main'),
           k.levelAdmits('cluster:main'),
           k.levelCalls('switch:sw1'),
           k.levelAdmits('switch:sw1'),

@@ -36,6 +36,13 @@ export class AdmissionLog {
     return n;
   }
 
+  /** The oldest admission in (nowUs − 1 s, nowUs], or undefined. */
+  oldest(nowUs: number): number | undefined {
+    const cutoff = nowUs - CPS_WINDOW_US;
+    for (let i = this.#head; i < this.#times.length; i++) if (this.#times[i] > cutoff) return this.#times[i];
+    return undefined;
+  }
+
   #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#times.length) {
       this.#times = this.#times.slice(this.#head);

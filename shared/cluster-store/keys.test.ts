@@ -14,7 +14,6 @@ describe('storeKeys', () => {
       k.nodeCalls('d1', 42),
       k.call('abc@host'),
       k.levelCalls('switch:sw1'),
-      k.levelTat('switch:sw1'),
       k.levelAdmits('switch:sw1'),
     ];
     for (const key of all) expect(key.startsWith('sf:{main}:')).toBe(true);

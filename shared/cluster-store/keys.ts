@@ -18,7 +18,6 @@
  * | `calls:by-start`                      | zset   | callId → start ms (every call, oldest first)     |
  * | `calls:by-expiry`                     | zset   | callId → expiry ms (maximum age)                 |
  * | `level:calls:<level>`                 | zset   | callId → start ms; ZCARD is the level's channels |
- * | `level:tat:<level>`                   | string | GCRA theoretical arrival time (µs), PEXPIREs when idle |
  * | `level:admits:<level>`                | zset   | `<µs>:<callId>` → admission µs, last 1 s (cpsNow) |
  */
 import { SipfleetError } from '../errors.ts';
@@ -35,7 +34,6 @@ export interface StoreKeys {
   nodeCalls(nodeId: string, epoch: number): string;
   call(callId: string): string;
   levelCalls(level: string): string;
-  levelTat(level: string): string;
   levelAdmits(level: string): string;
 }
 
@@ -64,7 +62,6 @@ export function storeKeys(cluster: string): StoreKeys {
     nodeCalls: (nodeId, epoch) => `${prefix}node:calls:${epoch}:${nodeId}`,
     call: (callId) => `${prefix}call:${callId}`,
     levelCalls: (level) => `${prefix}level:calls:${level}`,
-    levelTat: (level) => `${prefix}level:tat:${level}`,
     levelAdmits: (level) => `${prefix}level:admits:${level}`,
   };
 }

@@ -14,25 +14,26 @@ function manualClock(startMs = 1_700_000_000_000): { nowMs(): number; advance(ms
 }
 
 describe('MemoryClusterStore specifics', () => {
-  it('follows an injected clock: GCRA spacing, cpsNow window, lease and maximum age', async () => {
+  it('follows an injected clock: CPS window, cpsNow, lease and maximum age', async () => {
     const clock = manualClock();
     const store = new MemoryClusterStore({ clock });
     const lease = await store.registerNode('n1', 1000);
-    const level = { level: 'switch:sw1', cps: 4 };
+    const level = { level: 'switch:sw1', cps: 2 };
     const admit = (id: string, maxAgeMs = 10_000) => store.admit({ callId: id, nodeId: 'n1', epoch: lease.epoch, levels: [level], maxAgeMs });
     expect((await admit('a')).admitted).toBe(true);
-    expect(await admit('b')).toEqual({ admitted: false, level: 'switch:sw1', reason: 'cps', retryAfterMs: 250 });
-    clock.advance(249.999);
-    expect((await admit('b')).admitted).toBe(false);
-    clock.advance(0.001);
+    clock.advance(250);
     expect((await admit('b', 500)).admitted).toBe(true);
-    expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(2);
-    clock.advance(750); // 1000 ms after 'a': 'a' has left the window, 'b' has not
+    expect(await admit('c')).toEqual({ admitted: false, level: 'switch:sw1', reason: 'cps', retryAfterMs: 750 });
+    clock.advance(749.999);
+    expect((await admit('c')).admitted).toBe(false);
+    clock.advance(0.001); // 1000 ms after 'a': its slot has left the window
     expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(1);
+    expect((await admit('c')).admitted).toBe(true);
+    expect((await store.levelStats(['switch:sw1']))[0].cpsNow).toBe(2);
     expect(await store.reap()).toEqual({ nodes: [], calls: 1 }); // 'b' passed its 500 ms
     expect(await store.heartbeat('n1', lease.epoch, 1000)).toBe('ok');
     clock.advance(1001);
-    expect(await store.reap()).toEqual({ nodes: ['n1'], calls: 1 });
+    expect(await store.reap()).toEqual({ nodes: ['n1'], calls: 2 });
     await store.close();
     await expect(store.now()).rejects.toMatchObject({ code: 'STORE_ERR_UNAVAILABLE' });
     expect(store.connected).toBe(false);

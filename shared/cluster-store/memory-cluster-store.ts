@@ -1,7 +1,7 @@
 /**
  * The `memory` adapter of the cluster store: one node, in process, the embedded default. Same
  * semantics as the redis adapter (the same contract suite runs against both): each method is one
- * synchronous step, hence atomic; CPS is GCRA in integer µs (`gcra.ts`) on the store clock.
+ * synchronous step, hence atomic; CPS is an exact sliding 1 s window (`cps-window.ts`) on the store clock.
  *
  * Bounded: state is O(live calls + levels + nodes). Released calls leave nothing behind; idle
  * GCRA and admission-log entries are dropped by `reap()`; the expiry heap compacts itself.
@@ -19,7 +19,7 @@ import type {
 } from './cluster-store.ts';
 import { AdmissionLog } from './admission-log.ts';
 import { ExpiryQueue } from './expiry-queue.ts';
-import { gcraParams, gcraStep } from './gcra.ts';
+import { cpsParams, cpsStep } from './cps-window.ts';
 import { assertAdmitRequest, assertEpoch, assertId, assertResyncCalls, assertTtl, callsLimit } from './validate-store-args.ts';
 
 /** Where the memory store reads time: ms since the epoch, sub-ms precision welcome. */
@@ -59,8 +59,6 @@ export class MemoryClusterStore implements ClusterStore {
   readonly #levelCalls = new Map<string, Set<string>>();
   /** nodeId → its callIds (all under its current epoch: an epoch bump releases the rest at once). */
   readonly #nodeCalls = new Map<string, Set<string>>();
-  /** level → GCRA theoretical arrival time, µs. */
-  readonly #tat = new Map<string, number>();
   readonly #admits = new Map<string, AdmissionLog>();
   readonly #expiry: ExpiryQueue<MemoryCall>;
   readonly #listeners = new Set<(connected: boolean) => void>();
@@ -190,29 +188,23 @@ export class MemoryClusterStore implements ClusterStore {
     const old = this.#calls.get(req.callId);
     if (old !== undefined) this.#release(old);
 
-    const newTat: (number | undefined)[] = [];
     for (const l of req.levels) {
       if (l.channels !== undefined && (this.#levelCalls.get(l.level)?.size ?? 0) >= l.channels) {
         return { admitted: false, level: l.level, reason: 'channels', retryAfterMs: 0 };
       }
-      const gcra = l.chargeCps === false ? undefined : gcraParams(l);
-      if (gcra !== undefined) {
-        const step = gcraStep(this.#tat.get(l.level), nowUs, gcra);
+      const cps = l.chargeCps === false ? undefined : cpsParams(l);
+      if (cps !== undefined) {
+        const log = this.#admits.get(l.level);
+        const step = cpsStep(nowUs, cps, { count: log?.count(nowUs) ?? 0, oldestUs: log?.oldest(nowUs) });
         if (!step.ok) return { admitted: false, level: l.level, reason: 'cps', retryAfterMs: Math.ceil(step.retryAfterUs / 1000) };
-        newTat.push(step.tatUs);
-      } else {
-        newTat.push(undefined);
       }
     }
 
-    for (const [i, l] of req.levels.entries()) {
-      const tat = newTat[i];
-      if (tat !== undefined) this.#tat.set(l.level, tat);
-      if (l.chargeCps !== false) {
-        let log = this.#admits.get(l.level);
-        if (log === undefined) this.#admits.set(l.level, (log = new AdmissionLog()));
-        log.add(nowUs);
-      }
+    for (const l of req.levels) {
+      if (l.chargeCps === false) continue;
+      let log = this.#admits.get(l.level);
+      if (log === undefined) this.#admits.set(l.level, (log = new AdmissionLog()));
+      log.add(nowUs);
     }
     this.#insert({
       callId: req.callId,
@@ -281,7 +273,6 @@ export class MemoryClusterStore implements ClusterStore {
       if (expired.length < 1000) break;
     }
     // Forget idle CPS state: a TAT in the past means the same as none, an old log counts nothing.
-    for (const [level, tat] of this.#tat) if (tat <= nowUs) this.#tat.delete(level);
     for (const [level, log] of this.#admits) {
       log.trim(nowUs);
       if (log.size === 0) this.#admits.delete(level);

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { AdmitRequest, AdmitResult, CallRecord, LevelStats, NodeLease, ReleaseResult } from './cluster-store.ts';
-import { gcraParams } from './gcra.ts';
+import { cpsParams } from './cps-window.ts';
 import type { StoreKeys } from './keys.ts';
 import { ADMISSION_LOG_MAX } from './store-limits.ts';
 
@@ -143,9 +143,8 @@ export class StoreScripts {
       req.levels.length,
     ];
     for (const l of req.levels) {
-      keys.push(k.levelCalls(l.level), k.levelTat(l.level), k.levelAdmits(l.level));
-      const gcra = gcraParams(l);
-      argv.push(l.level, l.channels ?? -1, gcra?.intervalUs ?? -1, gcra?.toleranceUs ?? 0, l.chargeCps === false ? 0 : 1);
+      keys.push(k.levelCalls(l.level), k.levelAdmits(l.level));
+      argv.push(l.level, l.channels ?? -1, cpsParams(l)?.windowCap ?? -1, l.chargeCps === false ? 0 : 1);
     }
     const r = asArray(await this.#run('admit-call', keys, argv), 'admit-call');
     if (r[0] === 1) return { admitted: true, startedAtMs: Number(r[1]) };

@@ -35,7 +35,6 @@ local function k_node_info(prefix, node) return prefix .. 'node:info:' .. node e
 local function k_node_calls(prefix, node, epoch) return prefix .. 'node:calls:' .. epoch .. ':' .. node end
 local function k_call(prefix, id) return prefix .. 'call:' .. id end
 local function k_level_calls(prefix, level) return prefix .. 'level:calls:' .. level end
-local function k_level_tat(prefix, level) return prefix .. 'level:tat:' .. level end
 local function k_level_admits(prefix, level) return prefix .. 'level:admits:' .. level end
 
 -- Releases call `id` given its record's node, epoch (string) and levels (JSON array): removes it
