@@ -201,6 +201,6 @@ describe('StoreAdmission', () => {
     s.down(false);
     await s.membership.register();
     expect(await channels(s)).toBe(1);
-    expect((await s.store.calls()).map((c) => c.callId)).toEqual(['up-during']);
+    expect((await s.store.calls()).map((c) => c.meta.callId)).toEqual(['up-during']);
   });
 });

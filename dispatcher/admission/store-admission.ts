@@ -66,10 +66,11 @@ export class StoreAdmission implements Admission {
 
   async admit(req: AdmissionRequest): Promise<AdmissionDecision> {
     const levels = this.#levels(req);
+    const key = admissionKey(req);
     const carrier = req.carrierId === undefined ? undefined : this.#o.carriers().get(req.carrierId);
     const deadline = Date.now() + this.#o.cluster.spikeBuffer;
     for (;;) {
-      const outcome = await this.#admitOnce(req, levels);
+      const outcome = await this.#admitOnce(req, key, levels);
       if (outcome.kind === 'decision') {
         this.#stats.refusedStore++;
         return outcome.decision;
@@ -78,7 +79,7 @@ export class StoreAdmission implements Admission {
       if (r.admitted) {
         if (outcome.store === 'local') this.#stats.admittedLocally++;
         else this.#stats.admitted++;
-        return this.#admitted(req, levels, r.startedAtMs, outcome.store);
+        return this.#admitted(req, key, levels, r.startedAtMs, outcome.store);
       }
       if (r.reason === 'cps' && Date.now() + r.retryAfterMs <= deadline) {
         await this.#sleep(Math.max(1, r.retryAfterMs));
@@ -92,19 +93,20 @@ export class StoreAdmission implements Admission {
 
   async #admitOnce(
     req: AdmissionRequest,
+    key: string,
     levels: LevelLimit[],
   ): Promise<{ kind: 'result'; result: AdmitResult; store: 'cluster' | 'local' } | { kind: 'decision'; decision: AdmissionDecision }> {
     const o = this.#o;
     const maxAgeMs = o.cluster.maxCallAge;
-    const meta = { switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) };
+    const meta = callMeta(req);
     const epoch = o.membership.epoch;
     if (o.store.connected && epoch !== undefined) {
       try {
-        let result = await o.store.admit({ callId: req.callId, nodeId: o.nodeId, epoch, levels, maxAgeMs, meta });
+        let result = await o.store.admit({ callId: key, nodeId: o.nodeId, epoch, levels, maxAgeMs, meta });
         if (!result.admitted && result.reason === 'fenced') {
           await o.membership.register();
           const fresh = o.membership.epoch ?? epoch;
-          result = await o.store.admit({ callId: req.callId, nodeId: o.nodeId, epoch: fresh, levels, maxAgeMs, meta });
+          result = await o.store.admit({ callId: key, nodeId: o.nodeId, epoch: fresh, levels, maxAgeMs, meta });
         }
         return { kind: 'result', result, store: 'cluster' };
       } catch (err) {
@@ -127,18 +129,18 @@ export class StoreAdmission implements Admission {
       channels: l.channels === undefined ? undefined : Math.max(1, Math.floor(l.channels / share)),
     }));
     this.#fallbackEpoch ??= (await o.fallback.registerNode(o.nodeId, 7 * 86_400_000)).epoch;
-    const result = await o.fallback.admit({ callId: req.callId, nodeId: o.nodeId, epoch: this.#fallbackEpoch, levels: local, maxAgeMs, meta });
+    const result = await o.fallback.admit({ callId: key, nodeId: o.nodeId, epoch: this.#fallbackEpoch, levels: local, maxAgeMs, meta });
     return { kind: 'result', result, store: 'local' };
   }
 
-  #admitted(req: AdmissionRequest, levels: LevelLimit[], startedAtMs: number, where: 'cluster' | 'local'): AdmissionDecision {
+  #admitted(req: AdmissionRequest, key: string, levels: LevelLimit[], startedAtMs: number, where: 'cluster' | 'local'): AdmissionDecision {
     const o = this.#o;
     const call = {
-      callId: req.callId,
+      callId: key,
       levels: levels.map((l) => l.level),
       startedAtMs,
       expiresAtMs: startedAtMs + o.cluster.maxCallAge,
-      meta: { switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) },
+      meta: callMeta(req),
     };
     o.localCalls.add(call);
     let released = false;
@@ -147,9 +149,9 @@ export class StoreAdmission implements Admission {
       release: (reason: CallEndReason) => {
         if (released) return;
         released = true;
-        o.localCalls.remove(req.callId);
-        if (where === 'local') void o.fallback.release(req.callId, o.nodeId, this.#fallbackEpoch ?? 0).catch(() => undefined);
-        this.#releaseInStore(req.callId, reason);
+        o.localCalls.remove(key);
+        if (where === 'local') void o.fallback.release(key, o.nodeId, this.#fallbackEpoch ?? 0).catch(() => undefined);
+        this.#releaseInStore(key, reason);
       },
     };
   }
@@ -186,6 +188,19 @@ export class StoreAdmission implements Admission {
     levels.push({ level: levelKey('switch', req.switchId), cps: sw?.cps, channels: sw?.channels, chargeCps: true });
     return levels;
   }
+}
+
+/**
+ * The store's id for one call leg: the Call-ID with the caller's address. A call that spirals back
+ * through the cluster keeps its Call-ID but arrives from a switch, so its second leg is a second
+ * record instead of taking the first one over.
+ */
+function admissionKey(req: AdmissionRequest): string {
+  return `${req.callId}|${req.flow.remoteAddress}`;
+}
+
+function callMeta(req: AdmissionRequest): Record<string, string> {
+  return { callId: req.callId, switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) };
 }
 
 function refusal(r: Exclude<AdmitResult, { admitted: true }>, carrier: CarrierConfig | undefined): AdmissionDecision {
