@@ -1,0 +1,482 @@
+/**
+ * The proxy CPS sweep: SIPp `uac` → dispatcher → two SIPp `uas` switches, over UDP on loopback,
+ * at a series of offered call rates; and the same sweep with no proxy (uac → one uas) as the
+ * load generator's ceiling.
+ *
+ * Processes (all stopped on return, error or signal — see `stopAllProcesses` in run.ts):
+ *   dispatcher   udp://DISPATCHER_IP:5060, http :9060   taskset -c dispatcherCpu (1)
+ *   sipp uas ×2  SWITCH_IPS[i]:5060                     taskset -c sippCpu (0)
+ *   sipp uac     uacIp:<fresh port each step>           taskset -c sippCpu (0), one per step
+ *
+ * One step = one `sipp -sn uac` run of rate × seconds calls with zero hold time, bounded by
+ * `-m`, `-l rate×2`, `-recv_timeout`, `-timeout` and a hard SIGTERM deadline (runSipp). Each step
+ * uses a fresh local port (runSipp picks a free one, never the previous one). Between proxy steps
+ * the dispatcher's transaction and dialog tables are left to drain (RFC 6026 Timer L/M and
+ * Timer J keep a finished call's transactions for 32 s), so every step starts from an empty
+ * table.
+ *
+ * A step is sustainable when ≥ 99.9 % of its calls succeed and the achieved rate is within 5 %
+ * of the offered rate (`judgeStep`). A failing step is retried once; the sweep stops at a rate
+ * that fails twice in a row, at once when a step falls clearly short (< 95 % success or
+ * < 80 % of the offered rate), when the dispatcher or a switch exits, or when the time budget
+ * would be exceeded.
+ *
+ * `-max_socket` is not passed: it only matters with one socket per call (`-t un`/`tn`); these
+ * runs use SIPp's default single UDP socket (`-t u1`).
+ */
+import { rmSync } from 'node:fs';
+import { readdir, readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
+import { isPortFree } from '../../test/support/ports.ts';
+import { requireTool } from '../../test/support/require-tool.ts';
+import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
+import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, snapshotAllProcesses, CLK_TCK } from './proc-stat.ts';
+import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
+
+export type Phase = 'proxy' | 'ceiling';
+
+export interface SweepConfig {
+  rates: number[];
+  seconds: number;
+  sippCpu: number;
+  dispatcherCpu: number;
+  dispatcherIp: string;
+  dispatcherSipPort: number;
+  dispatcherHttpPort: number;
+  switchIps: string[];
+  switchPort: number;
+  uacIp: string;
+  /** The dispatcher's `node.limits.transactions` (its default, 100 000, fills within a 10 s step above ~2 500 cps). */
+  transactions: number;
+  /** SIPp `-recv_timeout`: a call waiting longer than this for a response fails. */
+  recvTimeoutMs: number;
+  /** Longest wait, between proxy steps, for the dispatcher's tables to empty. */
+  drainMaxS: number;
+  criterion: Criterion;
+  /** Keep each step's SIPp work dir (stats CSV, rtt, error log) and print its path. */
+  keepFiles: boolean;
+  /** Progress output (one line per step, plus notes). */
+  log: (line: string) => void;
+}
+
+export interface DispatcherSample {
+  /** CPU time used during the step by all its threads, % of one core (from /proc/<pid>/stat utime+stime). */
+  cpuPct: number;
+  /** % of the step's wall time its main thread (the event loop) ran, and was runnable but waiting for the CPU. */
+  mainRunPct: number;
+  mainWaitPct: number;
+  rssStartMb: number;
+  rssPeakMb: number;
+  rssEndMb: number;
+  /** Live server + client transactions right after the step (≈ the step's peak: they live 32 s). */
+  transactionsAtEnd: number;
+  dialogsAtEnd: number;
+  /** `sipfleet_retransmissions_absorbed_total` after the step (cumulative over the run). */
+  retransmissionsAbsorbed: number;
+  /** Seconds waited after the step for the tables to drain, and what was left. */
+  drainS: number;
+  leftAfterDrain: number;
+}
+
+export interface StepResult extends StepStats {
+  phase: Phase;
+  seconds: number;
+  /** 1, or 2 for the retry of a failed rate. */
+  attempt: number;
+  ok: boolean;
+  reasons: string[];
+  sippExit: string;
+  killedAtDeadline: boolean;
+  /** CPU of the SIPps during the step (uac + uas, all pinned to the SIPp CPU), % of one core. */
+  sippCpuPct: number;
+  /** CPU of every other process on the machine during the step, % of one core (processes are rescanned every 500 ms; one living less than that is missed). */
+  otherCpuPct: number;
+  /** UDP datagrams dropped for a full receive buffer during the step (system-wide /proc/net/snmp RcvbufErrors). */
+  udpRcvbufDrops: number;
+  /** The same, per long-lived socket (/proc/net/udp `drops`): `dispatcher`, `uas 127.0.0.21:5060`...; the uac's is the rest. */
+  udpDropsBySocket: Record<string, number>;
+  dispatcher?: DispatcherSample;
+  /** First lines of SIPp's -trace_err log, if any. */
+  sippErrors: string;
+  workDir?: string;
+}
+
+export interface SweepResult {
+  phase: Phase;
+  target: string;
+  steps: StepResult[];
+  /** The highest rate with a sustainable attempt. */
+  best: StepResult | undefined;
+  /** Whether the best rate is the last rate of the list (so the limit is higher than measured). */
+  bestIsTopOfList: boolean;
+  stopReason: string;
+  /** How the dispatcher ended (proxy phase). */
+  dispatcherExit?: string;
+  dispatcherOutputTail?: string;
+}
+
+/** Temp dirs to remove even when the run is interrupted (process.exit skips `finally`). */
+const tempDirs = new Set<string>();
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes: number): number => Math.round((bytes / (1024 * 1024)) * 10) / 10;
+
+async function waitForFree(label: string, ip: string, port: number, kind: 'udp' | 'tcp', timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await isPortFree(ip, port, kind)) return;
+    if (Date.now() > until) throw new Error(`${label}: ${kind} ${ip}:${port} is in use by another process (waited ${timeoutMs / 1000} s); stop it and retry`);
+    await sleep(500);
+  }
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(500) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** The dispatcher's /metrics as `name → value` (labels other than node dropped, first sample wins). */
+async function fetchMetrics(http: string): Promise<Record<string, number> | undefined> {
+  try {
+    const res = await fetch(`http://${http}/metrics`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return undefined;
+    const out: Record<string, number> = {};
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
+      if (m !== null && out[m[1]] === undefined) out[m[1]] = Number(m[3]);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function liveEntries(m: Record<string, number> | undefined): number {
+  if (m === undefined) return Number.NaN;
+  return (m['sipfleet_server_transactions'] ?? 0) + (m['sipfleet_client_transactions'] ?? 0) + (m['sipfleet_dialogs'] ?? 0);
+}
+
+function dispatcherYaml(cfg: SweepConfig): string {
+  const switches = cfg.switchIps
+    .map((ip, i) => `    - { id: sw${i + 1}, address: ${ip}:${cfg.switchPort}, transport: udp }`)
+    .join('\n');
+  return `# written by bench/lib/proxy-sweep.ts
+node:
+  id: d1
+  listen: [udp://${cfg.dispatcherIp}:${cfg.dispatcherSipPort}]
+  http: ${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}
+  limits:
+    transactions: ${cfg.transactions}
+cluster:
+  name: bench
+  switches:
+${switches}
+`;
+}
+
+/** Clip a sipp error log to its first lines. */
+function head(text: string, lines = 5): string {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !/^The following events occurred/.test(l.trim()))
+    .slice(0, lines)
+    .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l))
+    .join('\n');
+}
+
+interface StepContext {
+  cfg: SweepConfig;
+  phase: Phase;
+  target: string;
+  dispatcher?: ManagedProcess;
+  http?: string;
+  /** The long-running SIPp uas processes. */
+  uasPids: number[];
+  /** Long-lived UDP sockets to watch for drops: label → local `ip:port`. */
+  sockets: Record<string, string>;
+}
+
+async function runStep(ctx: StepContext, rate: number, attempt: number): Promise<StepResult> {
+  const { cfg } = ctx;
+  const planned = Math.round(rate * cfg.seconds);
+  const timeoutS = cfg.seconds + Math.ceil(cfg.recvTimeoutMs / 1000) + 5;
+  const pid = ctx.dispatcher?.pid;
+  const ours = new Set([...(pid === undefined ? [] : [pid]), ...ctx.uasPids]);
+  const allA = snapshotAllProcesses();
+  const udpA = readUdpCounters();
+  const sockA = readUdpSocketDrops();
+  const childrenA = reapedChildrenTicks();
+  const uasA = ctx.uasPids.map((p) => sampleProcess(p));
+  const t0 = performance.now();
+  const dA = pid === undefined ? undefined : sampleProcess(pid);
+  let rssPeak = dA?.rssBytes ?? 0;
+  // Every process's latest CPU ticks, rescanned every 500 ms so that one which starts and ends
+  // inside the step (a test run, a compiler) is still counted in otherCpuPct.
+  const allLatest = new Map(allA);
+  let ticks = 0;
+  const sampler = setInterval(() => {
+    if (pid !== undefined) {
+      const s = sampleProcess(pid);
+      if (s !== undefined && s.rssBytes > rssPeak) rssPeak = s.rssBytes;
+    }
+    if (++ticks % 2 === 0) for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
+  }, 250);
+  let r: SippResult;
+  try {
+    r = await runSipp({
+      scenario: 'uac',
+      target: ctx.target,
+      localIp: cfg.uacIp,
+      rate,
+      calls: planned,
+      maxConcurrent: Math.max(100, rate * 2),
+      timeoutS,
+      cpu: cfg.sippCpu,
+      keepWorkDir: true,
+      extraArgs: ['-recv_timeout', String(cfg.recvTimeoutMs)],
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  const dB = pid === undefined ? undefined : sampleProcess(pid);
+  const wallS = (performance.now() - t0) / 1000;
+  for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
+  const udpB = readUdpCounters();
+  const sockB = readUdpSocketDrops();
+  const udpDropsBySocket: Record<string, number> = {};
+  for (const [label, addr] of Object.entries(ctx.sockets)) udpDropsBySocket[label] = (sockB.get(addr) ?? Number.NaN) - (sockA.get(addr) ?? 0);
+  // The uac has exited and been reaped: its whole CPU time is now in our children's ticks.
+  let sippTicks = reapedChildrenTicks() - childrenA;
+  ctx.uasPids.forEach((p, i) => {
+    const a = uasA[i];
+    const b = sampleProcess(p);
+    if (a !== undefined && b !== undefined) sippTicks += b.cpuTicks - a.cpuTicks;
+  });
+  const metrics = ctx.http === undefined ? undefined : await fetchMetrics(ctx.http);
+
+  const workDir = r.workDir as string;
+  if (!cfg.keepFiles) tempDirs.add(workDir);
+  let rttText = '';
+  try {
+    for (const f of (await readdir(workDir)).filter((n) => n.endsWith('_rtt.csv')).sort()) rttText += await readFile(join(workDir, f), 'utf8');
+  } finally {
+    if (!cfg.keepFiles) {
+      await rm(workDir, { recursive: true, force: true });
+      tempDirs.delete(workDir);
+    }
+  }
+  const stats = summarizeStep({ rate, plannedCalls: planned, statCsv: r.csv, rttText });
+  const verdict = judgeStep(stats, cfg.criterion);
+  const result: StepResult = {
+    ...stats,
+    phase: ctx.phase,
+    seconds: cfg.seconds,
+    attempt,
+    ok: verdict.ok,
+    reasons: verdict.reasons,
+    sippExit: r.signal !== null ? `signal ${r.signal}` : `code ${String(r.exitCode)}`,
+    killedAtDeadline: r.killedAtDeadline,
+    sippCpuPct: wallS > 0 ? (sippTicks / CLK_TCK / wallS) * 100 : Number.NaN,
+    otherCpuPct: otherCpuPercent(allA, allLatest, ours, wallS),
+    udpRcvbufDrops: (udpB['RcvbufErrors'] ?? Number.NaN) - (udpA['RcvbufErrors'] ?? Number.NaN),
+    udpDropsBySocket,
+    sippErrors: head(r.errors),
+    ...(cfg.keepFiles ? { workDir } : {}),
+  };
+  if (r.killedAtDeadline) result.reasons.push('sipp killed at its hard deadline');
+  if (dA !== undefined && dB !== undefined) {
+    const main = mainThreadPercent(dA, dB);
+    result.dispatcher = {
+      cpuPct: cpuPercent(dA, dB),
+      mainRunPct: main.run,
+      mainWaitPct: main.wait,
+      rssStartMb: mb(dA.rssBytes),
+      rssPeakMb: mb(Math.max(rssPeak, dB.rssBytes)),
+      rssEndMb: mb(dB.rssBytes),
+      transactionsAtEnd: (metrics?.['sipfleet_server_transactions'] ?? Number.NaN) + (metrics?.['sipfleet_client_transactions'] ?? Number.NaN),
+      dialogsAtEnd: metrics?.['sipfleet_dialogs'] ?? Number.NaN,
+      retransmissionsAbsorbed: metrics?.['sipfleet_retransmissions_absorbed_total'] ?? Number.NaN,
+      drainS: 0,
+      leftAfterDrain: Number.NaN,
+    };
+  }
+  return result;
+}
+
+/** Waits (bounded) until the dispatcher's transactions and dialogs are gone; 5 s pause without a proxy. */
+async function drain(ctx: StepContext, step: StepResult, deadlineMs: number): Promise<void> {
+  if (ctx.http === undefined || step.dispatcher === undefined) {
+    // No proxy: let the uas finish the 4 s pause that ends its built-in scenario.
+    await sleep(Math.min(5000, Math.max(0, deadlineMs - Date.now())));
+    return;
+  }
+  const start = Date.now();
+  const until = Math.min(start + ctx.cfg.drainMaxS * 1000, deadlineMs);
+  let left = liveEntries(await fetchMetrics(ctx.http));
+  while (left > 0 && Date.now() < until && ctx.dispatcher?.exitStatus() === undefined) {
+    await sleep(1000);
+    left = liveEntries(await fetchMetrics(ctx.http));
+  }
+  step.dispatcher.drainS = Math.round((Date.now() - start) / 100) / 10;
+  step.dispatcher.leftAfterDrain = left;
+}
+
+function clearlyShort(s: StepResult): boolean {
+  return s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
+}
+
+async function sweep(
+  ctx: StepContext,
+  deadlineMs: number,
+  alive: () => string | undefined,
+  onStep: (s: StepResult) => void,
+): Promise<Omit<SweepResult, 'phase' | 'target'>> {
+  const { cfg } = ctx;
+  const steps: StepResult[] = [];
+  let best: StepResult | undefined;
+  let stopReason = 'all rates done';
+  const stepCostMs = (cfg.seconds + 5) * 1000;
+  outer: for (const rate of cfg.rates) {
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      if (Date.now() + stepCostMs > deadlineMs) {
+        stopReason = `time budget reached before ${rate} cps`;
+        break outer;
+      }
+      const step = await runStep(ctx, rate, attempt);
+      steps.push(step);
+      const gone = alive();
+      if (gone !== undefined) {
+        step.ok = false;
+        step.reasons.push(gone);
+        onStep(step);
+        stopReason = `${gone} during the ${rate} cps step`;
+        break outer;
+      }
+      onStep(step);
+      if (step.ok) {
+        if (best === undefined || rate > best.rate) best = step;
+      } else if (clearlyShort(step)) {
+        stopReason = `${rate} cps fell clearly short (${step.reasons.join('; ')})`;
+      } else if (attempt === 2) {
+        stopReason = `${rate} cps failed twice in a row (${step.reasons.join('; ')})`;
+      }
+      const stopping = !step.ok && (clearlyShort(step) || attempt === 2);
+      const lastRate = rate === cfg.rates[cfg.rates.length - 1];
+      if (!stopping && !(step.ok && lastRate)) await drain(ctx, step, deadlineMs);
+      if (step.ok) break;
+      if (stopping) break outer;
+      cfg.log(`  ${ctx.phase} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
+    }
+  }
+  const top = cfg.rates[cfg.rates.length - 1];
+  return { steps, best, bestIsTopOfList: best !== undefined && best.rate === top, stopReason };
+}
+
+/** Total calls of a sweep if every rate ran twice: the bound passed to the long-running uas. */
+function maxCalls(cfg: SweepConfig): number {
+  return cfg.rates.reduce((sum, r) => sum + 2 * Math.round(r * cfg.seconds), 0) + 1000;
+}
+
+/**
+ * Proxy phase: two uas switches, the dispatcher, then the sweep through it. Every process it
+ * starts is stopped before it returns (or throws).
+ */
+export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<SweepResult> {
+  const taskset = requireTool('taskset', 'util-linux');
+  const httpAddr = `${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}`;
+  const target = `${cfg.dispatcherIp}:${cfg.dispatcherSipPort}`;
+  await waitForFree('dispatcher SIP', cfg.dispatcherIp, cfg.dispatcherSipPort, 'udp', 20_000);
+  await waitForFree('dispatcher HTTP', cfg.dispatcherIp, cfg.dispatcherHttpPort, 'tcp', 20_000);
+  for (const ip of cfg.switchIps) await waitForFree('switch', ip, cfg.switchPort, 'udp', 20_000);
+
+  const dir = await mkdtemp(join(tmpdir(), 'sipfleet-bench-'));
+  tempDirs.add(dir);
+  const configPath = join(dir, 'd1.yaml');
+  await writeFile(configPath, dispatcherYaml(cfg));
+  const switches: BackgroundSipp[] = [];
+  let dispatcher: ManagedProcess | undefined;
+  const uasTimeoutS = Math.ceil((deadlineMs - Date.now()) / 1000) + 60;
+  try {
+    for (const ip of cfg.switchIps) {
+      switches.push(
+        await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS }),
+      );
+    }
+    dispatcher = await startProcess({
+      name: 'dispatcher',
+      command: taskset,
+      args: ['-c', String(cfg.dispatcherCpu), process.execPath, BIN, 'dispatcher', '--config', configPath],
+      env: { LOG_LEVEL: 'warn' },
+      readyWhen: () => httpOk(`http://${httpAddr}/readyz`),
+      readyTimeoutMs: 20_000,
+    });
+    const d = dispatcher;
+    cfg.log(`dispatcher pid ${d.pid} on CPU ${cfg.dispatcherCpu} (${target}, config ${configPath}); switches ${switches.map((s) => s.address).join(', ')} on CPU ${cfg.sippCpu}`);
+    const alive = (): string | undefined => {
+      const st = d.exitStatus();
+      if (st !== undefined) return `dispatcher exited (${st.signal ?? `code ${String(st.code)}`})`;
+      const dead = switches.find((s) => s.exitStatus() !== undefined);
+      return dead === undefined ? undefined : `switch ${dead.address} exited`;
+    };
+    const res = await sweep({ cfg, phase: 'proxy', target, dispatcher: d, http: httpAddr, uasPids: switches.map((s) => s.pid), sockets: { dispatcher: target, ...Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address])) } }, deadlineMs, alive, onStep);
+    const st = d.exitStatus();
+    const out: SweepResult = { phase: 'proxy', target, ...res };
+    if (st !== undefined) {
+      out.dispatcherExit = st.signal ?? `code ${String(st.code)}`;
+      out.dispatcherOutputTail = d.output().slice(-2000);
+    } else {
+      const warnings = d.output().trim();
+      if (warnings !== '') out.dispatcherOutputTail = warnings.slice(-2000);
+    }
+    return out;
+  } finally {
+    await dispatcher?.stop('SIGTERM', 5000);
+    await Promise.all(switches.map((s) => s.stop('SIGTERM', 3000)));
+    await rm(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
+  }
+}
+
+/** Ceiling phase: SIPp uac → one SIPp uas, both on the SIPp CPU, no proxy. */
+export async function runCeilingSweep(cfg: SweepConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<SweepResult> {
+  const ip = cfg.switchIps[0];
+  await waitForFree('ceiling uas', ip, cfg.switchPort, 'udp', 20_000);
+  const uasTimeoutS = Math.ceil((deadlineMs - Date.now()) / 1000) + 60;
+  const uas = await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS });
+  try {
+    const alive = (): string | undefined => (uas.exitStatus() === undefined ? undefined : `uas ${uas.address} exited`);
+    const res = await sweep({ cfg, phase: 'ceiling', target: uas.address, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } }, deadlineMs, alive, onStep);
+    return { phase: 'ceiling', target: uas.address, ...res };
+  } finally {
+    await uas.stop('SIGTERM', 3000);
+  }
+}
+
+export const DEFAULTS = {
+  rates: [200, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000],
+  seconds: 10,
+  sippCpu: 0,
+  dispatcherCpu: 1,
+  dispatcherIp: '127.0.0.11',
+  dispatcherSipPort: 5060,
+  dispatcherHttpPort: 9060,
+  switchIps: ['127.0.0.21', '127.0.0.22'],
+  switchPort: 5060,
+  uacIp: '127.0.0.1',
+  transactions: 1_000_000,
+  recvTimeoutMs: 8000,
+  drainMaxS: 40,
+  criterion: DEFAULT_CRITERION,
+} as const;

@@ -1,0 +1,212 @@
+/**
+ * Output of the proxy CPS benchmark: the progress line of a step, the markdown tables and the
+ * `## Proxy CPS (one dispatcher core)` section appended to BENCHMARKS.md.
+ */
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import type { MachineInfo } from './proc-stat.ts';
+import type { StepResult, SweepConfig, SweepResult } from './proxy-sweep.ts';
+
+export const SECTION_TITLE = '## Proxy CPS (one dispatcher core)';
+
+export interface BenchReport {
+  date: string;
+  command: string;
+  machine: MachineInfo;
+  /** CPU busy % measured before anything started, and whether it was under the quiet threshold. */
+  before: { busyPct: number; waitedS: number; quiet: boolean };
+  config: Omit<SweepConfig, 'log'>;
+  proxy: SweepResult | undefined;
+  ceiling: SweepResult | undefined;
+  summary: string;
+  /** SIPp's response-time step seen in the data (ms). */
+  rttResolutionMs: number | undefined;
+  totalSeconds: number;
+  /** net.core.rmem_default, bytes. */
+  rmemDefault: number | undefined;
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  return n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+}
+
+function verdict(s: StepResult): string {
+  if (s.ok) return s.attempt > 1 ? 'ok (retry)' : 'ok';
+  return 'FAIL';
+}
+
+/** One terminal line per step. */
+export function progressLine(s: StepResult): string {
+  const d = s.dispatcher;
+  const parts = [
+    `${s.phase.padEnd(7)} ${String(s.rate).padStart(5)} cps${s.attempt > 1 ? ' (retry)' : ''}`,
+    `calls ${String(s.plannedCalls).padStart(6)}`,
+    `failed ${String(s.failed).padStart(5)}`,
+    `achieved ${fmt(s.achievedCps, 1).padStart(7)}`,
+    `p50 ${fmt(s.p50Ms).padStart(3)} ms`,
+    `p99 ${fmt(s.p99Ms).padStart(4)} ms`,
+  ];
+  parts.push(`retrans ${String(s.retransmissions).padStart(5)}`);
+  if (d !== undefined) {
+    parts.push(`disp cpu ${fmt(d.cpuPct).padStart(3)}% (main run ${fmt(d.mainRunPct)}% wait ${fmt(d.mainWaitPct)}%)`, `rss ${fmt(d.rssPeakMb).padStart(4)} MB`);
+  }
+  parts.push(`sipp cpu ${fmt(s.sippCpuPct).padStart(3)}%`, `other cpu ${fmt(s.otherCpuPct).padStart(3)}%`, `udp drops ${dropsText(s)}`);
+  parts.push(s.ok ? verdict(s) : `FAIL (${s.reasons.join('; ')})`);
+  return parts.join('  ');
+}
+
+/** `total` or `total (disp N)`: the dispatcher's own socket, when it dropped anything. */
+function dropsText(s: StepResult): string {
+  const disp = s.udpDropsBySocket['dispatcher'];
+  return disp !== undefined && disp > 0 ? `${fmt(s.udpRcvbufDrops)} (disp ${fmt(disp)})` : fmt(s.udpRcvbufDrops);
+}
+
+function row(cells: string[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+/** The markdown table of one sweep. */
+export function sweepTable(r: SweepResult): string {
+  const proxy = r.phase === 'proxy';
+  const head = ['offered cps', 'calls', 'failed', 'success %', 'achieved cps', 'p50 ms', 'p99 ms', 'mean ms', 'max ms', 'retrans', 'UDP drops (disp)'];
+  if (proxy) head.push('disp CPU %', 'main thread run / wait %', 'disp RSS MB (peak)', 'live txns at end');
+  head.push('SIPp CPU %', 'other CPU %', 'result');
+  const lines = [row(head), row(head.map((h) => (h === 'result' ? ':--' : '--:')))];
+  for (const s of r.steps) {
+    const cells = [
+      `${s.rate}${s.attempt > 1 ? ' (retry)' : ''}`,
+      String(s.plannedCalls),
+      String(s.failed),
+      s.successPct >= 99.995 && s.successPct < 100 ? '99.99' : fmt(s.successPct, 2),
+      fmt(s.achievedCps, 1),
+      fmt(s.p50Ms),
+      fmt(s.p99Ms),
+      fmt(s.meanMs, 2),
+      fmt(s.maxMs),
+      String(s.retransmissions),
+      dropsText(s),
+    ];
+    if (proxy) {
+      const d = s.dispatcher;
+      cells.push(fmt(d?.cpuPct), `${fmt(d?.mainRunPct)} / ${fmt(d?.mainWaitPct)}`, fmt(d?.rssPeakMb), fmt(d?.transactionsAtEnd));
+    }
+    cells.push(fmt(s.sippCpuPct), fmt(s.otherCpuPct), s.ok ? verdict(s) : `FAIL: ${s.reasons.join('; ')}`);
+    lines.push(row(cells));
+  }
+  return lines.join('\n');
+}
+
+function describeBest(r: SweepResult | undefined): string {
+  if (r === undefined) return 'not run';
+  const b = r.best;
+  if (b === undefined) {
+    const first = r.steps[0];
+    return first === undefined ? `no step ran (${r.stopReason})` : `below ${first.rate} cps (the lowest rate tried failed: ${first.reasons.join('; ')})`;
+  }
+  const bound = r.bestIsTopOfList ? '≥ ' : '';
+  return `${bound}${b.rate} cps (p50 ${fmt(b.p50Ms)} ms, p99 ${fmt(b.p99Ms)} ms, mean ${fmt(b.meanMs, 2)} ms${b.dispatcher !== undefined ? `, dispatcher CPU ${fmt(b.dispatcher.cpuPct)} %` : ''})`;
+}
+
+export function summaryLine(proxy: SweepResult | undefined, ceiling: SweepResult | undefined): string {
+  return `Max sustainable CPS through one dispatcher core: ${describeBest(proxy)}; ceiling without proxy (SIPp uac → uas, both on CPU 0): ${describeBest(ceiling)}.`;
+}
+
+/** The BENCHMARKS.md section (starts with the `##` title, ends with a newline). */
+export function markdownSection(rep: BenchReport): string {
+  const c = rep.config;
+  const m = rep.machine;
+  const res = rep.rttResolutionMs;
+  const out: string[] = [];
+  out.push(SECTION_TITLE, '');
+  out.push(`- Date: ${rep.date}`);
+  out.push(`- Machine: ${m.nproc} CPUs (nproc), ${m.cpuModel}, ${m.kernel}; load average at start ${m.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
+  out.push(
+    `- Machine load before the run: ${fmt(rep.before.busyPct)} % CPU busy (waited ${rep.before.waitedS} s)${rep.before.quiet ? '' : ' — **not quiet: other work shared the measured cores, so these figures are pessimistic**'}`,
+  );
+  out.push(`- Node ${m.node}, ${m.sipp}`);
+  out.push(`- Command: \`${rep.command}\` (${Math.round(rep.totalSeconds)} s)`);
+  out.push(
+    `- Setup: the bench runner itself is pinned to CPU ${c.sippCpu}; dispatcher on udp://${c.dispatcherIp}:${c.dispatcherSipPort} pinned to CPU ${c.dispatcherCpu} (\`taskset\`, \`LOG_LEVEL=warn\`, memory store, ` +
+      `\`node.limits.transactions: ${c.transactions}\`); two SIPp \`-sn uas\` switches on ${c.switchIps.map((ip) => `${ip}:${c.switchPort}`).join(' and ')} ` +
+      `and the SIPp \`-sn uac\` (from ${c.uacIp}, a fresh port each step) pinned to CPU ${c.sippCpu}. UDP, calls with zero hold time ` +
+      `(INVITE/100/180/200/ACK/BYE/200), ${c.seconds} s per step (calls = rate × ${c.seconds}), \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`.`,
+  );
+  out.push(
+    `- Criterion: ≥ ${c.criterion.minSuccessPct} % of the calls successful and achieved rate within ${c.criterion.maxShortfallPct} % of offered. ` +
+      `A failing rate is retried once; the sweep stops at a rate that fails twice in a row or falls clearly short (< 95 % success or < 80 % of offered).`,
+  );
+  out.push('');
+  out.push(`**${rep.summary}**`);
+  out.push('');
+  if (rep.proxy !== undefined) {
+    out.push(`### Through the dispatcher (uac → ${rep.proxy.target} → 2 × uas)`, '');
+    out.push(sweepTable(rep.proxy), '');
+    out.push(`Stopped: ${rep.proxy.stopReason}.${rep.proxy.dispatcherExit !== undefined ? ` **The dispatcher exited (${rep.proxy.dispatcherExit}).**` : ''}`, '');
+  }
+  if (rep.ceiling !== undefined) {
+    out.push(`### Ceiling: no proxy (uac → ${rep.ceiling.target}, both SIPps on CPU ${c.sippCpu})`, '');
+    out.push(sweepTable(rep.ceiling), '');
+    out.push(`Stopped: ${rep.ceiling.stopReason}.`, '');
+  }
+  const stalls = (rep.proxy?.steps ?? []).filter((s) => (s.udpDropsBySocket['dispatcher'] ?? 0) > 0 && s.dispatcher !== undefined && s.dispatcher.cpuPct < 80);
+  if (stalls.length > 0) {
+    const s = stalls[0];
+    out.push(
+      `Observation: from ${s.rate} cps the dispatcher's own UDP socket dropped datagrams (${fmt(s.udpDropsBySocket['dispatcher'])} in that step) while the process used only ${fmt(s.dispatcher?.cpuPct)} % of its core: ` +
+        `that points to event-loop stalls (GC pauses, or the core taken by its own GC threads or other processes: see main thread wait and other CPU) overflowing the socket's default receive buffer rather than to the dispatcher's own CPU running out; each drop costs a 500 ms SIPp retransmission, which adds load.`,
+      '',
+    );
+  }
+  out.push('Notes:');
+  out.push(
+    `- failed = calls planned − calls SIPp counted successful (SIPp failures plus calls never placed or unfinished); achieved = successful calls / time from SIPp's start until 99.9 % of them had their 200 (the last 0.1 % of answers, stragglers, are left out of both, as the 99.9 % criterion leaves them out).`,
+  );
+  out.push(
+    `- Response times are SIPp's \`-trace_rtt\` rtd 1 of the built-in uac: INVITE sent → 200 received (nearest-rank percentiles). ` +
+      `SIPp reads a coarse clock: every value is a multiple of ${res ?? '?'} ms here (one kernel tick), so 0 means under one tick and p50/p99 are coarse; the mean is the finer figure.`,
+  );
+  out.push(
+    `- CPU figures are per process from /proc/<pid>/stat (utime+stime, % of one core over the step's wall time, so diluted when a failing step runs on into its timeouts): ` +
+      `disp CPU % is the dispatcher's whole process (event loop + V8 GC/compiler threads, all on CPU ${c.dispatcherCpu}); main thread run / wait % is its event loop's time on the CPU and time runnable but waiting for it (/proc/<pid>/schedstat) — run + wait near 100 means the core was the limit, the wait being what its own GC threads or other processes took; ` +
+      `SIPp CPU % is uac + uas together (all on CPU ${c.sippCpu}); other CPU % is everything else on the machine (every process rescanned each 500 ms; shorter-lived ones are missed), the sign that other work shared the cores. ` +
+      `UDP drops = datagrams dropped for a full socket receive buffer during the step (system-wide /proc/net/snmp RcvbufErrors), in parentheses those of the dispatcher's socket (/proc/net/udp drops); sockets use the kernel default buffer (net.core.rmem_default = ${rep.rmemDefault ?? '?'} bytes). /proc/stat per-CPU counters are not used: on this VM they miss bursty load.`,
+  );
+  out.push(
+    `- The proxy run has three SIPps on CPU ${c.sippCpu} (uac + 2 uas); in the ceiling run uac and uas share that core too, so the ceiling is the load generator's limit on one core, not the network's. SIPp retransmits an unanswered INVITE after 500 ms (T1), so a dropped datagram shows as a ≥ 500 ms response time.`,
+  );
+  const first = rep.proxy?.steps[0];
+  const perCall = first?.dispatcher !== undefined && first.plannedCalls > 0 ? first.dispatcher.transactionsAtEnd / first.plannedCalls : Number.NaN;
+  if (rep.proxy !== undefined) out.push(
+    `- Transaction table: a finished call keeps its transactions for a while (RFC 6026 Timer L/M 32 s for the INVITE server/client transactions, Timer J 32 s and K 5 s for the BYE's, over UDP); ` +
+      `"live txns at end" is the table right after a step: ${fmt(perCall, 1)} per call at the first step. So the dispatcher's default \`node.limits.transactions: 100000\` ` +
+      `fills (and answers 503) within a ${c.seconds} s step above ≈ ${fmt(Number.isFinite(perCall) ? 100_000 / (perCall * c.seconds) : Number.NaN)} cps, and in steady state above ≈ ${fmt(100_000 / (3 * 32 + 5))} cps (100 000 / 101 transaction-seconds per call); ` +
+      `the bench sets it to ${c.transactions} so that CPU is what is measured. The steps are shorter than those timers, so the expiry work of a step's calls mostly falls into the drain pause after it.`,
+  );
+  out.push('');
+  return out.join('\n');
+}
+
+/**
+ * Appends `section` to `path` without rewriting it (another writer may be appending its own
+ * section): re-reads it just before, adds a blank line if needed, O_APPEND write, then checks
+ * that the section is there. Creates the file with a `# Benchmarks` title if it does not exist.
+ */
+export function appendSection(path: string, section: string): void {
+  let current: string | undefined;
+  try {
+    current = readFileSync(path, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === undefined) {
+    try {
+      writeFileSync(path, `# Benchmarks\n\n${section}`, { flag: 'wx' });
+      return;
+    } catch {
+      current = readFileSync(path, 'utf8');
+    }
+  }
+  const sep = current.length === 0 ? '' : current.endsWith('\n\n') ? '' : current.endsWith('\n') ? '\n' : '\n\n';
+  appendFileSync(path, `${sep}${section}`);
+  const after = readFileSync(path, 'utf8');
+  if (!after.includes(section)) throw new Error(`${path} changed while appending: the section is not in it, re-run with --json to get the data`);
+}

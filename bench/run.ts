@@ -1,0 +1,245 @@
+/**
+ * Proxy CPS benchmark (`npm run bench`): how many calls per second one dispatcher core carries.
+ *
+ *   npm run bench -- --seconds 10
+ *   npm run bench -- --rates 200,1000,2000 --seconds 5 --no-ceiling --no-write
+ *   npm run bench -- --json --no-write > result.json
+ *
+ * Sweeps the offered rate with SIPp (uac → dispatcher → 2 × uas, then uac → uas as the
+ * ceiling), prints one line per step, then the markdown tables, and appends a
+ * `## Proxy CPS (one dispatcher core)` section to BENCHMARKS.md. See bench/lib/proxy-sweep.ts.
+ * Loopback only; every process it starts is stopped on exit, error or Ctrl-C.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stopAllProcesses } from '../test/support/managed-process.ts';
+import { requireTool } from '../test/support/require-tool.ts';
+import { machineInfo, waitForQuiet } from './lib/proc-stat.ts';
+import { DEFAULTS, runCeilingSweep, runProxySweep, type StepResult, type SweepConfig, type SweepResult } from './lib/proxy-sweep.ts';
+import { appendSection, markdownSection, progressLine, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
+import { tickResolutionMs } from './lib/sipp-stats.ts';
+
+const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+
+const USAGE = `Usage: npm run bench -- [options]
+
+Proxy CPS benchmark: SIPp uac → dispatcher (CPU ${DEFAULTS.dispatcherCpu}) → 2 SIPp uas (CPU ${DEFAULTS.sippCpu}), UDP on loopback,
+swept over offered call rates; then the same with no proxy (uac → uas) as the ceiling.
+
+Options:
+  --rates LIST         offered rates, calls/s, comma-separated (default ${DEFAULTS.rates.join(',')})
+  --seconds N          duration of each step; calls per step = rate × N (default ${DEFAULTS.seconds})
+  --no-ceiling         skip the no-proxy ceiling sweep
+  --no-proxy           skip the sweep through the dispatcher
+  --transactions N     dispatcher node.limits.transactions (default ${DEFAULTS.transactions}; the dispatcher's own default is 100000)
+  --drain N            max seconds to wait between proxy steps for the dispatcher's tables to empty (default ${DEFAULTS.drainMaxS})
+  --recv-timeout MS    SIPp -recv_timeout per call (default ${DEFAULTS.recvTimeoutMs})
+  --max-minutes N      time budget for the whole run; no step starts past it (default 12)
+  --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)
+  --sipp-cpu N         CPU for the SIPps (default ${DEFAULTS.sippCpu})
+  --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu})
+  --keep               keep each step's SIPp files (stats CSV, rtt, errors) and print their paths
+  --json               print the result as JSON on stdout only (progress goes to stderr)
+  --no-write           do not append to BENCHMARKS.md
+  -h, --help           show this help
+`;
+
+function positiveInt(name: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`--${name} must be an integer in 1..${max}, got "${value}"`);
+  return n;
+}
+
+function nonNegativeInt(name: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name} must be an integer in 0..${max}, got "${value}"`);
+  return n;
+}
+
+function readSysctlNumber(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLine(args: string[]): string {
+  const quoted = args.map((a) => (/^[\w.,=/:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
+  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${quoted.length > 0 ? ` -- ${quoted.join(' ')}` : ''}`;
+  return `node bench/run.ts${quoted.length > 0 ? ` ${quoted.join(' ')}` : ''}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowNegative: true,
+      strict: true,
+      options: {
+        rates: { type: 'string' },
+        seconds: { type: 'string' },
+        ceiling: { type: 'boolean', default: true },
+        proxy: { type: 'boolean', default: true },
+        transactions: { type: 'string' },
+        drain: { type: 'string' },
+        'recv-timeout': { type: 'string' },
+        'max-minutes': { type: 'string' },
+        'wait-quiet': { type: 'string' },
+        'sipp-cpu': { type: 'string' },
+        'dispatcher-cpu': { type: 'string' },
+        keep: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        write: { type: 'boolean', default: true },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const json = values.json === true;
+  const say = (line: string): void => {
+    (json ? process.stderr : process.stdout).write(`${line}\n`);
+  };
+
+  let cfg: SweepConfig;
+  let budgetS: number;
+  let waitQuietS: number;
+  try {
+    waitQuietS = nonNegativeInt('wait-quiet', values['wait-quiet'], 120, 1800);
+    const rates = values.rates === undefined ? [...DEFAULTS.rates] : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0, 50_000));
+    const uniqueRates = [...new Set(rates)].sort((a, b) => a - b);
+    if (uniqueRates.length === 0 || uniqueRates.length > 30) throw new Error('--rates must list 1 to 30 rates');
+    const seconds = positiveInt('seconds', values.seconds, DEFAULTS.seconds, 600);
+    for (const r of uniqueRates) if (r * seconds > 2_000_000) throw new Error(`${r} cps × ${seconds} s is more than 2 000 000 calls in one step`);
+    budgetS = positiveInt('max-minutes', values['max-minutes'], 12, 240) * 60;
+    const sippCpu = nonNegativeInt('sipp-cpu', values['sipp-cpu'], DEFAULTS.sippCpu, 1023);
+    const dispatcherCpu = nonNegativeInt('dispatcher-cpu', values['dispatcher-cpu'], DEFAULTS.dispatcherCpu, 1023);
+    cfg = {
+      ...DEFAULTS,
+      rates: uniqueRates,
+      seconds,
+      switchIps: [...DEFAULTS.switchIps],
+      sippCpu,
+      dispatcherCpu,
+      transactions: positiveInt('transactions', values.transactions, DEFAULTS.transactions, 10_000_000),
+      drainMaxS: nonNegativeInt('drain', values.drain, DEFAULTS.drainMaxS, 120),
+      recvTimeoutMs: positiveInt('recv-timeout', values['recv-timeout'], DEFAULTS.recvTimeoutMs, 60_000),
+      keepFiles: values.keep === true,
+      log: say,
+    };
+    if (values.proxy !== true && values.ceiling !== true) throw new Error('--no-proxy and --no-ceiling together leave nothing to run');
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 2;
+  }
+
+  const sipp = requireTool('sipp', 'sip-tester');
+  const taskset = requireTool('taskset', 'util-linux');
+  // This runner (sampling, HTTP polls, its GC) must not share the dispatcher's core: pin every
+  // thread of it to the SIPp CPU.
+  try {
+    execFileSync(taskset, ['-a', '-p', '-c', String(cfg.sippCpu), String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    say(`warning: could not pin the bench runner to CPU ${cfg.sippCpu}`);
+  }
+  const started = Date.now();
+  const date = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
+  const machine = machineInfo(sipp);
+  say(`sipfleet proxy CPS benchmark — ${date}`);
+  say(`${machine.nproc} CPUs, ${machine.cpuModel}, node ${machine.node}, ${machine.sipp}, load average ${machine.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
+  const quiet = await waitForQuiet(waitQuietS, 20, say);
+  say(`CPU busy before the run: ${quiet.busyPct.toFixed(0)} %${quiet.quiet ? '' : ' — NOT quiet: other work shares the measured cores, results are pessimistic'}`);
+  // The budget counts from here: waiting for a quiet machine does not eat into the sweep.
+  const sweepStart = Date.now();
+  const deadline = sweepStart + budgetS * 1000;
+  say(`rates ${cfg.rates.join(',')} cps × ${cfg.seconds} s; budget ${budgetS / 60} min`);
+  const onStep = (s: StepResult): void => {
+    if (stopping) return;
+    say(progressLine(s));
+    if (s.workDir !== undefined) say(`  files: ${s.workDir}`);
+    if (!s.ok && s.sippErrors !== '') say(`  sipp errors: ${s.sippErrors.split('\n')[0]}`);
+  };
+
+  let proxy: SweepResult | undefined;
+  let ceiling: SweepResult | undefined;
+  if (values.proxy === true) {
+    say('\n== through the dispatcher ==');
+    // Leave the ceiling sweep ~30 % of the budget.
+    const proxyDeadline = values.ceiling === true ? sweepStart + budgetS * 700 : deadline;
+    proxy = await runProxySweep(cfg, proxyDeadline, onStep);
+    say(`stopped: ${proxy.stopReason}`);
+    if (proxy.dispatcherExit !== undefined) say(`DISPATCHER EXITED (${proxy.dispatcherExit}); its last output:\n${proxy.dispatcherOutputTail ?? ''}`);
+    else if (proxy.dispatcherOutputTail !== undefined) say(`dispatcher warnings (last 2 KB):\n${proxy.dispatcherOutputTail}`);
+  }
+  if (values.ceiling === true) {
+    say('\n== ceiling: no proxy ==');
+    ceiling = await runCeilingSweep(cfg, deadline, onStep);
+    say(`stopped: ${ceiling.stopReason}`);
+  }
+
+  const stepResolutions = [...(proxy?.steps ?? []), ...(ceiling?.steps ?? [])].map((s) => s.rttResolutionMs).filter((x): x is number => x !== undefined);
+  const { log: _log, ...config } = cfg;
+  const report: BenchReport = {
+    date,
+    command: commandLine(argv),
+    machine,
+    before: quiet,
+    config,
+    proxy,
+    ceiling,
+    summary: summaryLine(proxy, ceiling),
+    rttResolutionMs: tickResolutionMs(stepResolutions),
+    totalSeconds: (Date.now() - started) / 1000,
+    rmemDefault: readSysctlNumber('/proc/sys/net/core/rmem_default'),
+  };
+
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+  } else {
+    say('');
+    if (proxy !== undefined) say(`Through the dispatcher:\n\n${sweepTable(proxy)}\n`);
+    if (ceiling !== undefined) say(`Ceiling (no proxy):\n\n${sweepTable(ceiling)}\n`);
+    say(report.summary);
+  }
+  if (values.write === true) {
+    appendSection(BENCHMARKS_MD, markdownSection(report));
+    say(`appended "## Proxy CPS (one dispatcher core)" to ${BENCHMARKS_MD}`);
+  }
+  return 0;
+}
+
+let stopping = false;
+async function shutdown(code: number, why: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`bench: ${why}: stopping every process it started\n`);
+  await stopAllProcesses(3000);
+  process.exit(code);
+}
+process.once('SIGINT', () => void shutdown(130, 'interrupted'));
+process.once('SIGTERM', () => void shutdown(143, 'terminated'));
+process.once('SIGHUP', () => void shutdown(129, 'hang-up'));
+
+main(process.argv.slice(2)).then(
+  async (code) => {
+    await stopAllProcesses(3000);
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await stopAllProcesses(3000);
+    process.exitCode = 1;
+  },
+);
