@@ -5,11 +5,13 @@
 import type { HeaderField, SipRequest } from './message.ts';
 import { SipResponse } from './message.ts';
 import { headerKey } from './header-names.ts';
+import { generateTag } from './ids.ts';
 import { reasonPhrase } from './status-codes.ts';
 
 const COPIED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 
 export interface ResponseOptions {
+  /** To tag for a response > 100 when the request's To has none; generated when omitted. */
   toTag?: string;
   headers?: ReadonlyArray<readonly [name: string, value: string]>;
   body?: Buffer;
@@ -20,8 +22,8 @@ export function makeResponse(req: SipRequest, status: number, reason = reasonPhr
   const headers: HeaderField[] = [];
   for (const h of req.headers) {
     if (!COPIED.has(h.key)) continue;
-    if (h.key === 'to' && status > 100 && opts.toTag !== undefined && req.toTag === undefined) {
-      headers.push({ name: 'To', key: 'to', value: `${h.value};tag=${opts.toTag}`, raw: undefined });
+    if (h.key === 'to' && status > 100 && req.toTag === undefined) {
+      headers.push({ name: 'To', key: 'to', value: `${h.value};tag=${opts.toTag ?? generateTag()}`, raw: undefined });
     } else {
       headers.push(h);
     }

@@ -10,10 +10,10 @@
  */
 import { SipParseError } from '../errors.ts';
 import { canonicalHeaderName, headerKey } from './header-names.ts';
-import { parseNameAddr, type NameAddr } from './name-addr.ts';
-import { splitCommaValues, skipWs } from './syntax.ts';
+import { parseNameAddr, parseNameAddrIn, type NameAddr } from './name-addr.ts';
+import { isShortDigits, splitCommaValues, skipWs } from './syntax.ts';
 import { parseUri, type Uri } from './uri.ts';
-import { parseVia, formatVia, type Via } from './via.ts';
+import { formatVia, parseVia, parseViaIn, type Via } from './via.ts';
 
 export interface HeaderField {
   /** Name as written on the wire (`v`, `MaX-fOrWaRdS`) or as sipfleet wrote it. */
@@ -24,6 +24,63 @@ export interface HeaderField {
   readonly value: string;
   /** The exact original line (name, colon, value, folding) without its CRLF; undefined once rewritten. */
   readonly raw: string | undefined;
+}
+
+/**
+ * A header field as the parser made it: `raw` is also the octets at `at` in `src` (followed there by
+ * CRLF), so the serializer can copy runs of untouched fields instead of re-encoding them. Internal
+ * to shared/sip; everyone else sees a plain HeaderField. The source is private on purpose: a copy
+ * made with `{ ...field, raw: other }` is a plain field and is written from its own text.
+ */
+export class SourceField implements HeaderField {
+  readonly name: string;
+  readonly key: string;
+  readonly value: string;
+  readonly raw: string;
+  readonly #src: Buffer;
+  readonly #at: number;
+  /** The decoded message the field was cut from; `value` is `#text[#valueAt, +value.length)` unless #valueAt is -1. */
+  readonly #text: string;
+  readonly #valueAt: number;
+
+  constructor(name: string, key: string, value: string, raw: string, src: Buffer, at: number, text: string, valueAt: number) {
+    this.name = name;
+    this.key = key;
+    this.value = value;
+    this.raw = raw;
+    this.#src = src;
+    this.#at = at;
+    this.#text = text;
+    this.#valueAt = valueAt;
+  }
+
+  /** The buffer holding `h.raw` (then at `offsetOf(h)`), or undefined for a field the parser did not make. */
+  static sourceOf(h: HeaderField): Buffer | undefined {
+    return #src in h ? h.#src : undefined;
+  }
+
+  static offsetOf(h: SourceField): number {
+    return h.#at;
+  }
+
+  /**
+   * A flat string holding `h.value` at `valueOffset`, or undefined. Value strings are V8 sliced
+   * strings, several times slower to scan char by char than the string they were cut from.
+   */
+  static textOf(h: HeaderField): string | undefined {
+    return #text in h && h.#valueAt >= 0 ? h.#text : undefined;
+  }
+
+  static valueOffset(h: SourceField): number {
+    return h.#valueAt;
+  }
+}
+
+/** Where a parsed start line came from: `src[at, at + len)`, followed there by CRLF. Internal to shared/sip. */
+export interface StartLineSource {
+  readonly src: Buffer;
+  readonly at: number;
+  readonly len: number;
 }
 
 export interface CSeq {
@@ -49,7 +106,16 @@ const MAX_CSEQ = 0xffff_ffff;
 export abstract class SipMessage {
   headers: HeaderField[];
   body: Buffer;
-  #cache = new Map<string, unknown>();
+  /** Parsed values of the less common headers, by key; created on first use. */
+  #cache: Map<string, unknown> | undefined = undefined;
+  // The values every hop reads get their own slots (no Map, no closure on the hot path).
+  #via: Via | undefined = undefined;
+  #from: NameAddr | undefined = undefined;
+  #to: NameAddr | undefined = undefined;
+  #callId: string | undefined = undefined;
+  #cseq: CSeq | undefined = undefined;
+  /** Max-Forwards: -2 not read yet, -1 absent. */
+  #maxForwards = -2;
 
   constructor(headers: HeaderField[], body: Buffer) {
     this.headers = headers;
@@ -58,6 +124,12 @@ export abstract class SipMessage {
 
   abstract readonly kind: 'request' | 'response';
   abstract startLine(): string;
+
+  /**
+   * Internal to shared/sip (parser → serializer): the received octets of the start line while they
+   * are still exactly what `startLine()` would write, else undefined.
+   */
+  abstract startLineSource(): StartLineSource | undefined;
 
   // ---- generic header access (keys are long-form, lower-case) ----
 
@@ -103,13 +175,13 @@ export abstract class SipMessage {
       this.headers[idx] = field;
       this.headers = this.headers.filter((h, i) => i === idx || h.key !== key);
     }
-    this.#cache.delete(key);
+    this.#forget(key);
   }
 
   append(name: string, value: string): void {
     const key = headerKey(name);
     this.headers.push({ name, key, value, raw: undefined });
-    this.#cache.delete(key);
+    this.#forget(key);
   }
 
   /** Insert a field above the first field of the same name (or at the top), e.g. our Via or Record-Route. */
@@ -117,14 +189,14 @@ export abstract class SipMessage {
     const key = headerKey(name);
     const idx = this.headers.findIndex((h) => h.key === key);
     this.headers.splice(idx < 0 ? 0 : idx, 0, { name, key, value, raw: undefined });
-    this.#cache.delete(key);
+    this.#forget(key);
   }
 
   /** Remove every field with this key; returns how many were removed. */
   remove(key: string): number {
     const before = this.headers.length;
     this.headers = this.headers.filter((h) => h.key !== key);
-    this.#cache.delete(key);
+    this.#forget(key);
     return before - this.headers.length;
   }
 
@@ -140,14 +212,44 @@ export abstract class SipMessage {
     const parts = splitCommaValues(field.value, field.name);
     if (parts.length <= 1) this.headers.splice(idx, 1);
     else this.headers[idx] = { name: field.name, key, value: parts.slice(1).join(', '), raw: undefined };
-    this.#cache.delete(key);
+    this.#forget(key);
     return parts[0];
   }
 
+  /** Drop every cached value derived from fields with this key (`via` also caches the full list as `via*`). */
+  #forget(key: string): void {
+    switch (key) {
+      case 'via':
+        this.#via = undefined;
+        break;
+      case 'from':
+        this.#from = undefined;
+        break;
+      case 'to':
+        this.#to = undefined;
+        break;
+      case 'call-id':
+        this.#callId = undefined;
+        break;
+      case 'cseq':
+        this.#cseq = undefined;
+        break;
+      case 'max-forwards':
+        this.#maxForwards = -2;
+        break;
+    }
+    const cache = this.#cache;
+    if (cache !== undefined) {
+      cache.delete(key);
+      cache.delete(`${key}*`);
+    }
+  }
+
   protected cached<T>(key: string, compute: () => T): T {
-    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const cache = (this.#cache ??= new Map());
+    if (cache.has(key)) return cache.get(key) as T;
     const value = compute();
-    this.#cache.set(key, value);
+    cache.set(key, value);
     return value;
   }
 
@@ -155,15 +257,29 @@ export abstract class SipMessage {
 
   /** Top Via (the first value of the first Via line). */
   get via(): Via {
-    return this.cached('via', () => {
-      const idx = this.headers.findIndex((h) => h.key === 'via');
-      if (idx < 0) throw new SipParseError('missing Via header', 400, 'Missing Via');
-      const value = this.headers[idx].value;
-      // Fast path: one value on the line and no quotes to confuse a comma search.
-      const first = value.indexOf(',') < 0 ? value : splitCommaValues(value, 'Via')[0];
-      if (first.length === 0) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
-      return parseVia(first);
-    });
+    return (this.#via ??= this.#readVia());
+  }
+
+  #readVia(): Via {
+    const h = this.#field('via');
+    if (h === undefined) throw new SipParseError('missing Via header', 400, 'Missing Via');
+    const value = h.value;
+    // Fast path: one value on the line and no quotes to confuse a comma search.
+    const first = value.indexOf(',') < 0 ? value : splitCommaValues(value, 'Via')[0];
+    if (first.length === 0) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
+    const text = first === value ? SourceField.textOf(h) : undefined;
+    if (text !== undefined) {
+      const at = SourceField.valueOffset(h as SourceField);
+      return parseViaIn(text, at, at + value.length);
+    }
+    return parseVia(first);
+  }
+
+  /** The first field with this key. */
+  #field(key: string): HeaderField | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i].key === key) return hs[i];
+    return undefined;
   }
 
   /** All Via values, top first. */
@@ -172,36 +288,58 @@ export abstract class SipMessage {
   }
 
   get callId(): string {
-    return this.cached('call-id', () => {
-      const v = this.get('call-id');
-      if (v === undefined || v.length === 0) throw new SipParseError('missing Call-ID header', 400, 'Missing Call-ID');
-      for (let i = 0; i < v.length; i++) {
-        const c = v.charCodeAt(i);
-        if (c <= 0x20) throw new SipParseError('Call-ID: whitespace in value', 400, 'Bad Call-ID');
-      }
-      return v;
-    });
+    return (this.#callId ??= this.#readCallId());
+  }
+
+  #readCallId(): string {
+    const h = this.#field('call-id');
+    const v = h?.value;
+    if (h === undefined || v === undefined || v.length === 0) throw new SipParseError('missing Call-ID header', 400, 'Missing Call-ID');
+    const flat = SourceField.textOf(h);
+    const text = flat ?? v;
+    const at = flat === undefined ? 0 : SourceField.valueOffset(h as SourceField);
+    for (let i = at; i < at + v.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c <= 0x20) throw new SipParseError('Call-ID: whitespace in value', 400, 'Bad Call-ID');
+    }
+    return v;
   }
 
   get cseq(): CSeq {
-    return this.cached('cseq', () => {
-      const v = this.get('cseq');
-      if (v === undefined) throw new SipParseError('missing CSeq header', 400, 'Missing CSeq');
-      const m = /^(\d+)[ \t]+([^ \t]+)$/.exec(v);
-      if (m === null) throw new SipParseError('CSeq: malformed', 400, 'Bad CSeq');
-      const seq = m[1].length > 10 ? Infinity : Number(m[1]);
-      // RFC 4475 §3.1.2.4 scalar02: a sequence number above 2**32-1 is malformed.
-      if (seq > MAX_CSEQ) throw new SipParseError('CSeq: number out of range', 400, 'Bad CSeq (out of range)');
-      return { seq, method: m[2] };
-    });
+    return (this.#cseq ??= this.#readCSeq());
+  }
+
+  /** `1*DIGIT LWS Method` (RFC 3261 §20.16); the number must fit in 32 bits (RFC 4475 §3.1.2.4 scalar02). */
+  #readCSeq(): CSeq {
+    const v = this.get('cseq');
+    if (v === undefined) throw new SipParseError('missing CSeq header', 400, 'Missing CSeq');
+    const n = v.length;
+    let i = 0;
+    let seq = 0;
+    while (i < n) {
+      const d = v.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      // Capped: past 2**32 the exact value no longer matters, only that it is out of range.
+      if (seq <= MAX_CSEQ) seq = seq * 10 + d;
+      i++;
+    }
+    const digitsEnd = i;
+    while (i < n && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+    const methodStart = i;
+    while (i < n && v.charCodeAt(i) !== 0x20 && v.charCodeAt(i) !== 0x09) i++;
+    if (digitsEnd === 0 || methodStart === digitsEnd || methodStart === n || i !== n) {
+      throw new SipParseError('CSeq: malformed', 400, 'Bad CSeq');
+    }
+    if (seq > MAX_CSEQ) throw new SipParseError('CSeq: number out of range', 400, 'Bad CSeq (out of range)');
+    return { seq, method: v.slice(methodStart) };
   }
 
   get from(): NameAddr {
-    return this.cached('from', () => this.nameAddr('from', 'From'));
+    return (this.#from ??= this.nameAddr('from', 'From'));
   }
 
   get to(): NameAddr {
-    return this.cached('to', () => this.nameAddr('to', 'To'));
+    return (this.#to ??= this.nameAddr('to', 'To'));
   }
 
   get fromTag(): string | undefined {
@@ -214,12 +352,15 @@ export abstract class SipMessage {
 
   /** Max-Forwards, or undefined when absent (RFC 2543 peers, RFC 4475 §3.4.1 inv2543). */
   get maxForwards(): number | undefined {
-    return this.cached('max-forwards', () => {
+    let mf = this.#maxForwards;
+    if (mf === -2) {
       const v = this.get('max-forwards');
-      if (v === undefined) return undefined;
-      if (!/^\d{1,10}$/.test(v)) throw new SipParseError('Max-Forwards: not a number', 400, 'Bad Max-Forwards');
-      return Number(v);
-    });
+      if (v === undefined) mf = -1;
+      else if (!isShortDigits(v)) throw new SipParseError('Max-Forwards: not a number', 400, 'Bad Max-Forwards');
+      else mf = Number(v);
+      this.#maxForwards = mf;
+    }
+    return mf < 0 ? undefined : mf;
   }
 
   /** Route values, top first. */
@@ -266,20 +407,25 @@ export abstract class SipMessage {
   }
 
   private nameAddr(key: string, name: string): NameAddr {
-    const v = this.get(key);
-    if (v === undefined) throw new SipParseError(`missing ${name} header`, 400, `Missing ${name}`);
-    return parseNameAddr(v, name);
+    const h = this.#field(key);
+    if (h === undefined) throw new SipParseError(`missing ${name} header`, 400, `Missing ${name}`);
+    const text = SourceField.textOf(h);
+    if (text !== undefined) {
+      const at = SourceField.valueOffset(h as SourceField);
+      return parseNameAddrIn(text, at, at + h.value.length, name);
+    }
+    return parseNameAddr(h.value, name);
   }
 
   /** Replace the top Via value (used for received/rport, RFC 3581 §4). */
   setTopVia(via: Via): void {
     const idx = this.headers.findIndex((h) => h.key === 'via');
+    if (idx < 0) throw new SipParseError('missing Via header', 400, 'Missing Via');
     const field = this.headers[idx];
     const parts = splitCommaValues(field.value, 'Via');
     parts[0] = formatVia(via);
     this.headers[idx] = { name: field.name, key: 'via', value: parts.join(', '), raw: undefined };
-    this.#cache.delete('via');
-    this.#cache.delete('via*');
+    this.#forget('via');
   }
 }
 
@@ -290,10 +436,12 @@ export class SipRequest extends SipMessage {
   uri: string;
   #parsedUri: Uri | undefined;
 
-  constructor(method: string, uri: string, headers: HeaderField[], body: Buffer) {
+  /** `parsedUri`, when given, must be `parseUri(uri)` (the parser already has it). */
+  constructor(method: string, uri: string, headers: HeaderField[], body: Buffer, parsedUri?: Uri) {
     super(headers, body);
     this.method = method;
     this.uri = uri;
+    this.#parsedUri = parsedUri;
   }
 
   /** The Request-URI, parsed on first use. */
@@ -310,6 +458,18 @@ export class SipRequest extends SipMessage {
   startLine(): string {
     return `${this.method} ${this.uri} SIP/2.0`;
   }
+
+  #line: (StartLineSource & { readonly method: string; readonly uri: string }) | undefined = undefined;
+
+  /** Internal to shared/sip: the parser records that `src[at, at + len)` is `startLine()` as it is now. */
+  setStartLineSource(src: Buffer, at: number, len: number): void {
+    this.#line = { src, at, len, method: this.method, uri: this.uri };
+  }
+
+  startLineSource(): StartLineSource | undefined {
+    const l = this.#line;
+    return l !== undefined && l.method === this.method && l.uri === this.uri ? l : undefined;
+  }
 }
 
 export class SipResponse extends SipMessage {
@@ -321,6 +481,18 @@ export class SipResponse extends SipMessage {
     super(headers, body);
     this.status = status;
     this.reason = reason;
+  }
+
+  #line: (StartLineSource & { readonly status: number; readonly reason: string }) | undefined = undefined;
+
+  /** Internal to shared/sip: the parser records that `src[at, at + len)` is `startLine()` as it is now. */
+  setStartLineSource(src: Buffer, at: number, len: number): void {
+    this.#line = { src, at, len, status: this.status, reason: this.reason };
+  }
+
+  startLineSource(): StartLineSource | undefined {
+    const l = this.#line;
+    return l !== undefined && l.status === this.status && l.reason === this.reason ? l : undefined;
   }
 
   startLine(): string {
@@ -344,7 +516,8 @@ export function parseAuthParams(value: string): DigestCredentials {
       let j = i + 1;
       let out = '';
       while (j < value.length && value.charCodeAt(j) !== 0x22) {
-        if (value.charCodeAt(j) === 0x5c) j++;
+        // quoted-pair; a lone backslash at the very end is kept as is.
+        if (value.charCodeAt(j) === 0x5c && j + 1 < value.length) j++;
         out += value[j++];
       }
       v = out;

@@ -22,18 +22,31 @@ function bad(header: string, what: string): SipParseError {
 
 /** Parse one name-addr / addr-spec value. `header` names the header in errors. */
 export function parseNameAddr(text: string, header: string): NameAddr {
-  const n = text.length;
-  let i = skipWs(text, 0);
+  return parseNameAddrIn(text, 0, text.length, header);
+}
+
+/** Index of `ch` in `text[from, n)`, or -1. */
+function indexIn(text: string, ch: string, from: number, n: number): number {
+  const at = text.indexOf(ch, from);
+  return at < n ? at : -1;
+}
+
+/** `parseNameAddr(text.slice(start, n), header)` without the slice (scanning a flat string is faster). */
+export function parseNameAddrIn(text: string, start: number, n: number, header: string): NameAddr {
+  let i = skipWs(text, start, n);
   if (i === n) throw bad(header, 'empty value');
   let displayName: string | undefined;
   if (text.charCodeAt(i) === 0x22 /* " */) {
-    const end = endOfQuoted(text, i, header);
+    const end = endOfQuoted(text, i, header, n);
     displayName = text.slice(i, end);
-    i = skipWs(text, end);
+    i = skipWs(text, end, n);
     if (i >= n || text.charCodeAt(i) !== 0x3c) throw bad(header, 'expected < after display name');
   } else {
-    const lt = text.indexOf('<', i);
-    if (lt >= 0) {
+    // A '<' after the first ';' belongs to a header param of an addr-spec (`sip:a@b;x="<"`,
+    // `;+sip.instance="<urn:...>"`), not to a name-addr.
+    const lt = indexIn(text, '<', i, n);
+    const semi = indexIn(text, ';', i, n);
+    if (lt >= 0 && (semi < 0 || lt < semi)) {
       // display-name = *(token LWS): every char before `<` must be a token char or whitespace
       // (RFC 4475 §3.1.2.15 baddn: `Bell, Alexander` is malformed; §3.1.1.6 lwsdisp: no LWS before `<` is fine).
       for (let j = i; j < lt; j++) {
@@ -46,7 +59,7 @@ export function parseNameAddr(text: string, header: string): NameAddr {
     }
   }
   if (i < n && text.charCodeAt(i) === 0x3c /* < */) {
-    const gt = text.indexOf('>', i + 1);
+    const gt = indexIn(text, '>', i + 1, n);
     if (gt < 0) throw bad(header, 'missing >');
     const uri = text.slice(i + 1, gt);
     // RFC 4475 §3.1.2.14 badaspec: no whitespace inside <> around the URI.
@@ -54,7 +67,7 @@ export function parseNameAddr(text: string, header: string): NameAddr {
       throw bad(header, 'whitespace inside <>');
     }
     if (uri.indexOf(':') < 0) throw bad(header, 'missing URI scheme');
-    return { displayName, uri, bracketed: true, params: parseParams(text, gt + 1, header) };
+    return { displayName, uri, bracketed: true, params: parseParams(text, gt + 1, header, n) };
   }
   // addr-spec without <>: the URI ends at the first ';' (what follows are header params, RFC 3261
   // §20) and may not carry '?' headers or a ',' (RFC 4475 §3.1.2.13 regbadct).
@@ -67,7 +80,7 @@ export function parseNameAddr(text: string, header: string): NameAddr {
   }
   const uri = text.slice(i, end);
   if (uri.indexOf(':') < 0) throw bad(header, 'missing URI scheme');
-  return { displayName: undefined, uri, bracketed: false, params: parseParams(text, end, header) };
+  return { displayName: undefined, uri, bracketed: false, params: parseParams(text, end, header, n) };
 }
 
 /** Write a name-addr back; always uses `<>` so that URI params and header params stay apart. */

@@ -10,12 +10,14 @@
 import { ERROR_CODES, SipParseError } from '../errors.ts';
 import { headerKey, SINGLETON_HEADERS, canonicalHeaderName } from './header-names.ts';
 import { DEFAULT_LIMITS, type ParseLimits } from './limits.ts';
-import { SipMessage, SipRequest, SipResponse, type HeaderField } from './message.ts';
+import { SipMessage, SipRequest, SipResponse, SourceField, type HeaderField } from './message.ts';
 import { KNOWN_METHODS } from './methods.ts';
-import { isToken } from './syntax.ts';
-import { isSipUri, parseUri } from './uri.ts';
+import { isShortDigits, isToken, sameAt } from './syntax.ts';
+import { isSipUri, parseUriIn } from './uri.ts';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Up to this size a datagram is decoded to a string whole (see parseMessage). */
+const WHOLE_DECODE_MAX = 4096;
 
 function limitError(message: string, status = 400, reason = message): SipParseError {
   return new SipParseError(message, status, reason, ERROR_CODES.SIP_ERR_LIMIT);
@@ -41,7 +43,17 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   // RFC 3261 §7.5: ignore CRLFs before the start line.
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
-  let headEnd = buf.indexOf(CRLFCRLF, start);
+  // A typical datagram is decoded whole and searched as a string (a JS builtin, cheaper than the
+  // native Buffer#indexOf call); a large one has only its header block decoded.
+  let text: string | undefined;
+  let headEnd: number;
+  if (buf.length - start <= WHOLE_DECODE_MAX) {
+    text = buf.toString('latin1', start);
+    headEnd = text.indexOf('\r\n\r\n');
+    if (headEnd >= 0) headEnd += start;
+  } else {
+    headEnd = buf.indexOf(CRLFCRLF, start);
+  }
   let bodyStart: number;
   if (headEnd < 0) {
     // A datagram whose header block is not closed by an empty line (RFC 4475 baddn as archived):
@@ -55,15 +67,23 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   } else {
     bodyStart = headEnd + 4;
   }
-  const head = buf.toString('latin1', start, headEnd);
+  // `head[0, headLength)` is the header block (start line included); `head` may run on into the body.
+  const head = text ?? buf.toString('latin1', start, headEnd);
+  const headLength = headEnd - start;
   let eol = head.indexOf('\r\n');
-  if (eol < 0) eol = head.length;
+  if (eol < 0 || eol > headLength) eol = headLength;
   if (eol > limits.maxLineLength) throw limitError('start line too long', 414, 'Request-URI Too Long');
-  const headers = parseHeaderFields(head, eol + 2, limits);
+  const headers = parseHeaderFields(head, headLength, eol + 2, limits, buf, start);
+  const duplicate = duplicateKey;
   const line = head.slice(0, eol);
 
-  const msg = line.startsWith('SIP/') ? parseStatusLine(line, headers) : parseRequestLine(line, headers);
-  checkEssentials(msg);
+  const isResponse = line.startsWith('SIP/');
+  const msg = isResponse ? parseStatusLine(line, headers) : parseRequestLine(line, headers, head);
+  checkEssentials(msg, duplicate);
+  // When the line is exactly what startLine() writes (version spelled `SIP/2.0`; a response with
+  // the SP before its reason), serializing it unchanged can copy these octets.
+  const exact = isResponse ? eol >= 12 && sameAt(line, 0, 'SIP/2.0 ') : sameAt(line, eol - 8, ' SIP/2.0');
+  if (exact) msg.setStartLineSource(buf, start, eol);
 
   const contentLength = readContentLength(msg);
   const available = buf.length - bodyStart;
@@ -82,9 +102,82 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   return msg;
 }
 
-function parseHeaderFields(head: string, pos: number, limits: ParseLimits): HeaderField[] {
+/**
+ * Header names already seen, as written, with their lookup key, in buckets by length. A name gets
+ * in only after passing the token check, so a hit skips the check, the lower-casing and the slice
+ * (the stored string is reused). Bounded (entries per bucket, name length), so hostile traffic
+ * cannot grow it or slow the scan down.
+ */
+interface KnownName {
+  readonly name: string;
+  readonly key: string;
+  readonly c0: number;
+  /** SINGLETON_BITS of the key, 0 for a header that may repeat. */
+  readonly bit: number;
+}
+
+/** Bit per singleton header, for the duplicate check. */
+const SINGLETON_BITS = new Map<string, number>([...SINGLETON_HEADERS].map((key, i) => [key, 1 << i]));
+
+/** The key literals of the common headers: comparisons against `'via'` etc. become pointer checks. */
+const KEY_LITERALS = new Map<string, string>(
+  [
+    'via', 'from', 'to', 'call-id', 'cseq', 'max-forwards', 'contact', 'content-type', 'content-length', 'route',
+    'record-route', 'supported', 'require', 'proxy-require', 'expires', 'authorization', 'proxy-authorization',
+  ].map((k) => [k, k]),
+);
+const KNOWN_MAX_LEN = 48;
+const KNOWN_PER_BUCKET = 24;
+const KNOWN_NAMES: KnownName[][] = Array.from({ length: KNOWN_MAX_LEN + 1 }, () => []);
+
+function knownName(head: string, pos: number, len: number): KnownName | undefined {
+  if (len > KNOWN_MAX_LEN) return undefined;
+  const bucket = KNOWN_NAMES[len];
+  const c0 = head.charCodeAt(pos);
+  for (let i = 0; i < bucket.length; i++) {
+    const k = bucket[i];
+    if (k.c0 !== c0) continue;
+    const name = k.name;
+    let j = 1;
+    while (j < len && name.charCodeAt(j) === head.charCodeAt(pos + j)) j++;
+    if (j === len) return k;
+  }
+  return undefined;
+}
+
+function learnName(name: string, key: string): void {
+  if (name.length > KNOWN_MAX_LEN) return;
+  const bucket = KNOWN_NAMES[name.length];
+  if (bucket.length < KNOWN_PER_BUCKET) {
+    bucket.push({ name, key: KEY_LITERALS.get(key) ?? key, c0: name.charCodeAt(0), bit: SINGLETON_BITS.get(key) ?? 0 });
+  }
+}
+
+// Seed with the usual spellings so common traffic never pays for a miss.
+for (const name of [
+  'Via', 'v', 'From', 'f', 'To', 't', 'Call-ID', 'Call-Id', 'i', 'CSeq', 'Max-Forwards', 'Contact', 'm', 'Content-Type', 'c',
+  'Content-Length', 'l', 'Route', 'Record-Route', 'Allow', 'Supported', 'k', 'Require', 'Proxy-Require', 'User-Agent',
+  'Server', 'Expires', 'P-Asserted-Identity', 'P-Preferred-Identity', 'Privacy', 'Accept', 'Date', 'Subject', 's',
+  'Authorization', 'Proxy-Authorization', 'WWW-Authenticate', 'Proxy-Authenticate', 'Event', 'o', 'Allow-Events', 'u',
+  'Session-Expires', 'x', 'Min-SE', 'Refer-To', 'r', 'Referred-By', 'b', 'Reason', 'Diversion', 'History-Info', 'RSeq',
+  'RAck', 'Timestamp', 'Warning', 'Content-Disposition', 'Content-Encoding', 'e', 'Path', 'Service-Route', 'Unsupported',
+  'Retry-After', 'Min-Expires', 'Remote-Party-ID', 'Organization', 'MIME-Version', 'Accept-Encoding', 'Accept-Language',
+  'Alert-Info', 'Call-Info', 'Priority', 'Identity', 'y',
+]) {
+  learnName(name, headerKey(name));
+}
+
+/** Key of the first repeated singleton header seen by the last parseHeaderFields call, or ''. */
+let duplicateKey = '';
+
+/**
+ * The fields in `head[pos, n)`. `base` is the offset in `src` of `head[0]`: a field's octets are
+ * `src[base + pos ...]`.
+ */
+function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLimits, src: Buffer, base: number): HeaderField[] {
   const headers: HeaderField[] = [];
-  const n = head.length;
+  let seen = 0;
+  duplicateKey = '';
   while (pos < n) {
     let end = head.indexOf('\r\n', pos);
     let folded = false;
@@ -94,18 +187,44 @@ function parseHeaderFields(head: string, pos: number, limits: ParseLimits): Head
       end = head.indexOf('\r\n', end + 2);
     }
     if (end < 0) end = n;
-    const raw = head.slice(pos, end);
-    pos = end + 2;
-    if (raw.length > limits.maxLineLength) throw limitError(`header line longer than ${limits.maxLineLength}`);
-    const colon = raw.indexOf(':');
-    if (colon <= 0) throw new SipParseError('malformed header line (no colon)', 400, 'Bad Request (malformed header line)');
+    if (end - pos > limits.maxLineLength) throw limitError(`header line longer than ${limits.maxLineLength}`);
+    const colon = head.indexOf(':', pos);
+    if (colon <= pos || colon >= end) throw new SipParseError('malformed header line (no colon)', 400, 'Bad Request (malformed header line)');
     let nameEnd = colon;
-    while (nameEnd > 0 && isSpHt(raw.charCodeAt(nameEnd - 1))) nameEnd--;
-    const name = raw.slice(0, nameEnd);
-    if (!isToken(name)) throw new SipParseError('invalid header name', 400, 'Bad Request (invalid header name)');
-    let value = raw.slice(colon + 1);
-    if (folded) value = value.replace(/\r\n[ \t]+/g, ' ');
-    headers.push({ name, key: headerKey(name), value: trimLws(value), raw });
+    while (nameEnd > pos && isSpHt(head.charCodeAt(nameEnd - 1))) nameEnd--;
+    let name: string;
+    let key: string;
+    let bit: number;
+    const known = knownName(head, pos, nameEnd - pos);
+    if (known !== undefined) {
+      name = known.name;
+      key = known.key;
+      bit = known.bit;
+    } else {
+      name = head.slice(pos, nameEnd);
+      if (!isToken(name)) throw new SipParseError('invalid header name', 400, 'Bad Request (invalid header name)');
+      key = headerKey(name);
+      bit = SINGLETON_BITS.get(key) ?? 0;
+      learnName(name, key);
+    }
+    if (bit !== 0) {
+      if ((seen & bit) !== 0 && duplicateKey === '') duplicateKey = key;
+      seen |= bit;
+    }
+    let value: string;
+    let valueAt = -1;
+    if (folded) {
+      value = trimLws(head.slice(colon + 1, end).replace(/\r\n[ \t]+/g, ' '));
+    } else {
+      let vs = colon + 1;
+      let ve = end;
+      while (vs < ve && isSpHt(head.charCodeAt(vs))) vs++;
+      while (ve > vs && isSpHt(head.charCodeAt(ve - 1))) ve--;
+      value = head.slice(vs, ve);
+      valueAt = vs;
+    }
+    headers.push(new SourceField(name, key, value, head.slice(pos, end), src, base + pos, head, valueAt));
+    pos = end + 2;
     if (headers.length > limits.maxHeaders) throw limitError(`more than ${limits.maxHeaders} header fields`);
   }
   return headers;
@@ -114,18 +233,23 @@ function parseHeaderFields(head: string, pos: number, limits: ParseLimits): Head
 function parseStatusLine(line: string, headers: HeaderField[]): SipResponse {
   const sp1 = line.indexOf(' ');
   if (sp1 < 0) throw new SipParseError('malformed status line', 400, 'Bad Response');
-  if (line.slice(0, sp1).toUpperCase() !== 'SIP/2.0') throw new SipParseError('unsupported SIP version', 505, 'Version Not Supported');
+  if (sp1 !== 7 || line.slice(0, 7).toUpperCase() !== 'SIP/2.0') throw new SipParseError('unsupported SIP version', 505, 'Version Not Supported');
   let sp2 = line.indexOf(' ', sp1 + 1);
   if (sp2 < 0) sp2 = line.length;
-  const code = line.slice(sp1 + 1, sp2);
   // RFC 4475 §3.1.2.19 bigcode: exactly three digits, 100-699.
-  if (!/^[1-6]\d\d$/.test(code)) throw new SipParseError('invalid status code', 400, 'Bad Response (status code)');
-  return new SipResponse(Number(code), line.slice(sp2 + 1), headers, EMPTY);
+  const c0 = line.charCodeAt(sp1 + 1) - 0x30;
+  const c1 = line.charCodeAt(sp1 + 2) - 0x30;
+  const c2 = line.charCodeAt(sp1 + 3) - 0x30;
+  if (sp2 !== sp1 + 4 || !(c0 >= 1 && c0 <= 6) || !(c1 >= 0 && c1 <= 9) || !(c2 >= 0 && c2 <= 9)) {
+    throw new SipParseError('invalid status code', 400, 'Bad Response (status code)');
+  }
+  return new SipResponse(c0 * 100 + c1 * 10 + c2, line.slice(sp2 + 1), headers, EMPTY);
 }
 
 const EMPTY = Buffer.alloc(0);
 
-function parseRequestLine(line: string, headers: HeaderField[]): SipRequest {
+/** `line` is `head[0, line.length)`; the Request-URI is scanned in `head`, a flat string. */
+function parseRequestLine(line: string, headers: HeaderField[], head: string): SipRequest {
   const sp1 = line.indexOf(' ');
   const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
   // Exactly two single spaces (RFC 3261 §7.1; RFC 4475 lwsstart, trws, lwsruri).
@@ -135,29 +259,24 @@ function parseRequestLine(line: string, headers: HeaderField[]): SipRequest {
   const method = line.slice(0, sp1);
   const uri = line.slice(sp1 + 1, sp2);
   const version = line.slice(sp2 + 1);
-  if (version.toUpperCase() !== 'SIP/2.0') {
+  if (version !== 'SIP/2.0' && version.toUpperCase() !== 'SIP/2.0') {
     if (/^SIP\/\d+\.\d+$/i.test(version)) throw new SipParseError(`SIP version ${version} not supported`, 505, 'Version Not Supported');
     throw new SipParseError('malformed SIP version', 400, 'Bad Request (malformed SIP version)');
   }
   if (!isToken(method)) throw new SipParseError('invalid method', 400, 'Bad Request (invalid method)');
-  const parsed = parseUri(uri, 'Request-URI');
+  const parsed = parseUriIn(head, sp1 + 1, sp2, 'Request-URI');
   // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 escruri).
   if (isSipUri(parsed) && parsed.headers !== undefined) {
     throw new SipParseError('Request-URI carries headers', 400, 'Bad Request-URI (headers not allowed)');
   }
-  return new SipRequest(method, uri, headers, EMPTY);
+  return new SipRequest(method, uri, headers, EMPTY, parsed);
 }
 
 /** The headers every proxy hop needs; parsed now so that a bad one is a 400 up front. */
-function checkEssentials(msg: SipMessage): void {
-  const seen = new Set<string>();
-  for (const h of msg.headers) {
-    if (!SINGLETON_HEADERS.has(h.key)) continue;
-    if (seen.has(h.key)) {
-      const name = canonicalHeaderName(h.key);
-      throw new SipParseError(`duplicate ${name} header`, 400, `Bad Request (duplicate ${name})`);
-    }
-    seen.add(h.key);
+function checkEssentials(msg: SipMessage, duplicate: string): void {
+  if (duplicate !== '') {
+    const name = canonicalHeaderName(duplicate);
+    throw new SipParseError(`duplicate ${name} header`, 400, `Bad Request (duplicate ${name})`);
   }
   void msg.via;
   void msg.from;
@@ -175,9 +294,11 @@ function checkEssentials(msg: SipMessage): void {
 /** Content-Length as a number, undefined when absent. Conflicting copies are a framing error. */
 function readContentLength(msg: SipMessage): number | undefined {
   let result: number | undefined;
-  for (const h of msg.headers) {
+  const hs = msg.headers;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
     if (h.key !== 'content-length') continue;
-    if (!/^\d{1,10}$/.test(h.value)) {
+    if (!isShortDigits(h.value)) {
       throw new SipParseError('Content-Length is not a non-negative number', 400, 'Bad Request (invalid Content-Length)', ERROR_CODES.SIP_ERR_FRAMING);
     }
     const n = Number(h.value);

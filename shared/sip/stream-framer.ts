@@ -36,9 +36,13 @@ export class StreamFramer {
     this.#limits = limits;
   }
 
-  /** True while part of a message is buffered. */
+  /**
+   * True while part of a message is buffered. A held-back CRLF (a pong, or the first half of a
+   * ping) is not part of a message: it must not start the transport's header timer.
+   */
   get hasPartial(): boolean {
-    return this.#pending !== undefined && this.#pending.length > 0;
+    const p = this.#pending;
+    return p !== undefined && p.length > 0 && !(p.length < 4 && isCrlfPrefix(p, 0));
   }
 
   push(chunk: Buffer): void {

@@ -23,18 +23,29 @@ export function isToken(text: string): boolean {
   return true;
 }
 
+/** True when `s` is 1-10 ASCII digits (Content-Length, Max-Forwards: never more than 10 digits). */
+export function isShortDigits(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > 10) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
 export function isWs(code: number): boolean {
   return code === 0x20 || code === 0x09 || code === 0x0d || code === 0x0a;
 }
 
-export function skipWs(text: string, i: number): number {
-  while (i < text.length && isWs(text.charCodeAt(i))) i++;
+export function skipWs(text: string, i: number, end = text.length): number {
+  while (i < end && isWs(text.charCodeAt(i))) i++;
   return i;
 }
 
 /** Index just past the closing quote of the quoted-string that opens at `start`, honouring quoted-pairs. */
-export function endOfQuoted(text: string, start: number, header: string): number {
-  for (let i = start + 1; i < text.length; i++) {
+export function endOfQuoted(text: string, start: number, header: string, end = text.length): number {
+  for (let i = start + 1; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x5c /* \ */) {
       i++;
@@ -62,43 +73,79 @@ export function splitCommaValues(value: string, header: string): string[] {
     } else if (c === 0x3e /* > */) {
       angle = false;
     } else if (c === 0x2c /* , */ && !angle) {
-      out.push(value.slice(start, i).trim());
+      out.push(trimWs(value, start, i));
       start = i + 1;
     }
   }
-  out.push(value.slice(start).trim());
+  out.push(trimWs(value, start, value.length));
   return out;
+}
+
+/**
+ * `value.slice(start, end)` without surrounding SP/HT/CR/LF. Not String#trim: that would also eat
+ * 0xA0 (and 0x0B/0x0C), and in a latin1-held string 0xA0 is a UTF-8 continuation byte.
+ */
+function trimWs(value: string, start: number, end: number): string {
+  while (start < end && isWs(value.charCodeAt(start))) start++;
+  while (end > start && isWs(value.charCodeAt(end - 1))) end--;
+  return value.slice(start, end);
+}
+
+/** Parameter names seen on every message, by length: reusing the literal saves a slice and a hash. */
+const COMMON_PARAMS: string[][] = [];
+for (const name of ['tag', 'branch', 'rport', 'received', 'lr', 'transport', 'user', 'maddr', 'expires', 'q', 'ttl', 'method', 'ob']) {
+  (COMMON_PARAMS[name.length] ??= []).push(name);
+}
+
+function commonParam(text: string, start: number, len: number): string | undefined {
+  const bucket = COMMON_PARAMS[len];
+  if (bucket === undefined) return undefined;
+  for (let i = 0; i < bucket.length; i++) if (sameAt(text, start, bucket[i])) return bucket[i];
+  return undefined;
+}
+
+/** `text.startsWith(lit, start)`, as a plain loop (cheaper than the builtin for short literals). */
+export function sameAt(text: string, start: number, lit: string): boolean {
+  const n = lit.length;
+  if (start + n > text.length) return false;
+  for (let j = 0; j < n; j++) if (text.charCodeAt(start + j) !== lit.charCodeAt(j)) return false;
+  return true;
 }
 
 /** Ordered generic parameters; names lower-cased, values as written (null for a bare name). */
 export type Params = Map<string, string | null>;
 
 /**
- * Parse `*( SEMI generic-param )` starting at `i` (which points at the first `;` or the end).
+ * Parse `*( SEMI generic-param )` in `text[i, n)` (`i` points at the first `;` or the end).
  * LWS is allowed around `;` and `=` (RFC 3261 §25.1 SEMI/EQUAL). Returns the params; throws on an
  * empty name (`;;`), which RFC 4475 §3.1.2.1 (badinv01) treats as malformed.
  */
-export function parseParams(text: string, i: number, header: string): Params {
+export function parseParams(text: string, i: number, header: string, n = text.length): Params {
   const params: Params = new Map();
-  const n = text.length;
-  i = skipWs(text, i);
+  i = skipWs(text, i, n);
   while (i < n) {
     if (text.charCodeAt(i) !== 0x3b /* ; */) {
       throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);
     }
-    i = skipWs(text, i + 1);
+    i = skipWs(text, i + 1, n);
     const nameStart = i;
-    while (i < n && isTokenChar(text.charCodeAt(i))) i++;
+    let upper = false;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (!isTokenChar(c)) break;
+      if (c >= 0x41 && c <= 0x5a) upper = true;
+      i++;
+    }
     if (i === nameStart) {
       throw new SipParseError(`${header}: empty parameter`, 400, `Bad ${header} (empty parameter)`);
     }
-    const name = text.slice(nameStart, i).toLowerCase();
-    i = skipWs(text, i);
+    const name = upper ? text.slice(nameStart, i).toLowerCase() : (commonParam(text, nameStart, i - nameStart) ?? text.slice(nameStart, i));
+    i = skipWs(text, i, n);
     let value: string | null = null;
     if (i < n && text.charCodeAt(i) === 0x3d /* = */) {
-      i = skipWs(text, i + 1);
+      i = skipWs(text, i + 1, n);
       if (i < n && text.charCodeAt(i) === 0x22) {
-        const end = endOfQuoted(text, i, header);
+        const end = endOfQuoted(text, i, header, n);
         value = text.slice(i, end);
         i = end;
       } else {
@@ -111,7 +158,7 @@ export function parseParams(text: string, i: number, header: string): Params {
         }
         value = text.slice(valueStart, i);
       }
-      i = skipWs(text, i);
+      i = skipWs(text, i, n);
     }
     params.set(name, value);
   }

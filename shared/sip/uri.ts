@@ -5,7 +5,7 @@
  * 1-5 digits (RFC 5118 §4.2: `sip:2001:db8::10` is malformed).
  */
 import { SipParseError } from '../errors.ts';
-import { parseParams, formatParams, type Params } from './syntax.ts';
+import { formatParams, parseParams, sameAt, type Params } from './syntax.ts';
 
 export interface SipUri {
   readonly scheme: 'sip' | 'sips';
@@ -56,64 +56,113 @@ function checkHost(host: string, context: string): string {
 
 /** Parse `host[:port]` (used by URIs and Via sent-by). */
 export function parseHostPort(text: string, context: string): { host: string; port: number | undefined } {
-  let host: string;
-  let rest: string;
-  if (text.charCodeAt(0) === 0x5b) {
-    const close = text.indexOf(']');
-    if (close < 0) throw bad('unterminated IPv6 reference', context);
-    host = text.slice(0, close + 1);
-    rest = text.slice(close + 1);
-  } else {
-    const colon = text.indexOf(':');
-    host = colon < 0 ? text : text.slice(0, colon);
-    rest = colon < 0 ? '' : text.slice(colon);
-  }
-  checkHost(host, context);
-  if (rest.length === 0) return { host, port: undefined };
-  if (rest.charCodeAt(0) !== 0x3a || !/^:\d{1,5}$/.test(rest)) throw bad('invalid port', context);
-  const port = Number(rest.slice(1));
-  if (port > 65535) throw bad('port out of range', context);
-  return { host, port };
+  hostPortAt(text, 0, text.length, context);
+  return { host: parsedHost, port: parsedPort };
 }
 
-const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+/** Results of the last hostPortAt call (no object per call on the hot path). */
+let parsedHost = '';
+let parsedPort: number | undefined;
+
+/** `parseHostPort(text.slice(start, end))`, without the slice; the result is in parsedHost/parsedPort. */
+function hostPortAt(text: string, start: number, end: number, context: string): void {
+  let portStart: number;
+  if (start < end && text.charCodeAt(start) === 0x5b) {
+    const close = text.indexOf(']', start);
+    if (close < 0 || close >= end) throw bad('unterminated IPv6 reference', context);
+    portStart = close + 1;
+  } else {
+    const colon = text.indexOf(':', start);
+    portStart = colon < 0 || colon >= end ? end : colon;
+  }
+  const host = checkHost(text.slice(start, portStart), context);
+  let port: number | undefined;
+  if (portStart < end) {
+    // `:` 1*5DIGIT
+    const len = end - portStart;
+    if (text.charCodeAt(portStart) !== 0x3a || len < 2 || len > 6) throw bad('invalid port', context);
+    port = 0;
+    for (let i = portStart + 1; i < end; i++) {
+      const d = text.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) throw bad('invalid port', context);
+      port = port * 10 + d;
+    }
+    if (port > 65535) throw bad('port out of range', context);
+  }
+  parsedHost = host;
+  parsedPort = port;
+}
+
+/** Via sent-by: `text[start, end)` as host and port. */
+export function sentByAt(text: string, start: number, end: number): { host: string; port: number | undefined } {
+  hostPortAt(text, start, end, 'Via');
+  return { host: parsedHost, port: parsedPort };
+}
+
+/** Length of the `scheme` of `scheme:` at `text[start, end)` (ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")), or -1. */
+function schemeLength(text: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const alpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (alpha) continue;
+    if (i === start) return -1;
+    if (c === 0x3a /* : */) return i - start;
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e)) return -1;
+  }
+  return -1;
+}
 
 /** Parse any URI; `context` names the header or `Request-URI` in error messages. */
 export function parseUri(text: string, context = 'URI'): Uri {
-  const m = SCHEME.exec(text);
-  if (m === null) throw bad('missing scheme', context);
-  const scheme = m[0].slice(0, -1).toLowerCase();
-  const rest = text.slice(m[0].length);
+  return parseUriIn(text, 0, text.length, context);
+}
+
+/** `parseUri(text.slice(start, n), context)` without the slice (scanning a flat string is faster). */
+export function parseUriIn(text: string, start: number, n: number, context: string): Uri {
+  const len = schemeLength(text, start, n);
+  if (len < 0) throw bad('missing scheme', context);
+  const userStart = start + len + 1;
+  // The usual spellings without a lower-casing allocation.
+  const scheme =
+    len === 3 && sameAt(text, start, 'sip') ? 'sip' : len === 4 && sameAt(text, start, 'sips') ? 'sips' : text.slice(start, start + len).toLowerCase();
   if (scheme !== 'sip' && scheme !== 'sips') {
+    const rest = text.slice(userStart, n);
     if (rest.length === 0) throw bad('empty URI', context);
     return { scheme, opaque: rest };
   }
-  for (let i = 0; i < rest.length; i++) {
-    const c = rest.charCodeAt(i);
+  let at = -1;
+  for (let i = userStart; i < n; i++) {
+    const c = text.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c === 0x3c || c === 0x3e || c === 0x22) throw bad('invalid character', context);
+    if (c === 0x40 /* @ */ && at < 0) at = i;
   }
   let user: string | undefined;
   let password: string | undefined;
-  let hostPart = rest;
-  const at = rest.indexOf('@');
+  let hostStart = userStart;
   if (at >= 0) {
-    const userinfo = rest.slice(0, at);
-    hostPart = rest.slice(at + 1);
-    const colon = userinfo.indexOf(':');
-    user = colon < 0 ? userinfo : userinfo.slice(0, colon);
-    password = colon < 0 ? undefined : userinfo.slice(colon + 1);
+    const colon = text.indexOf(':', userStart);
+    if (colon >= 0 && colon < at) {
+      user = text.slice(userStart, colon);
+      password = text.slice(colon + 1, at);
+    } else {
+      user = text.slice(userStart, at);
+    }
     if (user.length === 0) throw bad('empty user', context);
+    hostStart = at + 1;
   }
   let headers: string | undefined;
-  const q = hostPart.indexOf('?');
-  if (q >= 0) {
-    headers = hostPart.slice(q + 1);
-    hostPart = hostPart.slice(0, q);
+  let end = n;
+  const q = text.indexOf('?', hostStart);
+  if (q >= 0 && q < n) {
+    headers = text.slice(q + 1, n);
+    end = q;
   }
-  const semi = hostPart.indexOf(';');
-  const hostport = semi < 0 ? hostPart : hostPart.slice(0, semi);
-  const { host, port } = parseHostPort(hostport, context);
-  const params = semi < 0 ? new Map<string, string | null>() : parseParams(hostPart, semi, context);
+  let semi = text.indexOf(';', hostStart);
+  if (semi >= end) semi = -1;
+  hostPortAt(text, hostStart, semi < 0 ? end : semi, context);
+  const host = parsedHost;
+  const port = parsedPort;
+  const params = semi < 0 ? new Map<string, string | null>() : parseParams(text, semi, context, end);
   return { scheme, user, password, host, port, params, headers };
 }
 
