@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stopAllProcesses } from '../test/support/managed-process.ts';
 import { requireTool } from '../test/support/require-tool.ts';
+import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
 import { machineInfo, waitForQuiet } from './lib/proc-stat.ts';
 import { DEFAULTS, runCeilingSweep, runProxySweep, type StepResult, type SweepConfig, type SweepResult } from './lib/proxy-sweep.ts';
 import { appendSection, markdownSection, progressLine, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
@@ -33,6 +34,7 @@ Options:
   --seconds N          duration of each step; calls per step = rate × N (default ${DEFAULTS.seconds})
   --no-ceiling         skip the no-proxy ceiling sweep
   --no-proxy           skip the sweep through the dispatcher
+  --store KIND         memory (default) or redis: admission through a local redis-server (pinned to the SIPp CPU)
   --transactions N     dispatcher node.limits.transactions (default ${DEFAULTS.transactions}; the dispatcher's own default is 100000)
   --drain N            max seconds to wait between proxy steps for the dispatcher's tables to empty (default ${DEFAULTS.drainMaxS})
   --recv-timeout MS    SIPp -recv_timeout per call (default ${DEFAULTS.recvTimeoutMs})
@@ -88,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
         ceiling: { type: 'boolean', default: true },
         proxy: { type: 'boolean', default: true },
         transactions: { type: 'string' },
+        store: { type: 'string' },
         drain: { type: 'string' },
         'recv-timeout': { type: 'string' },
         'max-minutes': { type: 'string' },
@@ -140,6 +143,7 @@ async function main(argv: string[]): Promise<number> {
       log: say,
     };
     if (values.proxy !== true && values.ceiling !== true) throw new Error('--no-proxy and --no-ceiling together leave nothing to run');
+    if (values.store !== undefined && values.store !== 'memory' && values.store !== 'redis') throw new Error('--store must be memory or redis');
   } catch (err) {
     process.stderr.write(`bench: ${(err as Error).message}\n`);
     return 2;
@@ -174,6 +178,18 @@ async function main(argv: string[]): Promise<number> {
 
   let proxy: SweepResult | undefined;
   let ceiling: SweepResult | undefined;
+  let redis: RedisServer | undefined;
+  if (values.store === 'redis') {
+    requireTool('redis-server', 'redis-server');
+    redis = await startRedis();
+    try {
+      execFileSync(taskset, ['-a', '-p', '-c', String(cfg.sippCpu), String(redis.process.pid)], { stdio: 'ignore' });
+    } catch {
+      say(`warning: could not pin redis-server to CPU ${cfg.sippCpu}`);
+    }
+    cfg.store = redis.url;
+    say(`redis-server ${redis.url} (pid ${redis.process.pid}) on CPU ${cfg.sippCpu}`);
+  }
   if (values.proxy === true) {
     say('\n== through the dispatcher ==');
     // Leave the ceiling sweep ~30 % of the budget.
@@ -183,6 +199,8 @@ async function main(argv: string[]): Promise<number> {
     if (proxy.dispatcherExit !== undefined) say(`DISPATCHER EXITED (${proxy.dispatcherExit}); its last output:\n${proxy.dispatcherOutputTail ?? ''}`);
     else if (proxy.dispatcherOutputTail !== undefined) say(`dispatcher warnings (last 2 KB):\n${proxy.dispatcherOutputTail}`);
   }
+  await redis?.stop();
+  if (redis !== undefined) cfg.store = 'redis';
   if (values.ceiling === true) {
     say('\n== ceiling: no proxy ==');
     ceiling = await runCeilingSweep(cfg, deadline, onStep);

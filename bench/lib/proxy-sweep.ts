@@ -53,6 +53,8 @@ export interface SweepConfig {
   uacIp: string;
   /** The dispatcher's `node.limits.transactions` (its default, 100 000, fills within a 10 s step above ~2 500 cps). */
   transactions: number;
+  /** The dispatcher's `store:`: `memory`, or a `redis://` URL (admission through Redis). */
+  store: string;
   /** SIPp `-recv_timeout`: a call waiting longer than this for a response fails. */
   recvTimeoutMs: number;
   /** Longest wait, between proxy steps, for the dispatcher's tables to empty. */
@@ -170,7 +172,7 @@ function liveEntries(m: Record<string, number> | undefined): number {
 
 function dispatcherYaml(cfg: SweepConfig): string {
   const switches = cfg.switchIps
-    .map((ip, i) => `    - { id: sw${i + 1}, address: ${ip}:${cfg.switchPort}, transport: udp }`)
+    .map((ip, i) => `    - { id: sw${i + 1}, address: ${ip}:${cfg.switchPort}, transport: udp, cps: 100000, channels: 10000000 }`)
     .join('\n');
   return `# written by bench/lib/proxy-sweep.ts
 node:
@@ -179,8 +181,14 @@ node:
   http: ${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}
   limits:
     transactions: ${cfg.transactions}
+store: ${cfg.store}
 cluster:
   name: bench
+  # Caps far above any offered rate: every call is checked and counted at the cluster, carrier
+  # and switch levels (the admission work is measured) without a refusal.
+  limits: { cps: 100000, channels: 10000000 }
+  carriers:
+    - { id: bench, sources: [127.0.0.0/8], cps: 100000, channels: 10000000 }
   switches:
 ${switches}
 `;
@@ -476,6 +484,7 @@ export const DEFAULTS = {
   switchPort: 5060,
   uacIp: '127.0.0.1',
   transactions: 1_000_000,
+  store: 'memory',
   recvTimeoutMs: 8000,
   drainMaxS: 40,
   criterion: DEFAULT_CRITERION,

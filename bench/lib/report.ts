@@ -116,7 +116,7 @@ export function markdownSection(rep: BenchReport): string {
   const m = rep.machine;
   const res = rep.rttResolutionMs;
   const out: string[] = [];
-  out.push(SECTION_TITLE, '');
+  out.push(c.store === 'memory' ? SECTION_TITLE : `${SECTION_TITLE.slice(0, -1)}, Redis-backed admission)`, '');
   out.push(`- Date: ${rep.date}`);
   out.push(`- Machine: ${m.nproc} CPUs (nproc), ${m.cpuModel}, ${m.kernel}; load average at start ${m.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
   out.push(
@@ -125,7 +125,7 @@ export function markdownSection(rep: BenchReport): string {
   out.push(`- Node ${m.node}, ${m.sipp}`);
   out.push(`- Command: \`${rep.command}\` (${Math.round(rep.totalSeconds)} s)`);
   out.push(
-    `- Setup: the bench runner itself is pinned to CPU ${c.sippCpu}; dispatcher on udp://${c.dispatcherIp}:${c.dispatcherSipPort} pinned to CPU ${c.dispatcherCpu} (\`taskset\`, \`LOG_LEVEL=warn\`, memory store, ` +
+    `- Setup: the bench runner itself is pinned to CPU ${c.sippCpu}; dispatcher on udp://${c.dispatcherIp}:${c.dispatcherSipPort} pinned to CPU ${c.dispatcherCpu} (\`taskset\`, \`LOG_LEVEL=warn\`, ${c.store === 'memory' ? 'memory store' : 'Redis store (a local redis-server pinned to the SIPp CPU)'}, admission at cluster, carrier and switch levels with caps that never bind, ` +
       `\`node.limits.transactions: ${c.transactions}\`); two SIPp \`-sn uas\` switches on ${c.switchIps.map((ip) => `${ip}:${c.switchPort}`).join(' and ')} ` +
       `and the SIPp \`-sn uac\` (from ${c.uacIp}, a fresh port each step) pinned to CPU ${c.sippCpu}. UDP, calls with zero hold time ` +
       `(INVITE/100/180/200/ACK/BYE/200), ${c.seconds} s per step (calls = rate × ${c.seconds}), \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`.`,
