@@ -56,6 +56,8 @@ export interface ProxyCoreOptions {
   maxAttempts?: number;
   /** Retry-After (s) on our own 503s. */
   retryAfter?: number;
+  /** ms a switch has to answer an INVITE at all (even 100) before the next is tried; 0 = Timer B only. */
+  noResponseTimeoutMs?: number;
   /** Trunks by source address; when it has carriers, new requests from elsewhere are unknown sources. */
   carriers?: CarrierMatcher | undefined;
   /** What an unknown source's new request gets: 403, or silence. */
@@ -67,16 +69,18 @@ export interface ProxyStats {
   forwarded: number;
   unknownSources: number;
   localReplies: Record<number, number>;
+  /** Requests forwarded to each switch (first attempts and failovers). */
+  attempts: Record<string, number>;
 }
 
 export class ProxyCore implements ServerTransactionUser {
   readonly #o: Required<Omit<ProxyCoreOptions, 'carriers'>> & { carriers: CarrierMatcher | undefined };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
-  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {} };
+  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {} };
 
   constructor(opts: ProxyCoreOptions) {
-    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, carriers: undefined, unknownSources: 'reject', ...opts };
+    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', ...opts };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
   }
 
@@ -91,7 +95,7 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   stats(): ProxyStats {
-    return { ...this.#stats, localReplies: { ...this.#stats.localReplies } };
+    return { ...this.#stats, localReplies: { ...this.#stats.localReplies }, attempts: { ...this.#stats.attempts } };
   }
 
   // ---- ServerTransactionUser ----
@@ -248,7 +252,11 @@ export class ProxyCore implements ServerTransactionUser {
     }
     const dialog = this.#o.dialogs.find(req.callId, flow);
     if (dialog !== undefined) return sameSide(dialog.switchTarget, flow) ? dialog.callerTarget : dialog.switchTarget;
-    if (this.#o.identity.isLocalUri(req.requestUri)) return undefined;
+    if (this.#o.identity.isLocalUri(req.requestUri)) {
+      // Another node set this call up. Under hash-call-id the Call-ID still names its switch.
+      if (this.#o.router.isFromKnownPeer(flow.remoteAddress)) return undefined;
+      return this.#o.router.locate?.(req.callId)?.target;
+    }
     return resolveUriTarget(req.requestUri);
   }
 
@@ -287,7 +295,7 @@ export class ProxyCore implements ServerTransactionUser {
 
     const nextPlan = async (): Promise<BranchPlan | undefined> => {
       while (attempts < o.maxAttempts) {
-        const candidate = tried.size === 0 ? o.router.select(routing) : o.router.next(routing, tried);
+        const candidate = await (tried.size === 0 ? o.router.select(routing) : o.router.next(routing, tried));
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {
@@ -323,6 +331,7 @@ export class ProxyCore implements ServerTransactionUser {
         }
         attempts++;
         this.#stats.forwarded++;
+        this.#stats.attempts[candidate.id] = (this.#stats.attempts[candidate.id] ?? 0) + 1;
         return {
           request: this.#forwardCopy(req, txn.flow, candidate.target, hash, DIALOG_CREATING.has(req.method)),
           target: candidate.target,
@@ -350,6 +359,7 @@ export class ProxyCore implements ServerTransactionUser {
       log: this.#o.logger,
       failoverCodes: this.#failoverCodes,
       retryAfter: this.#o.retryAfter,
+      noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
       hooks,
     });
     txn.context = ctx;

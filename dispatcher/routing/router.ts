@@ -26,10 +26,18 @@ export type AttemptOutcome =
   | { readonly kind: 'timeout' }
   | { readonly kind: 'transport-error' };
 
+type MaybePromise<T> = T | Promise<T>;
+
 export interface Router {
-  select(ctx: RoutingContext): RouteCandidate | undefined;
+  /** The first candidate for a new call (may consult the store, e.g. hash-source stickiness). */
+  select(ctx: RoutingContext): MaybePromise<RouteCandidate | undefined>;
   /** The next candidate, skipping every id in `tried`; undefined when none is left. */
-  next(ctx: RoutingContext, tried: ReadonlySet<string>): RouteCandidate | undefined;
+  next(ctx: RoutingContext, tried: ReadonlySet<string>): MaybePromise<RouteCandidate | undefined>;
   report(candidate: RouteCandidate, outcome: AttemptOutcome): void;
+  /**
+   * Where a Call-ID's requests go when the selection is deterministic in it (hash-call-id): lets
+   * a node that did not set the call up route its in-dialog requests. Undefined otherwise.
+   */
+  locate?(callId: string): RouteCandidate | undefined;
   isFromKnownPeer(address: string): boolean;
 }
