@@ -2,7 +2,7 @@
  * One dispatcher node, wired: transport → transaction layer → proxy core → routing/admission,
  * plus the node-local HTTP endpoints. No logic of its own beyond assembly and shutdown order.
  */
-import type { CarrierConfig, NodeConfig, SwitchConfig } from '../shared/config/config-types.ts';
+import type { CarrierConfig, NodeConfig, Selection, SwitchConfig } from '../shared/config/config-types.ts';
 import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
 import { createClusterStore } from '../shared/cluster-store/create-cluster-store.ts';
 import { CarrierMatcher } from './admission/carrier-matcher.ts';
@@ -16,7 +16,10 @@ import { DialogTable } from './proxy/dialog-table.ts';
 import { LocalIdentity } from './proxy/local-identity.ts';
 import { ProxyCore } from './proxy/proxy-core.ts';
 import type { Router } from './routing/router.ts';
-import { StaticRouter } from './routing/static-router.ts';
+import { SwitchPool } from './routing/switch-pool.ts';
+import { OptionsProber } from './health/options-prober.ts';
+import { SwitchHealthTracker } from './health/switch-health-tracker.ts';
+import type { SwitchRecord } from '../shared/cluster-store/cluster-store.ts';
 import { systemClock, type Clock } from './transaction/clock.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import { SipTransportLayer } from './transport/index.ts';
@@ -32,6 +35,9 @@ export interface DispatcherNode {
   readonly dialogs: DialogTable;
   readonly store: ClusterStore;
   readonly membership: NodeMembership;
+  /** The switch registry as this node routes with it, and its probe-driven health. */
+  readonly pool: SwitchPool;
+  readonly health: SwitchHealthTracker;
   readonly config: NodeConfig;
   admissionStats(): AdmissionStats | undefined;
   /**
@@ -94,7 +100,21 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   });
   await transport.start();
   await membership.start();
-  const switches = new Map<string, SwitchConfig>(cluster.switches.map((sw) => [sw.id, sw]));
+  // The config seeds the cluster's switch registry; after that the registry in the store is the
+  // truth (the ops API changes it live, every node follows within a second).
+  await store.seedSwitches(cluster.switches.map(switchRecord)).catch((err: unknown) => log.warn({ err }, 'could not seed the switch registry'));
+  const health = new SwitchHealthTracker({ probe: cluster.probe, clock, logger: log.child({ layer: 'health' }), nodeId: config.node.id });
+  const carrierSelection = new Map<string, Selection>(cluster.carriers.filter((c) => c.selection !== cluster.selection).map((c) => [c.id, c.selection]));
+  const pool = new SwitchPool({
+    store,
+    health,
+    selection: cluster.selection,
+    carrierSelection,
+    stickyTtlMs: cluster.stickyTtl,
+    logger: log.child({ layer: 'switch-pool' }),
+  });
+  await pool.start().catch((err: unknown) => log.warn({ err }, 'switch registry not loaded yet; it loads when the store is back'));
+  const switches = () => new Map(pool.snapshot().map((sw) => [sw.id, sw]));
   const carriers = new Map<string, CarrierConfig>(cluster.carriers.map((c) => [c.id, c]));
   const admission =
     opts.admission ??
@@ -106,19 +126,22 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       nodeId: config.node.id,
       cluster,
       logger: log.child({ layer: 'admission' }),
-      switches: () => switches,
+      switches,
       carriers: () => carriers,
     });
   const identity = new LocalIdentity(transport.listeners());
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
   const proxy = new ProxyCore({
     identity,
-    router: opts.router ?? new StaticRouter(cluster.switches),
+    router: opts.router ?? pool,
     admission,
     dialogs,
     logger: log.child({ layer: 'proxy' }),
     carriers: new CarrierMatcher(cluster.carriers),
     unknownSources: cluster.unknownSources,
+    failoverCodes: cluster.failover.codes,
+    maxAttempts: cluster.failover.attempts,
+    noResponseTimeoutMs: cluster.failover.timeout,
   });
   layer = new TransactionLayer({
     transport,
@@ -130,6 +153,18 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   });
   proxy.bind(layer);
   const transactions = layer;
+  const prober = new OptionsProber({
+    layer,
+    identity,
+    store,
+    nodeId: config.node.id,
+    probe: cluster.probe,
+    health,
+    switches: () => pool.snapshot(),
+    clock,
+    logger: log.child({ layer: 'prober' }),
+  });
+  prober.start();
 
   let closing = false;
   let http: NodeHttp | undefined;
@@ -145,6 +180,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     dialogs,
     store,
     membership,
+    pool,
+    health,
     config,
     admissionStats: () => admission.stats?.(),
     get ready() {
@@ -152,6 +189,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
     async close() {
       closing = true;
+      prober.stop();
+      pool.stop();
       await http?.close();
       transactions.close();
       dialogs.endAll('shutdown');
@@ -168,4 +207,20 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     'dispatcher ready',
   );
   return node;
+}
+
+/** A configured switch as a registry record. */
+function switchRecord(sw: SwitchConfig): SwitchRecord {
+  return {
+    id: sw.id,
+    host: sw.host,
+    port: sw.port,
+    transport: sw.transport,
+    weight: sw.weight,
+    priority: sw.priority,
+    cps: sw.cps,
+    channels: sw.channels,
+    zone: sw.zone,
+    state: sw.state,
+  };
 }

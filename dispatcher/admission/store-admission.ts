@@ -12,7 +12,7 @@
  *   way are in `LocalCalls`, so they reach the store when it is back.
  */
 import { ERROR_CODES, isSipfleetError } from '../../shared/errors.ts';
-import type { CarrierConfig, ClusterConfig, RedisOutageMode, SwitchConfig } from '../../shared/config/config-types.ts';
+import type { CarrierConfig, ClusterConfig, RedisOutageMode } from '../../shared/config/config-types.ts';
 import { levelKey, type AdmitResult, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LocalCalls } from '../cluster/local-calls.ts';
@@ -28,8 +28,8 @@ export interface StoreAdmissionOptions {
   nodeId: string;
   cluster: ClusterConfig;
   logger: Logger;
-  /** Live view of the switches (caps may change at run time). */
-  switches: () => ReadonlyMap<string, SwitchConfig>;
+  /** Live view of the switches' caps (the registry: caps change at run time). */
+  switches: () => ReadonlyMap<string, { readonly cps?: number | undefined; readonly channels?: number | undefined }>;
   carriers: () => ReadonlyMap<string, CarrierConfig>;
   sleep?: (ms: number) => Promise<void>;
 }

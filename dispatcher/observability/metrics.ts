@@ -59,6 +59,23 @@ function renderNodeMetrics(node: DispatcherNode): string {
     out += '# HELP sipfleet_admission_total Admission outcomes on this node\n# TYPE sipfleet_admission_total counter\n';
     for (const [k, v] of Object.entries(a)) out += `sipfleet_admission_total{node="${node.id}",outcome="${k}"} ${v}\n`;
   }
+  out += '# HELP sipfleet_switch_up 1 while the switch may take calls by health (probes), per this node\n# TYPE sipfleet_switch_up gauge\n';
+  const switches = node.pool.snapshot();
+  for (const sw of switches) out += `sipfleet_switch_up{node="${node.id}",switch="${sw.id}"} ${node.health.isUp(sw.id) ? 1 : 0}\n`;
+  out += '# HELP sipfleet_switch_active 1 while the switch\'s admin state is active (0: draining or disabled)\n# TYPE sipfleet_switch_active gauge\n';
+  for (const sw of switches) out += `sipfleet_switch_active{node="${node.id}",switch="${sw.id}",state="${sw.state}"} ${sw.state === 'active' ? 1 : 0}\n`;
+  out += '# HELP sipfleet_switch_latency_ms OPTIONS round trip EWMA, ms\n# TYPE sipfleet_switch_latency_ms gauge\n';
+  for (const sw of switches) {
+    const l = node.health.latencyMs(sw.id);
+    if (l !== undefined) out += `sipfleet_switch_latency_ms{node="${node.id}",switch="${sw.id}"} ${l.toFixed(2)}\n`;
+  }
+  out += '# HELP sipfleet_switch_latency_p99_ms OPTIONS round trip p99, ms\n# TYPE sipfleet_switch_latency_p99_ms gauge\n';
+  for (const sw of switches) {
+    const l = node.health.p99Ms(sw.id);
+    if (l !== undefined) out += `sipfleet_switch_latency_p99_ms{node="${node.id}",switch="${sw.id}"} ${l.toFixed(2)}\n`;
+  }
+  out += '# HELP sipfleet_switch_attempts_total Requests this node forwarded to the switch (first attempts and failovers)\n# TYPE sipfleet_switch_attempts_total counter\n';
+  for (const sw of switches) out += `sipfleet_switch_attempts_total{node="${node.id}",switch="${sw.id}"} ${p.attempts[sw.id] ?? 0}\n`;
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
   return out;

@@ -17,7 +17,7 @@ import { ProxyCore, type ProxyCoreOptions } from './proxy-core.ts';
 export type { RecordingClientUser };
 
 function switchConfig(id: string, host: string): SwitchConfig {
-  return { id, address: `${host}:5060`, host, port: 5060, transport: 'udp', weight: 1, priority: 1 };
+  return { id, address: `${host}:5060`, host, port: 5060, transport: 'udp', weight: 1, priority: 1, state: 'active' };
 }
 
 export const SWITCHES: readonly SwitchConfig[] = [switchConfig('sw1', '192.0.2.21'), switchConfig('sw2', '192.0.2.22')];

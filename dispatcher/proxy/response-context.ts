@@ -48,6 +48,11 @@ export interface ResponseContextOptions {
   failoverCodes: ReadonlySet<number>;
   /** Retry-After (seconds) on our own 503 when failover found nothing. */
   retryAfter: number;
+  /**
+   * ms a switch has to send any response (even 100 Trying) to an INVITE before the next switch
+   * is tried (Kamailio's fr_timer): a dead switch is skipped without waiting for Timer B.
+   */
+  noResponseTimeoutMs?: number | undefined;
   hooks: ResponseContextHooks;
 }
 
@@ -57,6 +62,8 @@ interface Branch {
   provisional: boolean;
   cancelPending: boolean;
   timerC: TimerHandle | undefined;
+  /** Armed until the first response of a switch attempt (see noResponseTimeoutMs). */
+  noResponse: TimerHandle | undefined;
   startedAt: number;
   done: boolean;
 }
@@ -90,6 +97,7 @@ export class ResponseContext {
       provisional: false,
       cancelPending: false,
       timerC: undefined,
+      noResponse: undefined,
       startedAt: this.#o.layer.clock.now(),
       done: false,
     };
@@ -101,6 +109,14 @@ export class ResponseContext {
       onTransportError: () => this.#onFailure(branch, { kind: 'transport-error' }, 503, 'Service Unavailable (Unreachable)'),
     });
     if (isInvite) this.#armTimerC(branch);
+    const wait = this.#o.noResponseTimeoutMs;
+    if (isInvite && plan.candidate !== undefined && wait !== undefined && wait > 0) {
+      branch.noResponse = this.#o.layer.clock.setTimer(wait, () => {
+        if (branch.done || branch.provisional) return;
+        branch.txn?.abort();
+        this.#onFailure(branch, { kind: 'timeout' }, 408, 'Request Timeout');
+      });
+    }
   }
 
   /** Answer upstream ourselves (no branch, or after failover ran out). */
@@ -142,6 +158,7 @@ export class ResponseContext {
   #onResponse(b: Branch, res: SipResponse): void {
     if (b !== this.#branch && (res.status < 200 || res.status >= 300)) return;
     const status = res.status;
+    b.noResponse?.cancel();
     if (status < 200) {
       b.provisional = true;
       if (b.cancelPending) {
@@ -183,6 +200,7 @@ export class ResponseContext {
     if (b.done) return;
     b.done = true;
     b.timerC?.cancel();
+    b.noResponse?.cancel();
     this.#report(b, outcome);
     if (this.#cancelled) {
       this.respond(487, 'Request Terminated');
