@@ -17,6 +17,9 @@ export type Selection = (typeof SELECTIONS)[number];
 export const REDIS_OUTAGE_MODES = ['fail-closed', 'fail-open'] as const;
 
 export const UNKNOWN_SOURCE_MODES = ['reject', 'drop'] as const;
+
+export const SWITCH_STATES = ['active', 'disabled', 'draining'] as const;
+export type SwitchState = (typeof SWITCH_STATES)[number];
 export type UnknownSourceMode = (typeof UNKNOWN_SOURCE_MODES)[number];
 export type RedisOutageMode = (typeof REDIS_OUTAGE_MODES)[number];
 
@@ -85,6 +88,12 @@ export interface ProbeConfig {
   timeout: number;
   fall: number;
   rise: number;
+  /** OPTIONS reply codes that count as healthy. */
+  accept: number[];
+  /** ms over which a recovered switch's share ramps from a tenth to full (slow start); 0 = at once. */
+  warmup: number;
+  /** Mark a switch down only when most live nodes see it down. */
+  quorum: boolean;
 }
 
 export interface SwitchConfig {
@@ -99,6 +108,8 @@ export interface SwitchConfig {
   cps?: number;
   channels?: number;
   zone?: string;
+  /** Admin state seeded into the registry: active (default), disabled or draining. */
+  state: SwitchState;
 }
 
 export interface CarrierConfig {
@@ -148,6 +159,10 @@ export interface ClusterConfig {
   maxCallAge: number;
   /** Node liveness leases: a node silent for `ttl` ms is reaped; live nodes reap every `reapInterval` ms. */
   leases: { ttl: number; reapInterval: number };
+  /** ms a source address sticks to its switch under hash-source selection. */
+  stickyTtl: number;
+  /** Response failover: the final codes that try the next switch, and the switches tried per call at most. */
+  failover: { codes: number[]; attempts: number; timeout: number };
   switches: SwitchConfig[];
   carriers: CarrierConfig[];
   users: UserConfig[];

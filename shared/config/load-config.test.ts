@@ -124,10 +124,10 @@ describe('a valid configuration', () => {
     const c = cfg.cluster;
     expect(c).toMatchObject({ name: 'main', realm: 'testrealm@host.com', selection: 'weighted', redisOutage: 'fail-open' });
     expect(c.limits).toEqual({ cps: 100, channels: 1000, burst: 0 });
-    expect(c.probe).toEqual({ interval: 10_000, timeout: 1500, fall: 5, rise: 1 });
+    expect(c.probe).toEqual({ interval: 10_000, timeout: 1500, fall: 5, rise: 1, accept: [200], warmup: 30_000, quorum: false });
     expect(c.switches).toEqual([
-      { id: 'sw1', address: '127.0.0.21:5060', host: '127.0.0.21', port: 5060, transport: 'tcp', weight: 3, priority: -1, cps: 50, channels: 500, zone: 'eu' },
-      { id: 'sw2', address: 'sw2.example.net:5080', host: 'sw2.example.net', port: 5080, transport: 'udp', weight: 1, priority: 0 },
+      { id: 'sw1', address: '127.0.0.21:5060', host: '127.0.0.21', port: 5060, transport: 'tcp', weight: 3, priority: -1, cps: 50, channels: 500, zone: 'eu', state: 'active' },
+      { id: 'sw2', address: 'sw2.example.net:5080', host: 'sw2.example.net', port: 5080, transport: 'udp', weight: 1, priority: 0, state: 'active' },
     ]);
     expect(c.carriers[0]).toMatchObject({ id: 'acme', cps: 20, channels: 200, selection: 'priority', rejectCode: 486, zone: 'eu' });
     expect(c.carriers[0].sources.map((s) => s.text)).toEqual(['127.0.0.0/8', '10.1.2.3/32', '2001:db8::/32']);
@@ -168,12 +168,14 @@ describe('a valid configuration', () => {
       realm: 'main',
       limits: {},
       selection: 'round-robin',
-      probe: { interval: 5000, timeout: 2000, fall: 3, rise: 2 },
+      probe: { interval: 5000, timeout: 2000, fall: 3, rise: 2, accept: [200], warmup: 30_000, quorum: false },
       redisOutage: 'fail-closed',
       unknownSources: 'reject',
       spikeBuffer: 0,
       maxCallAge: 21_600_000,
       leases: { ttl: 3000, reapInterval: 1000 },
+      stickyTtl: 1_800_000,
+      failover: { codes: [408, 500, 503], attempts: 3, timeout: 2000 },
       switches: [],
       carriers: [],
       users: [],

@@ -12,12 +12,43 @@ function validateLimits(f: Fields): ClusterLimits {
   return limits;
 }
 
+/** A list of SIP status codes (100-699); `def` when absent. */
+function statusList(f: Fields, key: string, def: number[]): number[] {
+  if (!f.has(key)) return def;
+  const items = f.list(key, { nonEmpty: true });
+  const out: number[] = [];
+  items.forEach((v, i) => {
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 699) out.push(v);
+    else f.invalid(key, `item ${i} must be a SIP status code from 100 to 699`, v);
+  });
+  return out;
+}
+
+function bool(f: Fields, key: string, def: boolean): boolean {
+  if (!f.has(key)) return def;
+  const v = f.get(key);
+  if (typeof v === 'boolean') return v;
+  f.invalid(key, 'must be true or false', v);
+  return def;
+}
+
+function validateFailover(f: Fields): { codes: number[]; attempts: number; timeout: number } {
+  return {
+    codes: statusList(f, 'codes', [408, 500, 503]),
+    attempts: f.int('attempts', 3, { min: 1, max: 10 }),
+    timeout: f.duration('timeout', 2000, { min: 0, max: 32_000 }),
+  };
+}
+
 function validateProbe(f: Fields): ProbeConfig {
   const probe: ProbeConfig = {
     interval: f.duration('interval', 5000, { min: 100, max: 3_600_000 }),
     timeout: f.duration('timeout', 2000, { min: 10, max: 3_600_000 }),
     fall: f.int('fall', 3, { min: 1, max: 100 }),
     rise: f.int('rise', 2, { min: 1, max: 100 }),
+    accept: statusList(f, 'accept', [200]),
+    warmup: f.duration('warmup', 30_000, { min: 0, max: 3_600_000 }),
+    quorum: bool(f, 'quorum', false),
   };
   if (probe.timeout >= probe.interval) {
     f.invalid('timeout', `must be less than ${f.field('interval')} (${formatDuration(probe.interval)})`, formatDuration(probe.timeout));
@@ -49,6 +80,8 @@ export function validateCluster(f: Fields): ClusterConfig {
     spikeBuffer: f.duration('spikeBuffer', 0, { min: 0, max: 10_000 }),
     maxCallAge: f.duration('maxCallAge', 6 * 3_600_000, { min: 60_000, max: 7 * 86_400_000 }),
     leases: validateLeases(f.map('leases')),
+    stickyTtl: f.duration('stickyTtl', 1_800_000, { min: 1000, max: 7 * 86_400_000 }),
+    failover: validateFailover(f.map('failover')),
     switches: validateSwitches(f),
     carriers: validateCarriers(f, selection),
     users: validateUsers(f, realm),

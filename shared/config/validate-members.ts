@@ -1,6 +1,7 @@
 import { tryParseCidr } from './cidr.ts';
 import {
   SELECTIONS,
+  SWITCH_STATES,
   SWITCH_TRANSPORTS,
   type CarrierConfig,
   type RtpRelayConfig,
@@ -67,6 +68,7 @@ export function validateSwitches(f: Fields): SwitchConfig[] {
       transport: s.oneOf('transport', SWITCH_TRANSPORTS, 'udp'),
       weight: s.int('weight', 1, { min: 1, max: 1000 }),
       priority: s.int('priority', 0),
+      state: s.oneOf('state', SWITCH_STATES, 'active'),
     };
     return optionals(sw, { cps: s.optInt('cps', COUNT), channels: s.optInt('channels', COUNT), zone: s.optStr('zone', ZONE) });
   });
