@@ -88,6 +88,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const cluster = config.cluster;
   const store = opts.store ?? createClusterStore(config.store, cluster.name, log.child({ layer: 'store' }));
   const localCalls = new LocalCalls();
+  let pool: SwitchPool | undefined;
   const membership = new NodeMembership({
     store,
     nodeId: config.node.id,
@@ -97,6 +98,12 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     logger: log.child({ layer: 'membership' }),
     localCalls,
     info: { listen: config.node.listen.map((l) => l.url).join(' ') },
+    // A store that came back empty (Redis restarted without persistence) gets the registry this
+    // node last knew, live changes included; `seedSwitches` never overwrites a record it has.
+    onRegistered: async () => {
+      const known = pool?.snapshot() ?? [];
+      await store.seedSwitches(known.length > 0 ? known : cluster.switches.map(switchRecord));
+    },
   });
   await transport.start();
   await membership.start();
@@ -105,7 +112,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   await store.seedSwitches(cluster.switches.map(switchRecord)).catch((err: unknown) => log.warn({ err }, 'could not seed the switch registry'));
   const health = new SwitchHealthTracker({ probe: cluster.probe, clock, logger: log.child({ layer: 'health' }), nodeId: config.node.id });
   const carrierSelection = new Map<string, Selection>(cluster.carriers.filter((c) => c.selection !== cluster.selection).map((c) => [c.id, c.selection]));
-  const pool = new SwitchPool({
+  pool = new SwitchPool({
     store,
     health,
     selection: cluster.selection,
@@ -114,7 +121,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     logger: log.child({ layer: 'switch-pool' }),
   });
   await pool.start().catch((err: unknown) => log.warn({ err }, 'switch registry not loaded yet; it loads when the store is back'));
-  const switches = () => new Map(pool.snapshot().map((sw) => [sw.id, sw]));
+  const registry = pool;
+  const switches = () => new Map(registry.snapshot().map((sw) => [sw.id, sw]));
   const carriers = new Map<string, CarrierConfig>(cluster.carriers.map((c) => [c.id, c]));
   const admission =
     opts.admission ??
@@ -133,7 +141,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
   const proxy = new ProxyCore({
     identity,
-    router: opts.router ?? pool,
+    router: opts.router ?? registry,
     admission,
     dialogs,
     logger: log.child({ layer: 'proxy' }),
@@ -160,7 +168,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     nodeId: config.node.id,
     probe: cluster.probe,
     health,
-    switches: () => pool.snapshot(),
+    switches: () => registry.snapshot(),
     clock,
     logger: log.child({ layer: 'prober' }),
   });
@@ -180,7 +188,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     dialogs,
     store,
     membership,
-    pool,
+    pool: registry,
     health,
     config,
     admissionStats: () => admission.stats?.(),
@@ -190,7 +198,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     async close() {
       closing = true;
       prober.stop();
-      pool.stop();
+      registry.stop();
       await http?.close();
       transactions.close();
       dialogs.endAll('shutdown');

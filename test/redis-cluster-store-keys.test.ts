@@ -41,14 +41,14 @@ async function keysOf(cluster: string): Promise<string[]> {
 describe('cluster store key names', () => {
   it('the Lua key builders produce exactly what keys.ts produces', async () => {
     const k = storeKeys('main');
-    const args = ['node:7', 'call-1@host:5060', 'switch:sw1', '1732345678901'];
+    const args = ['node:7', 'call-1@host:5060', 'switch:sw1', '1732345678901', 'sw-1.a_b', '2001:db8::1'];
     const lua = `${commonLua()}
-local p, node, id, level, epoch = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p, node, id, level, epoch, sw, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_node_epoch(p, node),
   k_node_info(p, node), k_node_calls(p, node, epoch), k_call(p, id), k_level_calls(p, level),
-  k_level_admits(p, level)}`;
+  k_level_admits(p, level), k_switches(p), k_events(p), k_probes(p), k_probe(p, sw, node), k_sticky(p, source)}`;
     const fromLua = await client.eval(lua, 0, k.prefix, ...args);
-    const [node, id, level, epoch] = args;
+    const [node, id, level, epoch, sw, source] = args;
     expect(fromLua).toEqual([
       k.nodes,
       k.fenced,
@@ -60,6 +60,11 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       k.call(id),
       k.levelCalls(level),
       k.levelAdmits(level),
+      k.switches,
+      k.events,
+      k.probes,
+      k.probe(sw, node),
+      k.sticky(source),
     ]);
     expect(k.prefix).toBe('sf:{main}:');
   });
@@ -106,6 +111,31 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       await store.deregisterNode('n:1', again.epoch);
       await new Promise((resolve) => setTimeout(resolve, 1100));
       expect(await keysOf(cluster)).toEqual([k.nodeEpoch('n:1')]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('the registry, probe reports and stickiness use only the keys keys.ts names, and expiring ones leave nothing', async () => {
+    const cluster = 'keys-check-shared';
+    const k = storeKeys(cluster);
+    const store = new RedisClusterStore({ cluster, url: redis.url });
+    try {
+      const sw = { id: 'sw1', host: '::1', port: 5060, transport: 'udp', weight: 1, priority: 0, state: 'active' } as const;
+      await store.putSwitch(sw);
+      await store.putProbeReport({ switchId: 'sw1', nodeId: 'n:1', up: true, latencyMs: 2 }, 300);
+      await store.stickySet('2001:db8::1', 'sw1', 300);
+      expect(await keysOf(cluster)).toEqual([k.switches, k.probes, k.probe('sw1', 'n:1'), k.sticky('2001:db8::1')].sort());
+      expect(JSON.parse((await client.hget(k.switches, 'sw1')) ?? '')).toEqual(sw);
+      const probeTtl = await client.pttl(k.probe('sw1', 'n:1'));
+      expect(probeTtl).toBeGreaterThan(0);
+      expect(probeTtl).toBeLessThanOrEqual(300);
+      expect(await client.pttl(k.probes)).toBeGreaterThan(0); // the index expires with its last report
+
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await keysOf(cluster)).toEqual([k.switches]);
+      expect(await store.removeSwitch('sw1')).toBe(true);
+      expect(await keysOf(cluster)).toEqual([]);
     } finally {
       await store.close();
     }

@@ -1,7 +1,8 @@
 /**
  * The redis adapter through Redis Sentinel, as `store: sentinel://...` configures it: a master,
  * a replica and one sentinel, all on loopback. Admission works through the sentinel, and keeps
- * working (with the replicated calls) after a failover promotes the replica.
+ * working (with the replicated calls) after a failover promotes the replica; so do the switch
+ * registry's change notices (the subscriber connection follows the master too).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -79,6 +80,9 @@ describe('RedisClusterStore through Redis Sentinel', () => {
     const sentinel = new Redis({ host: HOST, port: sentinelPort, lazyConnect: true, maxRetriesPerRequest: 0 });
     try {
       await until(async () => (store.connected ? true : undefined), 10_000, 'the store to connect through the sentinel');
+      let changes = 0;
+      store.onSwitchesChanged(() => void (changes += 1));
+      await until(async () => (changes > 0 ? true : undefined), 10_000, 'the change subscriber to subscribe through the sentinel');
       const lease = await store.registerNode('n1', 60_000);
       const req = (callId: string): AdmitRequest => ({
         callId,
@@ -133,6 +137,19 @@ describe('RedisClusterStore through Redis Sentinel', () => {
       expect(await redisCommand(HOST, replica.port, ['ROLE'])).toBe('*3');
       expect(await store.release('before', 'n1', lease.epoch)).toBe('released');
       expect(await store.release('after', 'n1', lease.epoch)).toBe('released');
+
+      // Registry changes made on the new master reach the listener (each attempt changes the record).
+      let weight = 1;
+      await until(
+        async () => {
+          changes = 0;
+          await store.putSwitch({ id: 'sw1', host: HOST, port: 5060, transport: 'udp', weight: weight++, priority: 0, state: 'active' });
+          await sleep(200);
+          return changes > 0 ? true : undefined;
+        },
+        20_000,
+        'a registry notice after the failover',
+      );
     } finally {
       sentinel.disconnect();
       await store.close();

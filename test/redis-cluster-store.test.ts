@@ -3,9 +3,11 @@
  * memory store, then what only Redis can do: go away (stopped, hung), come back empty, and
  * serve many dispatchers at once.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallRecord, ClusterStore } from '../shared/cluster-store/cluster-store.ts';
+import type { CallRecord, ClusterStore, SwitchRecord } from '../shared/cluster-store/cluster-store.ts';
 import { describeClusterStoreContract } from '../shared/cluster-store/cluster-store-contract.ts';
+import { storeKeys } from '../shared/cluster-store/keys.ts';
 import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
 import { isSipfleetError } from '../shared/errors.ts';
 import { stopAllProcesses } from './support/managed-process.ts';
@@ -67,6 +69,10 @@ function expectUnavailable(err: unknown): void {
   expect(isSipfleetError(err) && err.code === 'STORE_ERR_UNAVAILABLE', String(err)).toBe(true);
 }
 
+function switchRecord(id: string, extra: Partial<SwitchRecord> = {}): SwitchRecord {
+  return { id, host: '10.0.0.1', port: 5060, transport: 'udp', weight: 10, priority: 0, state: 'active', ...extra };
+}
+
 /** Every method, each expected to reject fast with STORE_ERR_UNAVAILABLE. */
 function everyMethod(store: ClusterStore, epoch: number): Array<[string, () => Promise<unknown>]> {
   return [
@@ -81,6 +87,14 @@ function everyMethod(store: ClusterStore, epoch: number): Array<[string, () => P
     ['levelStats', () => store.levelStats(['cluster:main'])],
     ['calls', () => store.calls()],
     ['now', () => store.now()],
+    ['listSwitches', () => store.listSwitches()],
+    ['putSwitch', () => store.putSwitch(switchRecord('sw1'))],
+    ['removeSwitch', () => store.removeSwitch('sw1')],
+    ['seedSwitches', () => store.seedSwitches([switchRecord('sw1')])],
+    ['putProbeReport', () => store.putProbeReport({ switchId: 'sw1', nodeId: 'n1', up: true }, 5000)],
+    ['probeReports', () => store.probeReports()],
+    ['stickyGet', () => store.stickyGet('10.0.0.1')],
+    ['stickySet', () => store.stickySet('10.0.0.1', 'sw1', 5000)],
   ];
 }
 
@@ -133,6 +147,53 @@ describe('RedisClusterStore outages', () => {
     await store.close();
     expect(store.connected).toBe(false);
     await expect(store.now()).rejects.toMatchObject({ code: 'STORE_ERR_UNAVAILABLE' });
+  });
+
+  it('after a Redis restart the change subscriber reconnects by itself and calls the listeners (nodes re-read)', async () => {
+    const cluster = freshCluster();
+    const store = await openStore(cluster);
+    const other = await openStore(cluster);
+    // A plain client that asks Redis how many connections listen on the cluster's channel.
+    const admin = new Redis(redis.url);
+    admin.on('error', () => {}); // reconnects by itself across the restart
+    const subscribers = async (): Promise<number> => {
+      const [, n] = (await admin.pubsub('NUMSUB', storeKeys(cluster).events)) as [string, number];
+      return Number(n);
+    };
+    try {
+      let calls = 0;
+      let second = 0;
+      store.onSwitchesChanged(() => void (calls += 1));
+      store.onSwitchesChanged(() => void (second += 1)); // one subscriber connection, however many listeners
+      await until(() => calls > 0, 5000, 'the first subscription'); // in place: listeners told to read
+      expect(await subscribers()).toBe(1);
+      calls = 0;
+      await other.putSwitch(switchRecord('sw1'));
+      await until(() => calls > 0, 1000, 'a notice before the restart');
+
+      expect(second).toBeGreaterThan(0);
+      calls = 0;
+      await redis.restart({ downMs: 1000 });
+      // Notices sent while it was down are lost; the reconnect itself tells the listeners to re-read.
+      await until(() => calls > 0, 10_000, 'the listeners after the reconnect');
+      expect(await subscribers()).toBe(1);
+      await until(() => other.connected && store.connected, 10_000, 'both clients to reconnect');
+      calls = 0;
+      await other.putSwitch(switchRecord('sw2')); // Redis came back empty: a new registry
+      await until(() => calls > 0, 1000, 'a notice after the restart');
+      expect((await store.listSwitches()).map((s) => s.id)).toEqual(['sw2']);
+
+      await store.close();
+      let left = 1;
+      for (let i = 0; i < 50 && left > 0; i++) {
+        left = await subscribers();
+        if (left > 0) await sleep(20);
+      }
+      expect(left).toBe(0); // close() closed the subscriber connection too
+    } finally {
+      admin.disconnect();
+      await Promise.all([store.close(), other.close()]);
+    }
   });
 
   it('never hangs a caller when Redis stops answering (SIGSTOP): commands time out fast', async () => {

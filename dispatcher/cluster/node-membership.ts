@@ -24,6 +24,8 @@ export interface NodeMembershipOptions {
   logger: Logger;
   localCalls: LocalCalls;
   info?: Record<string, string>;
+  /** After every registration (start, fencing, a store that came back empty): put shared state back. */
+  onRegistered?: () => Promise<void>;
 }
 
 export class NodeMembership {
@@ -74,6 +76,7 @@ export class NodeMembership {
         this.#epoch = lease.epoch;
         this.#o.logger.info({ epoch: lease.epoch, previous }, 'registered in the cluster store');
         await this.#resync();
+        await this.#o.onRegistered?.().catch((err: unknown) => this.#o.logger.warn({ err }, 'restoring shared state failed'));
       } finally {
         this.#registering = undefined;
       }

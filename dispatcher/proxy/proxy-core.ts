@@ -360,6 +360,9 @@ export class ProxyCore implements ServerTransactionUser {
       failoverCodes: this.#failoverCodes,
       retryAfter: this.#o.retryAfter,
       noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
+      onLocalReply: (status) => {
+        this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
+      },
       hooks,
     });
     txn.context = ctx;

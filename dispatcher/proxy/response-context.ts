@@ -53,6 +53,8 @@ export interface ResponseContextOptions {
    * is tried (Kamailio's fr_timer): a dead switch is skipped without waiting for Timer B.
    */
   noResponseTimeoutMs?: number | undefined;
+  /** Told of every response this context makes itself (for the node's counters). */
+  onLocalReply?: ((status: number) => void) | undefined;
   hooks: ResponseContextHooks;
 }
 
@@ -123,6 +125,7 @@ export class ResponseContext {
   respond(status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = []): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#o.onLocalReply?.(status);
     const res = makeResponse(this.#o.server.request, status, reason, { toTag: this.#o.server.localTag, headers });
     this.#o.hooks.onFinal?.(res, false);
     this.#o.server.respond(res);

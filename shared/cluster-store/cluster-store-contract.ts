@@ -3,10 +3,14 @@
  * (`memory-cluster-store.test.ts`) and the redis store against a real redis-server in the e2e
  * project (`test/redis-cluster-store.test.ts`). Each test gets a fresh, empty store from
  * `makeStore` and real time (leases, maximum ages and CPS windows are waited out).
+ *
+ * Registry listeners are at least once: an adapter may also call them without a change (the
+ * redis one does when its subscription is first in place and after a reconnect), so the tests
+ * let a fresh subscription settle before they count.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSipfleetError } from '../errors.ts';
-import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, NodeLease } from './cluster-store.ts';
+import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, NodeLease, SwitchRecord } from './cluster-store.ts';
 
 export interface ContractStore {
   readonly store: ClusterStore;
@@ -22,6 +26,31 @@ const HOUR = 3_600_000;
 const LONG_TTL = 60_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** How long a fresh `onSwitchesChanged` subscription gets to be in place before a test counts. */
+const SUBSCRIBE_SETTLE_MS = 400;
+
+function switchRecord(id: string, extra: Partial<SwitchRecord> = {}): SwitchRecord {
+  return { id, host: '10.0.0.1', port: 5060, transport: 'udp', weight: 10, priority: 0, state: 'active', ...extra };
+}
+
+/** A listener that counts its calls. */
+function counter(): { readonly fn: () => void; count: number } {
+  const c = { count: 0, fn: () => void (c.count += 1) };
+  return c;
+}
+
+function invalidField(field: string): (e: unknown) => boolean {
+  return (e) => isSipfleetError(e) && e.code === 'STORE_ERR_INVALID' && e.detail?.field === field;
+}
 
 let seq = 0;
 function callId(tag: string): string {
@@ -378,6 +407,180 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       const stats = await store.levelStats(['cluster:main', 'switch:sw0', 'switch:sw1', 'switch:sw2', 'user:alice']);
       expect(stats.map((s) => s.channels)).toEqual([0, 0, 0, 0, 0]);
       expect(await store.calls()).toEqual([]);
+    });
+
+    it('the switch registry: put, list in id order, replace, remove; every client of the cluster sees it', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      expect(await store.listSwitches()).toEqual([]);
+      const b = switchRecord('sw-b', { host: '2001:db8::5', port: 5061, transport: 'tls', weight: 1000, priority: -3, cps: 2.5, channels: 0, zone: 'eu-1' });
+      const a = switchRecord('sw-a', { state: 'draining' });
+      await store.putSwitch(b);
+      await store.putSwitch({ ...a, zone: undefined });
+      expect(await store.listSwitches()).toEqual([a, b]);
+      expect(Object.keys((await store.listSwitches())[0])).not.toContain('zone'); // absent optionals stay absent
+      expect(await peer.listSwitches()).toEqual([a, b]);
+
+      const a2 = { ...a, state: 'disabled' as const, weight: 1, channels: 30 };
+      await peer.putSwitch(a2);
+      expect(await store.listSwitches()).toEqual([a2, b]);
+      expect(await store.removeSwitch('sw-a')).toBe(true);
+      expect(await peer.removeSwitch('sw-a')).toBe(false);
+      expect(await peer.listSwitches()).toEqual([b]);
+      // The returned records are copies: changing one changes nothing stored.
+      const [listed] = await store.listSwitches();
+      (listed as { weight: number }).weight = 7;
+      expect((await store.listSwitches())[0].weight).toBe(1000);
+    });
+
+    it('refuses invalid switch records with STORE_ERR_INVALID naming the field', async () => {
+      const cases: Array<[Partial<Record<keyof SwitchRecord, unknown>>, string]> = [
+        [{ id: 'bad id' }, 'switch.id'],
+        [{ id: 'a:b' }, 'switch.id'],
+        [{ id: 'x'.repeat(65) }, 'switch.id'],
+        [{ host: '' }, 'switch.host'],
+        [{ host: '[::1]' }, 'switch.host'],
+        [{ port: 0 }, 'switch.port'],
+        [{ port: 65536 }, 'switch.port'],
+        [{ port: 5060.5 }, 'switch.port'],
+        [{ transport: 'sctp' }, 'switch.transport'],
+        [{ weight: 0 }, 'switch.weight'],
+        [{ weight: 1001 }, 'switch.weight'],
+        [{ priority: 1.5 }, 'switch.priority'],
+        [{ cps: -1 }, 'switch.cps'],
+        [{ channels: -1 }, 'switch.channels'],
+        [{ channels: 2.5 }, 'switch.channels'],
+        [{ zone: '' }, 'switch.zone'],
+        [{ state: 'gone' }, 'switch.state'],
+      ];
+      for (const [change, field] of cases) {
+        const sw = { ...switchRecord('sw1'), ...change } as SwitchRecord;
+        await expect(store.putSwitch(sw), JSON.stringify(change)).rejects.toSatisfy(invalidField(field));
+      }
+      await expect(store.seedSwitches([switchRecord('sw1'), switchRecord('sw2', { port: 0 })])).rejects.toSatisfy(invalidField('switches[1].port'));
+      await expect(store.seedSwitches([switchRecord('sw1'), switchRecord('sw1')])).rejects.toSatisfy(invalidField('switches[1].id'));
+      await expect(store.removeSwitch('bad id')).rejects.toSatisfy(invalidField('id'));
+      expect(await store.listSwitches()).toEqual([]); // a refused seed adds nothing, not even its valid records
+    });
+
+    it('seedSwitches adds only the ids that are missing and never overwrites a record', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const live = switchRecord('sw1', { weight: 5, state: 'disabled' }); // changed live through the ops API
+      await store.putSwitch(live);
+      const config = [switchRecord('sw1'), switchRecord('sw2'), switchRecord('sw3', { host: 'sbc.example.net' })];
+      expect(await peer.seedSwitches(config)).toBe(2);
+      expect(await store.listSwitches()).toEqual([live, config[1], config[2]]);
+      expect(await store.seedSwitches(config)).toBe(0); // every node seeds at start: the first wins
+      expect(await store.seedSwitches([])).toBe(0);
+      expect(await peer.listSwitches()).toEqual([live, config[1], config[2]]);
+    });
+
+    it('onSwitchesChanged fires after every change, on every client of the cluster, within 1 s; unsubscribe works', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const local = counter();
+      const remote = counter();
+      // A listener that throws breaks neither the store nor the other listeners.
+      store.onSwitchesChanged(() => {
+        throw new Error('listener fault');
+      });
+      store.onSwitchesChanged(local.fn);
+      const stopRemote = peer.onSwitchesChanged(remote.fn);
+      await sleep(SUBSCRIBE_SETTLE_MS);
+      const reset = (): void => void ((local.count = 0), (remote.count = 0));
+      const both = (what: string): Promise<void> => until(() => local.count > 0 && remote.count > 0, 1000, what);
+      reset();
+
+      await store.putSwitch(switchRecord('sw1'));
+      await both('a put to reach both clients');
+      reset();
+      await peer.seedSwitches([switchRecord('sw1'), switchRecord('sw2')]);
+      await both('a seed through the other client to reach both');
+      reset();
+      await store.putSwitch(switchRecord('sw2', { state: 'draining' }));
+      await both('a replacement to reach both');
+      reset();
+      await peer.removeSwitch('sw1');
+      await both('a removal to reach both');
+
+      // Nothing changed: no notice.
+      reset();
+      await store.putSwitch(switchRecord('sw2', { state: 'draining' }));
+      await peer.seedSwitches([switchRecord('sw2')]);
+      expect(await store.removeSwitch('sw1')).toBe(false);
+      await sleep(300);
+      expect([local.count, remote.count]).toEqual([0, 0]);
+
+      stopRemote();
+      stopRemote(); // idempotent
+      await store.putSwitch(switchRecord('sw3'));
+      await until(() => local.count > 0, 1000, 'the remaining listener');
+      await sleep(200);
+      expect(remote.count).toBe(0);
+      expect((await store.listSwitches()).map((s) => s.id)).toEqual(['sw2', 'sw3']);
+    });
+
+    it('probe reports: every node reports, listed per switch, replaced, and gone after their ttl', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const before = await store.now();
+      await store.putProbeReport({ switchId: 'sw1', nodeId: 'n1', up: true, latencyMs: 12.5, p99Ms: 40.25 }, 400);
+      await peer.putProbeReport({ switchId: 'sw1', nodeId: 'n:2', up: false }, LONG_TTL);
+      await store.putProbeReport({ switchId: 'sw2', nodeId: 'n1', up: true, latencyMs: 3 }, LONG_TTL);
+      const after = await store.now();
+
+      const all = await peer.probeReports();
+      expect(all.map((r) => [r.switchId, r.nodeId])).toEqual([
+        ['sw1', 'n1'],
+        ['sw1', 'n:2'],
+        ['sw2', 'n1'],
+      ]);
+      for (const r of all) {
+        expect(r.atMs).toBeGreaterThanOrEqual(before);
+        expect(r.atMs).toBeLessThanOrEqual(after);
+      }
+      expect(all).toEqual([
+        { switchId: 'sw1', nodeId: 'n1', up: true, latencyMs: 12.5, p99Ms: 40.25, atMs: all[0].atMs },
+        { switchId: 'sw1', nodeId: 'n:2', up: false, atMs: all[1].atMs },
+        { switchId: 'sw2', nodeId: 'n1', up: true, latencyMs: 3, atMs: all[2].atMs },
+      ]);
+      expect(await store.probeReports('sw1')).toEqual(all.slice(0, 2));
+      expect(await store.probeReports('sw9')).toEqual([]);
+
+      // A node's new report replaces its old one whole (no latency left over from it).
+      await store.putProbeReport({ switchId: 'sw2', nodeId: 'n1', up: false }, LONG_TTL);
+      const [replaced] = await peer.probeReports('sw2');
+      expect(replaced).toEqual({ switchId: 'sw2', nodeId: 'n1', up: false, atMs: replaced.atMs });
+
+      await sleep(550);
+      expect((await peer.probeReports('sw1')).map((r) => r.nodeId)).toEqual(['n:2']);
+      expect(await store.probeReports()).toHaveLength(2);
+
+      await expect(store.putProbeReport({ switchId: 'bad id', nodeId: 'n1', up: true }, 1000)).rejects.toSatisfy(invalidField('report.switchId'));
+      await expect(store.putProbeReport({ switchId: 'sw1', nodeId: '', up: true }, 1000)).rejects.toSatisfy(invalidField('report.nodeId'));
+      await expect(store.putProbeReport({ switchId: 'sw1', nodeId: 'n1', up: true, latencyMs: -1 }, 1000)).rejects.toSatisfy(invalidField('report.latencyMs'));
+      await expect(store.putProbeReport({ switchId: 'sw1', nodeId: 'n1', up: true }, 0)).rejects.toSatisfy(invalidField('ttlMs'));
+      await expect(store.probeReports('a:b')).rejects.toSatisfy(invalidField('switchId'));
+    });
+
+    it('stickiness: set, get from any client, refresh, replace and expiry', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const v6 = '2001:db8::1';
+      expect(await store.stickyGet(v6)).toBeUndefined();
+      await store.stickySet(v6, 'sw1', 400);
+      expect(await peer.stickyGet(v6)).toBe('sw1');
+      await peer.stickySet(v6, 'sw2', 400); // replaced
+      await store.stickySet('user:alice@example.com', 'sw3', LONG_TTL);
+      expect(await store.stickyGet(v6)).toBe('sw2');
+      await sleep(250);
+      await store.stickySet(v6, 'sw2', 400); // refreshed: now + 400 ms
+      await sleep(250);
+      expect(await peer.stickyGet(v6)).toBe('sw2'); // 500 ms after the first set
+      await sleep(300);
+      expect(await peer.stickyGet(v6)).toBeUndefined();
+      expect(await store.stickyGet('user:alice@example.com')).toBe('sw3');
+
+      await expect(store.stickySet('', 'sw1', 1000)).rejects.toSatisfy(invalidField('key'));
+      await expect(store.stickyGet('k'.repeat(513))).rejects.toSatisfy(invalidField('key'));
+      await expect(store.stickySet('10.0.0.1', 'bad id', 1000)).rejects.toSatisfy(invalidField('switchId'));
+      await expect(store.stickySet('10.0.0.1', 'sw1', 0)).rejects.toSatisfy(invalidField('ttlMs'));
     });
 
     it('concurrent reaps from two nodes never release a call twice', async () => {

@@ -96,6 +96,40 @@ export interface ReapResult {
   readonly calls: number;
 }
 
+/** Admin state of a switch: admin always wins over any probe result. */
+export type SwitchAdminState = 'active' | 'disabled' | 'draining';
+
+/** A switch as the cluster knows it (the registry). Seeded from config; changed live by the ops API. */
+export interface SwitchRecord {
+  readonly id: string;
+  /** Bare host (IPv6 without brackets) and port. */
+  readonly host: string;
+  readonly port: number;
+  readonly transport: 'udp' | 'tcp' | 'tls';
+  /** 1..1000 */
+  readonly weight: number;
+  /** Lower is preferred (priority selection). */
+  readonly priority: number;
+  readonly cps?: number | undefined;
+  readonly channels?: number | undefined;
+  readonly zone?: string | undefined;
+  /** `active`: takes calls; `draining`: no new calls, dialogs continue; `disabled`: nothing new, not probed. */
+  readonly state: SwitchAdminState;
+}
+
+/** One node's latest view of one switch, from its OPTIONS probes. */
+export interface ProbeReport {
+  readonly switchId: string;
+  readonly nodeId: string;
+  readonly up: boolean;
+  /** EWMA of the OPTIONS round trip, ms (undefined before the first answer). */
+  readonly latencyMs?: number | undefined;
+  /** p99 of the recent OPTIONS round trips, ms. */
+  readonly p99Ms?: number | undefined;
+  /** Store-clock ms when the report was written. */
+  readonly atMs: number;
+}
+
 export interface ClusterStore {
   /** Join the cluster: a new epoch for this node id (fencing every earlier one) and a lease. */
   registerNode(nodeId: string, ttlMs: number, info?: Readonly<Record<string, string>>): Promise<NodeLease>;
@@ -136,6 +170,35 @@ export interface ClusterStore {
   calls(level?: string, limit?: number): Promise<CallRecord[]>;
   /** The store's clock, ms since the epoch (Redis TIME). */
   now(): Promise<number>;
+
+  // ---- switch registry (live; every node applies a change within 1 s) ----
+
+  listSwitches(): Promise<SwitchRecord[]>;
+  /** Add or replace a switch, and notify every node. */
+  putSwitch(sw: SwitchRecord): Promise<void>;
+  /** Remove a switch (its calls in progress are untouched); false when it did not exist. */
+  removeSwitch(id: string): Promise<boolean>;
+  /** Add the switches that are not in the registry yet (a node's config seeds its cluster); returns how many. */
+  seedSwitches(switches: readonly SwitchRecord[]): Promise<number>;
+  /**
+   * Called (on every node, within ~1 s) after any registry change made through any node; the
+   * listener re-reads `listSwitches()`. Returns an unsubscribe function.
+   */
+  onSwitchesChanged(listener: () => void): () => void;
+
+  // ---- shared probe results ----
+
+  /** Store this node's view of a switch; it expires after `ttlMs` (a dead node's views vanish). */
+  putProbeReport(report: Omit<ProbeReport, 'atMs'>, ttlMs: number): Promise<void>;
+  /** Every live report (of every node), optionally for one switch. */
+  probeReports(switchId?: string): Promise<ProbeReport[]>;
+
+  // ---- source affinity (hash-source selection) ----
+
+  /** The switch a source key sticks to, if its stickiness has not expired. */
+  stickyGet(key: string): Promise<string | undefined>;
+  /** Stick a source key to a switch for `ttlMs` (refreshes the TTL when called again). */
+  stickySet(key: string, switchId: string, ttlMs: number): Promise<void>;
 
   /** Whether the store is reachable right now (false while Redis is down). */
   readonly connected: boolean;

@@ -11,7 +11,7 @@ import { RedisClusterStore } from './redis-cluster-store.ts';
 export function createClusterStore(config: StoreConfig, cluster: string, logger?: Logger): ClusterStore {
   switch (config.kind) {
     case 'memory':
-      return new MemoryClusterStore();
+      return new MemoryClusterStore({ logger });
     case 'redis':
       return new RedisClusterStore({ cluster, url: config.url, logger });
     case 'sentinel':

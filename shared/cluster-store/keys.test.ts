@@ -15,11 +15,19 @@ describe('storeKeys', () => {
       k.call('abc@host'),
       k.levelCalls('switch:sw1'),
       k.levelAdmits('switch:sw1'),
+      k.switches,
+      k.events,
+      k.probes,
+      k.probe('sw1', 'd1'),
+      k.sticky('2001:db8::1'),
     ];
     for (const key of all) expect(key.startsWith('sf:{main}:')).toBe(true);
     expect(new Set(all).size).toBe(all.length);
     expect(k.nodeCalls('d:1', 42)).toBe('sf:{main}:node:calls:42:d:1');
     expect(k.levelCalls('user:alice')).toBe('sf:{main}:level:calls:user:alice');
+    expect(k.probe('sw1', 'd:1')).toBe('sf:{main}:probe:sw1:d:1');
+    expect(k.sticky('2001:db8::1')).toBe('sf:{main}:sticky:2001:db8::1');
+    expect(k.events).toBe('sf:{main}:events');
   });
 
   it('refuses cluster names that would break the hash tag', () => {

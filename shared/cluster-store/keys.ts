@@ -19,6 +19,11 @@
  * | `calls:by-expiry`                     | zset   | callId → expiry ms (maximum age)                 |
  * | `level:calls:<level>`                 | zset   | callId → start ms; ZCARD is the level's channels |
  * | `level:admits:<level>`                | zset   | `<µs>:<callId>` → admission µs, last 1 s (cpsNow) |
+ * | `switches`                            | hash   | switchId → the `SwitchRecord` as canonical JSON  |
+ * | `probes`                              | zset   | `<switchId>:<nodeId>` → report expiry (ms)       |
+ * | `probe:<switchId>:<nodeId>`           | hash   | up, lat, p99, at (ms); expires with the report   |
+ * | `sticky:<source key>`                 | string | the switchId the source sticks to; PX = its ttl  |
+ * | `events` (a pub/sub channel, no key)  | -      | change notices (`switches`) for every node       |
  */
 import { SipfleetError } from '../errors.ts';
 
@@ -35,6 +40,14 @@ export interface StoreKeys {
   call(callId: string): string;
   levelCalls(level: string): string;
   levelAdmits(level: string): string;
+  /** The switch registry. */
+  readonly switches: string;
+  /** The pub/sub channel of change notices (not a key; same prefix for readability). */
+  readonly events: string;
+  /** Index of live probe reports. */
+  readonly probes: string;
+  probe(switchId: string, nodeId: string): string;
+  sticky(sourceKey: string): string;
 }
 
 /**
@@ -63,5 +76,12 @@ export function storeKeys(cluster: string): StoreKeys {
     call: (callId) => `${prefix}call:${callId}`,
     levelCalls: (level) => `${prefix}level:calls:${level}`,
     levelAdmits: (level) => `${prefix}level:admits:${level}`,
+    switches: `${prefix}switches`,
+    events: `${prefix}events`,
+    probes: `${prefix}probes`,
+    // Switch ids hold no ':' (validated), so the node id (which may) is the unambiguous tail.
+    probe: (switchId, nodeId) => `${prefix}probe:${switchId}:${nodeId}`,
+    // A source key may hold ':' (IPv6) or braces: only the first {...} of a name is its hash tag.
+    sticky: (sourceKey) => `${prefix}sticky:${sourceKey}`,
   };
 }

@@ -3,10 +3,16 @@
  * semantics as the redis adapter (the same contract suite runs against both): each method is one
  * synchronous step, hence atomic; CPS is an exact sliding 1 s window (`cps-window.ts`) on the store clock.
  *
- * Bounded: state is O(live calls + levels + nodes). Released calls leave nothing behind; idle
- * GCRA and admission-log entries are dropped by `reap()`; the expiry heap compacts itself.
+ * Bounded: state is O(live calls + levels + nodes + switches + live probe reports + live sticky
+ * keys). Released calls leave nothing behind; idle GCRA and admission-log entries, expired probe
+ * reports and expired sticky keys are dropped by `reap()` (and lazily when read or written); the
+ * expiry heap compacts itself.
+ *
+ * Registry listeners run in a microtask after each change (never inside the mutating call), once
+ * per change that changed something; the "peer" of a single-node store is the store itself.
  */
 import { SipfleetError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
 import type {
   AdmitRequest,
   AdmitResult,
@@ -14,13 +20,28 @@ import type {
   ClusterStore,
   LevelStats,
   NodeLease,
+  ProbeReport,
   ReapResult,
   ReleaseResult,
+  SwitchRecord,
 } from './cluster-store.ts';
 import { AdmissionLog } from './admission-log.ts';
+import { ChangeListeners } from './change-listeners.ts';
+import { normalizeSeed, normalizeSwitchRecord } from './normalize-switch-record.ts';
+import { byId, byReport } from './record-order.ts';
 import { ExpiryQueue } from './expiry-queue.ts';
 import { cpsParams, cpsStep } from './cps-window.ts';
-import { assertAdmitRequest, assertEpoch, assertId, assertResyncCalls, assertTtl, callsLimit } from './validate-store-args.ts';
+import {
+  assertAdmitRequest,
+  assertEpoch,
+  assertId,
+  assertProbeReport,
+  assertResyncCalls,
+  assertStickyKey,
+  assertSwitchId,
+  assertTtl,
+  callsLimit,
+} from './validate-store-args.ts';
 
 /** Where the memory store reads time: ms since the epoch, sub-ms precision welcome. */
 export interface StoreClock {
@@ -48,6 +69,24 @@ function toRecord(c: MemoryCall): CallRecord {
   return { ...c, levels: [...c.levels], meta: { ...c.meta } };
 }
 
+/** Expired sticky keys dropped by one `stickySet`, oldest first (`reap()` sweeps the rest). */
+const STICKY_PRUNE_STEP = 100;
+
+interface Expiring<T> {
+  readonly value: T;
+  /** Store-clock ms (sub-ms precision) from which the entry is gone. */
+  readonly expiresAtMs: number;
+}
+
+/** Drops the expired entries of a map; with `max`, only that many from the front (oldest written). */
+function pruneExpired<T>(map: Map<string, Expiring<T>>, nowMs: number, max = Infinity): void {
+  let seen = 0;
+  for (const [key, entry] of map) {
+    if (seen++ >= max) break;
+    if (entry.expiresAtMs <= nowMs) map.delete(key);
+  }
+}
+
 export class MemoryClusterStore implements ClusterStore {
   readonly #clock: StoreClock;
   readonly #epochs = new Map<string, number>();
@@ -62,10 +101,21 @@ export class MemoryClusterStore implements ClusterStore {
   readonly #admits = new Map<string, AdmissionLog>();
   readonly #expiry: ExpiryQueue<MemoryCall>;
   readonly #listeners = new Set<(connected: boolean) => void>();
+  /** The registry: id → canonical record. */
+  readonly #switches = new Map<string, SwitchRecord>();
+  readonly #switchListeners: ChangeListeners;
+  /** `<switchId>:<nodeId>` → report. */
+  readonly #probes = new Map<string, Expiring<ProbeReport>>();
+  /** Source key → switch id; re-inserted on every set, so roughly oldest expiry first. */
+  readonly #sticky = new Map<string, Expiring<string>>();
+  /** Made on first use: most memory stores (tests) never log. */
+  #logger: Logger | undefined;
   #closed = false;
 
-  constructor(options: { clock?: StoreClock } = {}) {
+  constructor(options: { clock?: StoreClock; logger?: Logger } = {}) {
     this.#clock = options.clock ?? performanceClock;
+    this.#logger = options.logger?.child({ component: 'cluster-store', store: 'memory' });
+    this.#switchListeners = new ChangeListeners((err, why) => this.#log().error({ err, why }, 'switches-changed listener failed'));
     this.#expiry = new ExpiryQueue<MemoryCall>({
       isLive: (c) => this.#calls.get(c.callId) === c,
       live: () => [...this.#calls.values()].map((c) => ({ expiresAtMs: c.expiresAtMs, item: c })),
@@ -80,6 +130,11 @@ export class MemoryClusterStore implements ClusterStore {
   onConnectionChange(listener: (connected: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  #log(): Logger {
+    this.#logger ??= createLogger({ component: 'cluster-store', store: 'memory' });
+    return this.#logger;
   }
 
   #nowUs(): number {
@@ -277,6 +332,8 @@ export class MemoryClusterStore implements ClusterStore {
       log.trim(nowUs);
       if (log.size === 0) this.#admits.delete(level);
     }
+    pruneExpired(this.#probes, this.#clock.nowMs());
+    pruneExpired(this.#sticky, this.#clock.nowMs());
     return { nodes, calls };
   }
 
@@ -309,9 +366,107 @@ export class MemoryClusterStore implements ClusterStore {
     return Math.floor(this.#clock.nowMs());
   }
 
+  // ---- switch registry ----
+
+  /** After a change: the listeners run once the mutating call has returned (a microtask). */
+  #changed(): void {
+    queueMicrotask(() => {
+      if (!this.#closed) this.#switchListeners.notify('change');
+    });
+  }
+
+  async listSwitches(): Promise<SwitchRecord[]> {
+    this.#assertOpen('listSwitches');
+    return [...this.#switches.values()].sort(byId).map((sw) => ({ ...sw }));
+  }
+
+  async putSwitch(sw: SwitchRecord): Promise<void> {
+    this.#assertOpen('putSwitch');
+    const record = normalizeSwitchRecord(sw);
+    const old = this.#switches.get(record.id);
+    if (old !== undefined && JSON.stringify(old) === JSON.stringify(record)) return;
+    this.#switches.set(record.id, record);
+    this.#changed();
+  }
+
+  async removeSwitch(id: string): Promise<boolean> {
+    this.#assertOpen('removeSwitch');
+    assertSwitchId('id', id);
+    if (!this.#switches.delete(id)) return false;
+    this.#changed();
+    return true;
+  }
+
+  async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {
+    this.#assertOpen('seedSwitches');
+    let added = 0;
+    for (const record of normalizeSeed(switches)) {
+      if (this.#switches.has(record.id)) continue;
+      this.#switches.set(record.id, record);
+      added++;
+    }
+    if (added > 0) this.#changed();
+    return added;
+  }
+
+  onSwitchesChanged(listener: () => void): () => void {
+    if (this.#closed) return () => {};
+    return this.#switchListeners.add(listener);
+  }
+
+  // ---- probe reports and stickiness ----
+
+  async putProbeReport(report: Omit<ProbeReport, 'atMs'>, ttlMs: number): Promise<void> {
+    this.#assertOpen('putProbeReport');
+    assertProbeReport(report);
+    assertTtl(ttlMs);
+    const nowMs = this.#clock.nowMs();
+    const stored: { -readonly [K in keyof ProbeReport]: ProbeReport[K] } = {
+      switchId: report.switchId,
+      nodeId: report.nodeId,
+      up: report.up,
+      atMs: Math.floor(nowMs),
+    };
+    if (report.latencyMs !== undefined) stored.latencyMs = report.latencyMs;
+    if (report.p99Ms !== undefined) stored.p99Ms = report.p99Ms;
+    pruneExpired(this.#probes, nowMs);
+    this.#probes.set(`${report.switchId}:${report.nodeId}`, { value: stored, expiresAtMs: nowMs + ttlMs });
+  }
+
+  async probeReports(switchId?: string): Promise<ProbeReport[]> {
+    this.#assertOpen('probeReports');
+    if (switchId !== undefined) assertSwitchId('switchId', switchId);
+    pruneExpired(this.#probes, this.#clock.nowMs());
+    const reports: ProbeReport[] = [];
+    for (const { value } of this.#probes.values()) if (switchId === undefined || value.switchId === switchId) reports.push({ ...value });
+    return reports.sort(byReport);
+  }
+
+  async stickyGet(key: string): Promise<string | undefined> {
+    this.#assertOpen('stickyGet');
+    assertStickyKey(key);
+    const entry = this.#sticky.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAtMs > this.#clock.nowMs()) return entry.value;
+    this.#sticky.delete(key);
+    return undefined;
+  }
+
+  async stickySet(key: string, switchId: string, ttlMs: number): Promise<void> {
+    this.#assertOpen('stickySet');
+    assertStickyKey(key);
+    assertSwitchId('switchId', switchId);
+    assertTtl(ttlMs);
+    const nowMs = this.#clock.nowMs();
+    pruneExpired(this.#sticky, nowMs, STICKY_PRUNE_STEP);
+    this.#sticky.delete(key);
+    this.#sticky.set(key, { value: switchId, expiresAtMs: nowMs + ttlMs });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#switchListeners.clear();
     for (const listener of this.#listeners) listener(false);
     this.#listeners.clear();
   }

@@ -7,6 +7,9 @@
  * (`enableOfflineQueue: false`), time out after `commandTimeoutMs`, are never replayed after a
  * reconnect, and every failure rejects with `SipfleetError` `STORE_ERR_UNAVAILABLE`. The client
  * reconnects by itself with a capped exponential backoff.
+ *
+ * Registry change notices travel over pub/sub on a second connection (`ChangeSubscriber`), opened
+ * by the first `onSwitchesChanged` and closed with the store.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { SipfleetError } from '../errors.ts';
@@ -18,13 +21,29 @@ import type {
   ClusterStore,
   LevelStats,
   NodeLease,
+  ProbeReport,
   ReapResult,
   ReleaseResult,
+  SwitchRecord,
 } from './cluster-store.ts';
-import { storeKeys } from './keys.ts';
+import { ChangeListeners } from './change-listeners.ts';
+import { ChangeSubscriber } from './change-subscriber.ts';
+import { storeKeys, type StoreKeys } from './keys.ts';
+import { normalizeSeed, normalizeSwitchRecord, parseSwitchRecord } from './normalize-switch-record.ts';
+import { byId, byReport } from './record-order.ts';
 import { StoreScripts } from './scripts.ts';
 import { REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
-import { assertAdmitRequest, assertEpoch, assertId, assertResyncCalls, assertTtl, callsLimit } from './validate-store-args.ts';
+import {
+  assertAdmitRequest,
+  assertEpoch,
+  assertId,
+  assertProbeReport,
+  assertResyncCalls,
+  assertStickyKey,
+  assertSwitchId,
+  assertTtl,
+  callsLimit,
+} from './validate-store-args.ts';
 
 export interface RedisClusterStoreOptions {
   /** The cluster name: every key lives under `sf:{<cluster>}:`. */
@@ -50,10 +69,14 @@ const MAX_STEPS = 10_000;
 
 export class RedisClusterStore implements ClusterStore {
   readonly #redis: Redis;
+  readonly #keys: StoreKeys;
   readonly #scripts: StoreScripts;
   readonly #log: Logger;
   readonly #timeoutMs: number;
   readonly #listeners = new Set<(connected: boolean) => void>();
+  readonly #switchListeners: ChangeListeners;
+  /** Opened by the first `onSwitchesChanged`. */
+  #subscriber: ChangeSubscriber | undefined;
   #connected = false;
   #closed = false;
   /** Time of the last logged client error, to log an outage once rather than per retry. */
@@ -61,8 +84,10 @@ export class RedisClusterStore implements ClusterStore {
 
   constructor(options: RedisClusterStoreOptions) {
     const keys = storeKeys(options.cluster);
+    this.#keys = keys;
     this.#timeoutMs = options.commandTimeoutMs ?? 250;
     this.#log = (options.logger ?? createLogger()).child({ component: 'cluster-store', store: 'redis', cluster: options.cluster });
+    this.#switchListeners = new ChangeListeners((err, why) => this.#log.error({ err, why }, 'switches-changed listener failed'));
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
     const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50);
     const common: RedisOptions = {
@@ -265,6 +290,79 @@ export class RedisClusterStore implements ClusterStore {
     return this.#op('now', () => this.#scripts.nowMs());
   }
 
+  // ---- switch registry ----
+
+  async listSwitches(): Promise<SwitchRecord[]> {
+    return this.#op('listSwitches', async () => {
+      const switches: SwitchRecord[] = [];
+      for (const [id, json] of Object.entries(await this.#scripts.switchesJson())) {
+        const sw = parseSwitchRecord(json);
+        // Only this adapter writes the hash; a record it cannot read was written by something else.
+        if (sw === undefined || sw.id !== id) this.#log.error({ switchId: id }, 'skipping an unreadable switch record in the registry');
+        else switches.push(sw);
+      }
+      return switches.sort(byId);
+    });
+  }
+
+  async putSwitch(sw: SwitchRecord): Promise<void> {
+    const record = normalizeSwitchRecord(sw);
+    await this.#op('putSwitch', () => this.#scripts.putSwitch(record));
+  }
+
+  async removeSwitch(id: string): Promise<boolean> {
+    assertSwitchId('id', id);
+    return this.#op('removeSwitch', () => this.#scripts.removeSwitch(id));
+  }
+
+  async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {
+    const records = normalizeSeed(switches);
+    if (records.length === 0) return 0;
+    return this.#op('seedSwitches', () => this.#scripts.seedSwitches(records));
+  }
+
+  /**
+   * At least once per change, on every instance subscribed: also after the subscription is first
+   * in place and after every reconnect (notices sent meanwhile were lost), with no change behind it.
+   */
+  onSwitchesChanged(listener: () => void): () => void {
+    if (this.#closed) return () => {};
+    const unsubscribe = this.#switchListeners.add(listener);
+    this.#subscriber ??= new ChangeSubscriber(this.#redis, this.#keys.events, this.#log, {
+      onMessage: (message) => {
+        if (message === 'switches') this.#switchListeners.notify('notice');
+      },
+      onSubscribed: () => this.#switchListeners.notify('subscribed'),
+    });
+    return unsubscribe;
+  }
+
+  // ---- probe reports and stickiness ----
+
+  async putProbeReport(report: Omit<ProbeReport, 'atMs'>, ttlMs: number): Promise<void> {
+    assertProbeReport(report);
+    assertTtl(ttlMs);
+    await this.#op('putProbeReport', () => this.#scripts.putProbeReport(report, ttlMs));
+  }
+
+  async probeReports(switchId?: string): Promise<ProbeReport[]> {
+    if (switchId !== undefined) assertSwitchId('switchId', switchId);
+    const reports = await this.#op('probeReports', () => this.#scripts.listProbeReports(switchId));
+    return reports.sort(byReport);
+  }
+
+  async stickyGet(key: string): Promise<string | undefined> {
+    assertStickyKey(key);
+    return this.#op('stickyGet', () => this.#scripts.stickyGet(key));
+  }
+
+  async stickySet(key: string, switchId: string, ttlMs: number): Promise<void> {
+    assertStickyKey(key);
+    assertSwitchId('switchId', switchId);
+    assertTtl(ttlMs);
+    await this.#op('stickySet', () => this.#scripts.stickySet(key, switchId, ttlMs));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -274,7 +372,10 @@ export class RedisClusterStore implements ClusterStore {
     } catch {
       this.#redis.disconnect();
     }
+    this.#subscriber?.close();
+    this.#switchListeners.clear();
     this.#setConnected(false);
     this.#listeners.clear();
   }
 }
+

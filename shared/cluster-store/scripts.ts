@@ -4,11 +4,14 @@
  * back to EVAL when the server lost its script cache, e.g. after a restart) and called through
  * one typed method that maps the raw reply to the contract's types. Nothing else sends EVAL.
  *
- * This layer does no retries, loops or error mapping: `RedisClusterStore` does.
+ * The few reads and writes that are one plain command (the registry read, stickiness, TIME) are
+ * typed methods here too, so that `RedisClusterStore` never names a Redis command or a key.
+ *
+ * This layer does no retries, loops, validation or error mapping: `RedisClusterStore` does.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { AdmitRequest, AdmitResult, CallRecord, LevelStats, NodeLease, ReleaseResult } from './cluster-store.ts';
+import type { AdmitRequest, AdmitResult, CallRecord, LevelStats, NodeLease, ProbeReport, ReleaseResult, SwitchRecord } from './cluster-store.ts';
 import { cpsParams } from './cps-window.ts';
 import type { StoreKeys } from './keys.ts';
 import { ADMISSION_LOG_MAX } from './store-limits.ts';
@@ -25,6 +28,11 @@ export const SCRIPT_NAMES = [
   'level-stats',
   'list-calls',
   'list-nodes',
+  'put-switch',
+  'remove-switch',
+  'seed-switches',
+  'put-probe-report',
+  'list-probe-reports',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -207,6 +215,65 @@ export class StoreScripts {
     const nodes: NodeLease[] = [];
     for (let i = 0; i + 2 < r.length; i += 3) nodes.push({ nodeId: String(r[i]), epoch: Number(r[i + 1]), expiresAtMs: Number(r[i + 2]) });
     return nodes;
+  }
+
+  /** Every stored switch record as JSON, by id (unordered; the caller parses and sorts). */
+  async switchesJson(): Promise<Record<string, string>> {
+    return this.#redis.hgetall(this.#keys.switches);
+  }
+
+  /** `sw` is canonical (normalizeSwitchRecord). True when the registry changed (a notice went out). */
+  async putSwitch(sw: SwitchRecord): Promise<boolean> {
+    const k = this.#keys;
+    return (await this.#run('put-switch', [k.switches], [k.prefix, sw.id, JSON.stringify(sw)])) === 1;
+  }
+
+  async removeSwitch(id: string): Promise<boolean> {
+    const k = this.#keys;
+    return (await this.#run('remove-switch', [k.switches], [k.prefix, id])) === 1;
+  }
+
+  /** `switches` are canonical and their ids distinct. Returns how many were added. */
+  async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {
+    const k = this.#keys;
+    const argv: string[] = [k.prefix];
+    for (const sw of switches) argv.push(sw.id, JSON.stringify(sw));
+    return Number(await this.#run('seed-switches', [k.switches], argv));
+  }
+
+  /** Returns the write time (store clock ms). */
+  async putProbeReport(report: Omit<ProbeReport, 'atMs'>, ttlMs: number): Promise<number> {
+    const k = this.#keys;
+    const { switchId, nodeId } = report;
+    const argv = [`${switchId}:${nodeId}`, Math.max(1, Math.ceil(ttlMs)), report.up ? '1' : '0', report.latencyMs ?? '', report.p99Ms ?? ''];
+    return Number(await this.#run('put-probe-report', [k.probes, k.probe(switchId, nodeId)], argv));
+  }
+
+  /** Live reports, unordered. */
+  async listProbeReports(switchId: string | undefined): Promise<ProbeReport[]> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('list-probe-reports', [k.probes], [k.prefix, switchId ?? '']), 'list-probe-reports');
+    const reports: ProbeReport[] = [];
+    for (let i = 0; i + 5 < r.length; i += 6) {
+      const report: { -readonly [K in keyof ProbeReport]: ProbeReport[K] } = {
+        switchId: String(r[i]),
+        nodeId: String(r[i + 1]),
+        up: r[i + 2] === '1',
+        atMs: Number(r[i + 5]),
+      };
+      if (r[i + 3] !== '') report.latencyMs = Number(r[i + 3]);
+      if (r[i + 4] !== '') report.p99Ms = Number(r[i + 4]);
+      reports.push(report);
+    }
+    return reports;
+  }
+
+  async stickyGet(key: string): Promise<string | undefined> {
+    return (await this.#redis.get(this.#keys.sticky(key))) ?? undefined;
+  }
+
+  async stickySet(key: string, switchId: string, ttlMs: number): Promise<void> {
+    await this.#redis.set(this.#keys.sticky(key), switchId, 'PX', Math.max(1, Math.ceil(ttlMs)));
   }
 
   /** The store clock, ms (Redis TIME). */

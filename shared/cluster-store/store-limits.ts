@@ -14,3 +14,5 @@ export const CALLS_LIMIT_DEFAULT = 1000;
 export const CALLS_LIMIT_MAX = 10_000;
 /** The window `cpsNow` counts over. */
 export const CPS_WINDOW_US = 1_000_000;
+/** Longest source key `stickySet`/`stickyGet` take (a key is one Redis key name). */
+export const STICKY_KEY_MAX = 512;

@@ -3,10 +3,13 @@
  * refuse the same inputs the same way (`STORE_ERR_INVALID`, `detail.field` naming the culprit).
  */
 import { SipfleetError } from '../errors.ts';
-import type { AdmitRequest, CallRecord } from './cluster-store.ts';
-import { CALLS_LIMIT_DEFAULT, CALLS_LIMIT_MAX } from './store-limits.ts';
+import type { AdmitRequest, CallRecord, ProbeReport } from './cluster-store.ts';
+import { CALLS_LIMIT_DEFAULT, CALLS_LIMIT_MAX, STICKY_KEY_MAX } from './store-limits.ts';
 
-function invalid(field: string, message: string): SipfleetError {
+/** Switch ids follow the config's id rule: 1-64 of A-Z a-z 0-9 . _ - (so never ':' in a key). */
+export const SWITCH_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function invalid(field: string, message: string): SipfleetError {
   return new SipfleetError('STORE_ERR_INVALID', `cluster store: ${field} ${message}`, { detail: { field } });
 }
 
@@ -16,6 +19,10 @@ function isNonNegativeFinite(n: number): boolean {
 
 export function assertId(field: string, value: string): void {
   if (typeof value !== 'string' || value === '') throw invalid(field, 'must be a non-empty string');
+}
+
+export function assertSwitchId(field: string, value: string): void {
+  if (typeof value !== 'string' || !SWITCH_ID_PATTERN.test(value)) throw invalid(field, 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" and "-"');
 }
 
 /** An epoch handed out by `registerNode`: a positive safe integer. */
@@ -60,4 +67,21 @@ export function callsLimit(limit: number | undefined): number {
   if (limit === undefined) return CALLS_LIMIT_DEFAULT;
   if (Number.isNaN(limit)) throw invalid('limit', 'must be a number');
   return Math.max(0, Math.min(CALLS_LIMIT_MAX, Math.floor(limit)));
+}
+
+/** @throws SipfleetError `STORE_ERR_INVALID` for a bad switch id, empty node id, non-boolean `up`, negative latencies. */
+export function assertProbeReport(report: Omit<ProbeReport, 'atMs'>): void {
+  if (typeof report !== 'object' || report === null) throw invalid('report', 'must be an object');
+  assertSwitchId('report.switchId', report.switchId);
+  assertId('report.nodeId', report.nodeId);
+  if (typeof report.up !== 'boolean') throw invalid('report.up', 'must be a boolean');
+  for (const name of ['latencyMs', 'p99Ms'] as const) {
+    const v = report[name];
+    if (v !== undefined && !(typeof v === 'number' && isNonNegativeFinite(v))) throw invalid(`report.${name}`, 'must be a number >= 0 (or absent)');
+  }
+}
+
+/** A stickiness source key: non-empty, at most STICKY_KEY_MAX characters. */
+export function assertStickyKey(key: string): void {
+  if (typeof key !== 'string' || key === '' || key.length > STICKY_KEY_MAX) throw invalid('key', `must be a string of 1-${STICKY_KEY_MAX} characters`);
 }

@@ -34,6 +34,8 @@ export interface ClusterHarness {
   dispatchers: DispatcherNodeHandle[];
   switches: SwitchSimProcess[];
   clusterName: string;
+  /** Start switch `i` again on the same addresses (after a kill). */
+  restartSwitch(i: number): Promise<SwitchSimProcess>;
   stop(): Promise<void>;
 }
 
@@ -42,12 +44,15 @@ export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promis
   const redis = await startRedis();
   const switches: SwitchSimProcess[] = [];
   const switchLines: string[] = [];
+  const switchSpecs: Array<{ name: string; listen: string[]; http: string }> = [];
   const clusterName = `c${Date.now().toString(36)}`;
   try {
     for (let i = 0; i < (o.switches ?? 2); i++) {
       const ip = `127.0.0.${21 + i}`;
       const port = await freePort(ip);
-      switches.push(await startSwitchSimProcess(`sw${i + 1}`, [`udp://${ip}:${port}`], `${ip}:${await freePort(ip)}`, o.switchArgs ?? []));
+      const spec = { name: `sw${i + 1}`, listen: [`udp://${ip}:${port}`], http: `${ip}:${await freePort(ip)}` };
+      switchSpecs.push(spec);
+      switches.push(await startSwitchSimProcess(spec.name, spec.listen, spec.http, o.switchArgs ?? []));
       const extra = o.switchYaml?.(i);
       switchLines.push(`    - { id: sw${i + 1}, address: ${ip}:${port}, transport: udp${extra ? `, ${extra}` : ''} }`);
     }
@@ -87,6 +92,12 @@ ${switchLines.join('\n')}
       dispatchers,
       switches,
       clusterName,
+      async restartSwitch(i: number) {
+        await switches[i].stop().catch(() => undefined);
+        const spec = switchSpecs[i];
+        switches[i] = await startSwitchSimProcess(spec.name, spec.listen, spec.http, o.switchArgs ?? []);
+        return switches[i];
+      },
       async stop() {
         for (const d of dispatchers) await d.process.stop().catch(() => undefined);
         for (const s of switches) await s.stop().catch(() => undefined);

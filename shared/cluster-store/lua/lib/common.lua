@@ -36,6 +36,17 @@ local function k_node_calls(prefix, node, epoch) return prefix .. 'node:calls:' 
 local function k_call(prefix, id) return prefix .. 'call:' .. id end
 local function k_level_calls(prefix, level) return prefix .. 'level:calls:' .. level end
 local function k_level_admits(prefix, level) return prefix .. 'level:admits:' .. level end
+local function k_switches(prefix) return prefix .. 'switches' end
+local function k_events(prefix) return prefix .. 'events' end
+local function k_probes(prefix) return prefix .. 'probes' end
+local function k_probe(prefix, switch_id, node) return prefix .. 'probe:' .. switch_id .. ':' .. node end
+local function k_sticky(prefix, source) return prefix .. 'sticky:' .. source end
+
+-- Tells every node (subscribed to the cluster's `events` channel) that the switch registry
+-- changed; they re-read it. Pub/sub is fire-and-forget: see docs/cluster-store.md.
+local function publish_switches_changed(prefix)
+  redis.call('PUBLISH', k_events(prefix), 'switches')
+end
 
 -- Releases call `id` given its record's node, epoch (string) and levels (JSON array): removes it
 -- from every level and index and deletes the record. The caller has checked who may do it.
