@@ -43,7 +43,8 @@ describe('a switch killed under load', () => {
     const killedAt = Date.now();
     await expect.poll(() => metric(c, 'sipfleet_switch_up{switch="sw1"}'), { timeout: 5_000, interval: 100 }).toBe(0);
     const detectMs = Date.now() - killedAt;
-    expect(detectMs, 'ms until the probe marked the dead switch down').toBeLessThanOrEqual(2 * 1_000 + 500 + 500);
+    // Within interval × fall: the first INVITE it left unanswered for failover.timeout marked it suspect.
+    expect(detectMs, 'ms until the dead switch was marked down').toBeLessThanOrEqual(2 * 1_000);
     // While down it gets no new INVITE.
     const attemptsDown = await metric(c, 'sipfleet_switch_attempts_total{switch="sw1"}');
     await sleep(2_000);
