@@ -19,7 +19,7 @@ import type { Router } from './routing/router.ts';
 import { SwitchPool } from './routing/switch-pool.ts';
 import { OptionsProber } from './health/options-prober.ts';
 import { SwitchHealthTracker } from './health/switch-health-tracker.ts';
-import type { SwitchRecord } from '../shared/cluster-store/cluster-store.ts';
+import { normalizeSwitchRecord } from '../shared/cluster-store/normalize-switch-record.ts';
 import { systemClock, type Clock } from './transaction/clock.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import { SipTransportLayer } from './transport/index.ts';
@@ -102,14 +102,14 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     // node last knew, live changes included; `seedSwitches` never overwrites a record it has.
     onRegistered: async () => {
       const known = pool?.snapshot() ?? [];
-      await store.seedSwitches(known.length > 0 ? known : cluster.switches.map(switchRecord));
+      await store.seedSwitches(known.length > 0 ? known : cluster.switches.map((sw) => normalizeSwitchRecord(sw)));
     },
   });
   await transport.start();
   await membership.start();
   // The config seeds the cluster's switch registry; after that the registry in the store is the
   // truth (the ops API changes it live, every node follows within a second).
-  await store.seedSwitches(cluster.switches.map(switchRecord)).catch((err: unknown) => log.warn({ err }, 'could not seed the switch registry'));
+  await store.seedSwitches(cluster.switches.map((sw) => normalizeSwitchRecord(sw))).catch((err: unknown) => log.warn({ err }, 'could not seed the switch registry'));
   const health = new SwitchHealthTracker({ probe: cluster.probe, clock, logger: log.child({ layer: 'health' }), nodeId: config.node.id });
   const carrierSelection = new Map<string, Selection>(cluster.carriers.filter((c) => c.selection !== cluster.selection).map((c) => [c.id, c.selection]));
   pool = new SwitchPool({
@@ -217,18 +217,3 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   return node;
 }
 
-/** A configured switch as a registry record. */
-function switchRecord(sw: SwitchConfig): SwitchRecord {
-  return {
-    id: sw.id,
-    host: sw.host,
-    port: sw.port,
-    transport: sw.transport,
-    weight: sw.weight,
-    priority: sw.priority,
-    cps: sw.cps,
-    channels: sw.channels,
-    zone: sw.zone,
-    state: sw.state,
-  };
-}

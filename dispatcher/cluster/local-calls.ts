@@ -1,17 +1,14 @@
+import type { CallRecord } from '../../shared/cluster-store/cluster-store.ts';
+
+/** A call as this node holds it: the store's record without the owner, which is always this node. */
+export type LocalCall = Omit<CallRecord, 'nodeId' | 'epoch'>;
+
 /**
  * The calls this node admitted and has not released yet: the node's own truth. After a store
  * outage or failover (Redis restarted empty, or this node was fenced while paused) they are
  * re-asserted into the store under the current epoch, so the cluster counts converge to the
  * calls that really exist. Releases the store could not take are kept and retried.
  */
-export interface LocalCall {
-  readonly callId: string;
-  readonly levels: readonly string[];
-  readonly startedAtMs: number;
-  readonly expiresAtMs: number;
-  readonly meta: Readonly<Record<string, string>>;
-}
-
 export class LocalCalls {
   readonly #calls = new Map<string, LocalCall>();
   /** Releases that failed (store unreachable): callId → epoch they were admitted under. */
