@@ -12,6 +12,7 @@ const USAGE = `Usage: sipfleet <command> [options]
 Commands:
   dispatcher --config FILE     run a dispatcher node (SIP proxy)
   switch-sim --listen URL ...  run a switch simulator (SIP UAS)
+  ops-api --config FILE        run the ops API (HTTP, bearer tokens, OpenAPI at /docs)
   lab                          bring up a local cluster (dispatcher + 2 switch-sims) and print how to use it
   help                         show this help
 
@@ -30,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
       const { runSwitchSimCli } = await import('../switch-sim/main.ts');
       await runSwitchSimCli(rest);
       return 0;
+    }
+    case 'ops-api': {
+      const { runOpsApiCli } = await import('../ops-api/main.ts');
+      return runOpsApiCli(rest, VERSION);
     }
     case 'lab': {
       const { runLabCli } = await import('../ops-api/lab/run-lab.ts');

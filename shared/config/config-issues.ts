@@ -10,7 +10,7 @@ export interface ConfigIssue {
 }
 
 /** Last path segments whose values never appear in a message. */
-const SECRET_FIELD = /(^|[.\]])(password|ha1)$/;
+const SECRET_FIELD = /(^|[.\]])(password|ha1|sha256)$/;
 
 /** Short description of a value for `(got ...)`; secrets are never shown. */
 export function describeValue(field: string, value: unknown): string {

@@ -47,6 +47,13 @@ export const CONFIG_SCHEMA: SchemaNode = {
     users: [{ username: S, password: S, ha1: S, channels: V, cps: V }],
     'rtp-relays': [{ id: S, ng: S, zone: S, weight: V }],
   },
+  ops: {
+    listen: S,
+    tokens: [{ name: S, role: S, sha256: S }],
+    rateLimit: { max: V, window: V },
+    bodyLimit: V,
+    audit: S,
+  },
 };
 
 export function isSchemaList(node: SchemaNode): node is readonly [SchemaNode] {

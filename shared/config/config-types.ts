@@ -170,8 +170,34 @@ export interface ClusterConfig {
   rtpRelays: RtpRelayConfig[];
 }
 
+export const OPS_ROLES = ['viewer', 'operator', 'admin'] as const;
+export type OpsRole = (typeof OPS_ROLES)[number];
+
+/** One ops API bearer token, kept only as the hex SHA-256 of its text. */
+export interface OpsTokenConfig {
+  name: string;
+  role: OpsRole;
+  /** Lower-case hex SHA-256 of the token text (64 characters). */
+  sha256: string;
+}
+
+/** The optional `ops:` section: the ops API's listener, tokens, limits and audit file. */
+export interface OpsConfig {
+  /** Default 127.0.0.1:8080. */
+  listen: HostPort;
+  tokens: OpsTokenConfig[];
+  /** At most `max` requests per token (or per IP without a token) in each `window` ms. */
+  rateLimit: { max: number; window: number };
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+  /** Absolute path of the JSON-lines audit file; absent = kept in memory only. */
+  audit?: string;
+}
+
 export interface NodeConfig {
   node: NodeSection;
   store: StoreConfig;
   cluster: ClusterConfig;
+  /** Present when the file has an `ops:` section or `SIPFLEET_OPS_TOKEN` is set. */
+  ops?: OpsConfig;
 }

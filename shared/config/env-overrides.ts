@@ -15,8 +15,11 @@ export type EnvVars = Readonly<Record<string, string | undefined>>;
 
 export const ENV_PREFIX = 'SIPFLEET_';
 
-/** `SIPFLEET_*` variables that are not configuration overrides (read by the CLI itself). */
-export const NON_OVERRIDE_ENV: ReadonlySet<string> = new Set(['SIPFLEET_CONFIG']);
+/**
+ * `SIPFLEET_*` variables that are not configuration overrides: the CLI's config path, and the
+ * development ops token (`<role>:<plaintext>`, hashed at load by `validateOps`).
+ */
+export const NON_OVERRIDE_ENV: ReadonlySet<string> = new Set(['SIPFLEET_CONFIG', 'SIPFLEET_OPS_TOKEN']);
 
 /** The `__`-joined segment for a YAML key: `rtp-relays` → `RTP_RELAYS`, `maxHeaders` → `MAXHEADERS`. */
 export function envSegment(key: string): string {

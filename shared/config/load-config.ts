@@ -39,7 +39,7 @@ export function parseConfig(text: string, opts: ParseConfigOptions): NodeConfig 
   const issues = new ConfigIssues();
   const raw = parseYaml(text, issues);
   issues.throwIfAny();
-  const config = validateConfig(applyEnvOverrides(raw, opts.env ?? {}, issues), resolve(opts.baseDir), issues);
+  const config = validateConfig(applyEnvOverrides(raw, opts.env ?? {}, issues), resolve(opts.baseDir), issues, opts.env ?? {});
   issues.throwIfAny();
   return config as NodeConfig;
 }

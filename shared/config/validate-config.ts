@@ -6,6 +6,8 @@ import { redactUrl, tryParseStore } from './store-url.ts';
 import { checkUnknownKeys } from './unknown-keys.ts';
 import { validateCluster } from './validate-cluster.ts';
 import { validateNode } from './validate-node.ts';
+import { validateOps } from './validate-ops.ts';
+import type { EnvVars } from './env-overrides.ts';
 
 function validateStore(f: Fields): StoreConfig {
   const value = f.get('store');
@@ -26,9 +28,10 @@ function section(root: Fields, key: string): Fields {
 /**
  * Checks a parsed YAML tree (overrides already applied) and builds the typed configuration.
  * Every problem is added to `issues`; the result is only meaningful when `issues` stays empty.
- * `baseDir` resolves relative TLS file paths.
+ * `baseDir` resolves relative TLS file paths and the ops audit path; `env` may hold
+ * `SIPFLEET_OPS_TOKEN`.
  */
-export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssues): NodeConfig | undefined {
+export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssues, env: EnvVars = {}): NodeConfig | undefined {
   if (raw === undefined || raw === null) {
     issues.add('', 'the configuration is empty; it needs at least node.id, node.listen and cluster.name');
     return undefined;
@@ -36,9 +39,12 @@ export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssu
   checkUnknownKeys(raw, CONFIG_SCHEMA, '', issues);
   const root = Fields.of(issues, '', raw, 'a mapping with the keys node, store and cluster');
   if (root.broken) return undefined;
-  return {
+  const config: NodeConfig = {
     node: validateNode(section(root, 'node'), baseDir),
     store: validateStore(root),
     cluster: validateCluster(section(root, 'cluster')),
   };
+  const ops = validateOps(root, baseDir, env);
+  if (ops !== undefined) config.ops = ops;
+  return config;
 }

@@ -1,0 +1,12 @@
+/**
+ * The role matrix: each route names the least role it needs, and roles are ordered
+ * viewer < operator < admin. viewer reads; operator also changes existing switches (resize,
+ * drain, disable, enable, patch); admin also creates and deletes servers.
+ */
+import type { OpsRole } from '../shared/config/config-types.ts';
+
+const RANK: Record<OpsRole, number> = { viewer: 0, operator: 1, admin: 2 };
+
+export function roleAllows(role: OpsRole, needed: OpsRole): boolean {
+  return RANK[role] >= RANK[needed];
+}

@@ -1,0 +1,116 @@
+/**
+ * Live switch actions through the registry (every dispatcher applies a change within 1 s, no
+ * restart): create, resize, drain, disable, enable, patch, delete. The same actions on a
+ * dispatcher id answer 501: dispatcher lifecycle needs the orchestrator, which is not built.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { SwitchAdminState, SwitchRecord } from '../../shared/cluster-store/cluster-store.ts';
+import { tryParseHostPort } from '../../shared/config/host-port.ts';
+import { OpsError } from '../errors.ts';
+import type { OpsDeps } from '../ops-deps.ts';
+import { CreateServerBody, errors, IdParams, PatchBody, ResizeBody, Server } from '../schemas.ts';
+import { switchView } from '../server-view.ts';
+import { levelKey } from '../../shared/cluster-store/cluster-store.ts';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const NOT_BUILT = 'dispatcher lifecycle needs the orchestrator (not built yet)';
+
+export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (app, { deps }) => {
+  const { store } = deps;
+
+  /** The switch with `id`; 501 for a live dispatcher id, 404 when neither. */
+  async function findSwitch(id: string): Promise<SwitchRecord> {
+    const sw = (await store.listSwitches()).find((s) => s.id === id);
+    if (sw !== undefined) return sw;
+    if ((await store.liveNodes()).some((n) => n.nodeId === id)) throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+    throw new OpsError('OPS_ERR_NOT_FOUND', `no server ${id}`);
+  }
+
+  async function view(sw: SwitchRecord) {
+    const [reports, stats] = await Promise.all([store.probeReports(sw.id), store.levelStats([levelKey('switch', sw.id)])]);
+    return switchView(sw, deps.cluster.name, reports, stats[0]);
+  }
+
+  async function update(id: string, change: (sw: Mutable<SwitchRecord>) => void) {
+    const sw: Mutable<SwitchRecord> = { ...(await findSwitch(id)) };
+    change(sw);
+    await store.putSwitch(sw);
+    return view(sw);
+  }
+
+  const changed = { 200: Server, ...errors(400, 401, 403, 404, 413, 415, 429, 501, 503) };
+  const operator = { minRole: 'operator' } as const;
+  const admin = { minRole: 'admin' } as const;
+
+  app.post(
+    '/v1/servers',
+    { config: admin, schema: { tags: ['switch actions'], body: CreateServerBody, response: { 201: Server, ...errors(400, 401, 403, 409, 413, 415, 429, 501, 503) } } },
+    async (req, reply) => {
+      const b = req.body;
+      if (b.type === 'dispatcher') throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+      const hp = tryParseHostPort(b.address, true);
+      if (typeof hp === 'string') throw new OpsError('OPS_ERR_VALIDATION', `body.address: ${hp}`);
+      const [switches, nodes] = await Promise.all([store.listSwitches(), store.liveNodes()]);
+      if (switches.some((s) => s.id === b.id) || nodes.some((n) => n.nodeId === b.id)) throw new OpsError('OPS_ERR_CONFLICT', `server ${b.id} already exists`);
+      const sw: Mutable<SwitchRecord> = {
+        id: b.id,
+        host: hp.host,
+        port: hp.port,
+        transport: b.transport ?? 'udp',
+        weight: b.weight ?? 1,
+        priority: b.priority ?? 0,
+        state: b.state ?? 'active',
+      };
+      if (b.cps !== undefined) sw.cps = b.cps;
+      if (b.channels !== undefined) sw.channels = b.channels;
+      if (b.zone !== undefined) sw.zone = b.zone;
+      await store.putSwitch(sw);
+      return reply.code(201).send(await view(sw));
+    },
+  );
+
+  app.post(
+    '/v1/servers/:id/resize',
+    { config: operator, schema: { tags: ['switch actions'], params: IdParams, body: ResizeBody, response: changed } },
+    async (req) =>
+      update(req.params.id, (sw) => {
+        // null removes a cap; an absent field keeps it.
+        if (req.body.cps !== undefined) sw.cps = req.body.cps ?? undefined;
+        if (req.body.channels !== undefined) sw.channels = req.body.channels ?? undefined;
+      }),
+  );
+
+  for (const [action, state] of [
+    ['drain', 'draining'],
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const satisfies readonly (readonly [string, SwitchAdminState])[]) {
+    app.post(`/v1/servers/:id/${action}`, { config: operator, schema: { tags: ['switch actions'], params: IdParams, response: changed } }, async (req) =>
+      update(req.params.id, (sw) => {
+        sw.state = state;
+      }),
+    );
+  }
+
+  app.patch(
+    '/v1/servers/:id',
+    { config: operator, schema: { tags: ['switch actions'], params: IdParams, body: PatchBody, response: changed } },
+    async (req) =>
+      update(req.params.id, (sw) => {
+        if (req.body.weight !== undefined) sw.weight = req.body.weight;
+        if (req.body.priority !== undefined) sw.priority = req.body.priority;
+        if (req.body.zone !== undefined) sw.zone = req.body.zone ?? undefined;
+      }),
+  );
+
+  app.delete(
+    '/v1/servers/:id',
+    { config: admin, schema: { tags: ['switch actions'], params: IdParams, response: { 204: { type: 'null' }, ...errors(400, 401, 403, 404, 429, 501, 503) } } },
+    async (req, reply) => {
+      await findSwitch(req.params.id);
+      if (!(await store.removeSwitch(req.params.id))) throw new OpsError('OPS_ERR_NOT_FOUND', `no server ${req.params.id}`);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,156 @@
+/**
+ * TypeBox schemas of every route: request validation (Fastify's Ajv), response serialisation
+ * and the OpenAPI document at /docs all come from these.
+ */
+import { Type, type Static } from 'typebox';
+import { OPS_ERRORS } from './errors.ts';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: `one of ${Object.keys(OPS_ERRORS).join(', ')}` }),
+    message: Type.String(),
+  },
+  { description: 'Every error answer' },
+);
+
+/** The error answers a route may give, by status. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+export const Id = Type.String({ pattern: '^[A-Za-z0-9._-]+$', minLength: 1, maxLength: 64 });
+export const IdParams = Type.Object({ id: Id });
+export type IdParams = Static<typeof IdParams>;
+
+export const Server = Type.Object({
+  id: Type.String(),
+  type: Type.Union([Type.Literal('dispatcher'), Type.Literal('switch')]),
+  /** `host:port`; null for a dispatcher (the store does not expose its listen addresses yet). */
+  address: Nullable(Type.String()),
+  transport: Nullable(Type.String()),
+  cluster: Type.String(),
+  zone: Nullable(Type.String()),
+  channels: Type.Object({ inUse: Type.Integer(), max: Nullable(Type.Integer()) }),
+  cps: Type.Object({ now: Nullable(Type.Integer()), max: Nullable(Type.Number()) }),
+  /** Switch: its admin state when not active, else up/down/unknown from the probe reports. Dispatcher: up. */
+  status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('unknown'), Type.Literal('disabled'), Type.Literal('draining')]),
+  adminState: Nullable(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('draining')])),
+  health: Type.Object({
+    up: Type.Integer({ description: 'probe reports saying up' }),
+    down: Type.Integer({ description: 'probe reports saying down' }),
+  }),
+  latency: Type.Object({ ewmaMs: Nullable(Type.Number()), p99Ms: Nullable(Type.Number()) }),
+  weight: Nullable(Type.Integer()),
+  priority: Nullable(Type.Integer()),
+  epoch: Nullable(Type.Integer()),
+  version: Nullable(Type.String()),
+  uptimeS: Nullable(Type.Number()),
+});
+export type Server = Static<typeof Server>;
+
+export const ServerList = Type.Object({ servers: Type.Array(Server) });
+
+const Weight = Type.Integer({ minimum: 1, maximum: 1000 });
+const Priority = Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 });
+const Cps = Type.Number({ minimum: 0, maximum: 1_000_000 });
+const Channels = Type.Integer({ minimum: 0, maximum: 10_000_000 });
+const Zone = Type.String({ minLength: 1, maxLength: 64 });
+
+export const CreateServerBody = Type.Object(
+  {
+    id: Id,
+    type: Type.Union([Type.Literal('switch'), Type.Literal('dispatcher')]),
+    address: Type.String({ minLength: 3, maxLength: 300, description: 'host:port, [IPv6]:port or name:port' }),
+    transport: Type.Optional(Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls')])),
+    weight: Type.Optional(Weight),
+    priority: Type.Optional(Priority),
+    cps: Type.Optional(Cps),
+    channels: Type.Optional(Channels),
+    zone: Type.Optional(Zone),
+    state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('draining')])),
+  },
+  { additionalProperties: false },
+);
+export type CreateServerBody = Static<typeof CreateServerBody>;
+
+export const ResizeBody = Type.Object(
+  { cps: Type.Optional(Nullable(Cps)), channels: Type.Optional(Nullable(Channels)) },
+  { additionalProperties: false, minProperties: 1, description: 'null removes the cap' },
+);
+export type ResizeBody = Static<typeof ResizeBody>;
+
+export const PatchBody = Type.Object(
+  { weight: Type.Optional(Weight), priority: Type.Optional(Priority), zone: Type.Optional(Nullable(Zone)) },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type PatchBody = Static<typeof PatchBody>;
+
+export const ClusterView = Type.Object({
+  name: Type.String(),
+  limits: Type.Object({ cps: Nullable(Type.Integer()), channels: Nullable(Type.Integer()), burst: Nullable(Type.Integer()) }),
+  selection: Type.String(),
+  probe: Type.Object({
+    intervalMs: Type.Integer(),
+    timeoutMs: Type.Integer(),
+    fall: Type.Integer(),
+    rise: Type.Integer(),
+    accept: Type.Array(Type.Integer()),
+    warmupMs: Type.Integer(),
+    quorum: Type.Boolean(),
+  }),
+  redisOutage: Type.String(),
+  now: Type.Object({ channels: Type.Integer(), cps: Type.Integer() }),
+  dispatchers: Type.Integer(),
+  switches: Type.Integer(),
+});
+export const ClusterList = Type.Object({ clusters: Type.Array(ClusterView) });
+
+export const CallsQuery = Type.Object(
+  {
+    level: Type.Optional(Type.String({ pattern: '^(cluster|switch|carrier|user):[A-Za-z0-9._@-]+$', maxLength: 200 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type CallsQuery = Static<typeof CallsQuery>;
+
+export const CallList = Type.Object({
+  calls: Type.Array(
+    Type.Object({
+      callId: Type.String(),
+      node: Type.String(),
+      switch: Nullable(Type.String()),
+      carrier: Nullable(Type.String()),
+      levels: Type.Array(Type.String()),
+      startedAt: Type.String(),
+      ageS: Type.Number(),
+    }),
+  ),
+});
+
+export const LimitQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) }, { additionalProperties: false });
+export type LimitQuery = Static<typeof LimitQuery>;
+
+export const AuditList = Type.Object({
+  records: Type.Array(
+    Type.Object(
+      {
+        time: Type.String(),
+        token: Nullable(Type.String()),
+        role: Nullable(Type.String()),
+        ip: Type.String(),
+        method: Type.String(),
+        path: Type.String(),
+        params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        body: Type.Optional(Type.Unknown()),
+        status: Type.Integer(),
+        code: Type.Optional(Type.String()),
+      },
+      { additionalProperties: true },
+    ),
+  ),
+});
+
+export const Health = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()) });

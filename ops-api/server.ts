@@ -1,0 +1,91 @@
+/**
+ * Runs the ops API: opens the cluster store (unless given one) and the audit file, builds the
+ * app and listens. `close()` stops taking requests, lets the ones in flight finish, then closes
+ * the audit file and the store it opened. With `handleSignals`, SIGINT/SIGTERM call `close()`.
+ */
+import type { FastifyInstance } from 'fastify';
+import { createClusterStore } from '../shared/cluster-store/create-cluster-store.ts';
+import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
+import type { HostPort, NodeConfig, OpsConfig } from '../shared/config/config-types.ts';
+import { formatHostPort } from '../shared/config/host-port.ts';
+import { createLogger, type Logger } from '../shared/log.ts';
+import { buildApp } from './app.ts';
+import { AuditLog } from './audit-log.ts';
+
+export interface StartOpsApiOptions {
+  config: NodeConfig;
+  /** Overrides `ops.listen`. */
+  listen?: HostPort;
+  /** An open store to use (and leave open); by default one is created from `config.store`. */
+  store?: ClusterStore;
+  logger?: Logger;
+  version?: string;
+  /** Close on SIGINT/SIGTERM (the CLI). */
+  handleSignals?: boolean;
+}
+
+export interface OpsApiHandle {
+  app: FastifyInstance;
+  /** `http://host:port` actually bound. */
+  url: string;
+  close(): Promise<void>;
+  /** Resolves once closed (by `close()` or a signal). */
+  closed: Promise<void>;
+}
+
+const DEFAULT_OPS: OpsConfig = { listen: { host: '127.0.0.1', port: 8080 }, tokens: [], rateLimit: { max: 100, window: 60_000 }, bodyLimit: 65_536 };
+
+export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> {
+  const ops = o.config.ops ?? DEFAULT_OPS;
+  const logger = o.logger ?? createLogger({ service: 'ops-api' });
+  const store = o.store ?? createClusterStore(o.config.store, o.config.cluster.name, logger);
+  // Like every dispatcher, the config seeds switches the registry does not hold yet (a memory
+  // store has no other source); existing records are left as the ops API last set them.
+  await store.seedSwitches(o.config.cluster.switches.map(({ address: _address, ...sw }) => sw)).catch((err: unknown) => logger.warn({ err }, 'could not seed the switch registry'));
+  const audit = await AuditLog.open(ops.audit);
+  if (ops.audit === undefined) logger.warn('ops.audit is not set: audit records are kept in memory only');
+  if (ops.tokens.length === 0) logger.warn('ops.tokens is empty: every /v1 request will get 401');
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({
+      store,
+      cluster: o.config.cluster,
+      tokens: ops.tokens,
+      audit,
+      logger,
+      version: o.version ?? '0.0.0',
+      limits: { rateLimit: { max: ops.rateLimit.max, windowMs: ops.rateLimit.window }, bodyLimit: ops.bodyLimit },
+    });
+    const listen = o.listen ?? ops.listen;
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (err) {
+    await audit.close();
+    if (o.store === undefined) await store.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const url = `http://${typeof address === 'object' && address !== null ? formatHostPort({ host: address.address, port: address.port }) : 'unknown'}`;
+  logger.info({ url }, 'ops API listening');
+
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+  let closing: Promise<void> | undefined;
+  const onSignal = () => void close();
+  async function close(): Promise<void> {
+    closing ??= (async () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await app.close();
+      await audit.close();
+      if (o.store === undefined) await store.close();
+      logger.info('ops API closed');
+      resolveClosed();
+    })();
+    return closing;
+  }
+  if (o.handleSignals) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return { app, url, close, closed };
+}

@@ -1,0 +1,134 @@
+/**
+ * The ops API against a real cluster: redis-server, one dispatcher process and two switch-sims.
+ * The API runs in process on a RedisClusterStore (through `startOpsApi`) and is driven over HTTP
+ * with a bearer token: it lists the dispatcher and both switches with live channel counts, and a
+ * disable or resize reaches the dispatcher within 1 s (new SIPp calls stop reaching the switch).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../shared/config/load-config.ts';
+import { createLogger } from '../shared/log.ts';
+import type { Server } from '../ops-api/schemas.ts';
+import { startOpsApi, type OpsApiHandle } from '../ops-api/server.ts';
+import { startClusterHarness, type ClusterHarness } from './support/cluster-harness.ts';
+import { freePort } from './support/ports.ts';
+import { runSipp } from './support/sipp.ts';
+
+const TOKEN = 'e2e-operator-token-0123456789';
+const PROBE = '  probe: { interval: 1s, timeout: 500ms, fall: 2, rise: 1, warmup: 0ms }';
+
+let cluster: ClusterHarness | undefined;
+let api: OpsApiHandle | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await api?.close();
+  await cluster?.stop();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  api = undefined;
+  cluster = undefined;
+  dir = undefined;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startApi(c: ClusterHarness): Promise<OpsApiHandle> {
+  dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-e2e-'));
+  const port = await freePort('127.0.0.1');
+  const config = parseConfig(
+    `
+node: { id: ops, listen: [udp://127.0.0.1:5060] }
+store: ${c.redis.url}
+cluster:
+  name: ${c.clusterName}
+ops:
+  listen: 127.0.0.1:${port}
+  tokens: [{ name: e2e, role: operator, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
+  audit: ./audit.jsonl
+`,
+    { baseDir: dir },
+  );
+  const handle = await startOpsApi({ config, logger: createLogger({ service: 'ops-api-e2e' }), version: 'e2e' });
+  await expect.poll(async () => (await fetch(`${handle.url}/readyz`)).status, { timeout: 5_000 }).toBe(200);
+  return handle;
+}
+
+async function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${api!.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+async function servers(): Promise<Record<string, Server>> {
+  const { status, json } = await request('GET', '/v1/servers');
+  expect(status).toBe(200);
+  return Object.fromEntries((json.servers as Server[]).map((s) => [s.id, s]));
+}
+
+describe('ops API switch actions on a real cluster', () => {
+  it('lists live servers, and disable / resize stop new calls to a switch within 1 s', async () => {
+    cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
+    const c = cluster;
+    const d = c.dispatchers[0];
+    api = await startApi(c);
+
+    // Held calls: the listing shows them on the dispatcher and the switches.
+    const held = runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, rate: 20, calls: 20, holdMs: 4_000 });
+    await expect.poll(async () => (await servers()).d1?.channels.inUse ?? 0, { timeout: 5_000, interval: 200 }).toBe(20);
+    const live = await servers();
+    expect(Object.keys(live).sort()).toEqual(['d1', 'sw1', 'sw2']);
+    expect(live.d1).toMatchObject({ type: 'dispatcher', status: 'up', cluster: c.clusterName });
+    expect(live.sw1.channels.inUse + live.sw2.channels.inUse).toBe(20);
+    expect(live.sw1.channels.inUse).toBe((await c.switches[0].status()).channels);
+    await expect.poll(async () => (await servers()).sw1.status, { timeout: 5_000, interval: 200 }).toBe('up');
+    expect((await servers()).sw1.latency.ewmaMs).not.toBeNull();
+    expect((await held).failed).toBe(0);
+
+    // Disable sw1: within 1 s, new calls all go to sw2.
+    const disabled = await request('POST', '/v1/servers/sw1/disable');
+    expect(disabled.status).toBe(200);
+    expect(disabled.json).toMatchObject({ id: 'sw1', status: 'disabled' });
+    await sleep(1_000);
+    const before = await Promise.all(c.switches.map(async (s) => (await s.status()).calls.total));
+    const r1 = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, rate: 50, calls: 50 });
+    expect(r1.failed, r1.errors.slice(0, 500)).toBe(0);
+    const after = await Promise.all(c.switches.map(async (s) => (await s.status()).calls.total));
+    expect(after[0] - before[0], 'calls reaching the disabled sw1').toBe(0);
+    expect(after[1] - before[1]).toBe(50);
+
+    // Enable it again, but resize it to 0 channels: still no new calls reach it.
+    expect((await request('POST', '/v1/servers/sw1/enable')).status).toBe(200);
+    expect((await request('POST', '/v1/servers/sw1/resize', { channels: 0 })).json.channels.max).toBe(0);
+    await sleep(1_000);
+    const r2 = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, rate: 50, calls: 50 });
+    expect(r2.failed, r2.errors.slice(0, 500)).toBe(0);
+    const last = await Promise.all(c.switches.map(async (s) => (await s.status()).calls.total));
+    expect(last[0] - after[0], 'calls reaching sw1 at 0 channels').toBe(0);
+
+    // Lifting the cap brings it back into rotation.
+    expect((await request('POST', '/v1/servers/sw1/resize', { channels: null })).status).toBe(200);
+    await sleep(1_000);
+    const r3 = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, rate: 50, calls: 50 });
+    expect(r3.failed).toBe(0);
+    expect((await c.switches[0].status()).calls.total - last[0]).toBeGreaterThan(0);
+
+    // Every change was audited to the file, with the token's name only.
+    await api.close();
+    const audit = readFileSync(join(dir!, 'audit.jsonl'), 'utf8');
+    expect(audit.trim().split('\n').map((l) => JSON.parse(l).path)).toEqual([
+      '/v1/servers/sw1/disable',
+      '/v1/servers/sw1/enable',
+      '/v1/servers/sw1/resize',
+      '/v1/servers/sw1/resize',
+    ]);
+    expect(audit).not.toContain(TOKEN);
+    api = undefined;
+  });
+});
