@@ -97,7 +97,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     clock,
     logger: log.child({ layer: 'membership' }),
     localCalls,
-    info: { listen: config.node.listen.map((l) => l.url).join(' ') },
+    info: { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) },
     // A store that came back empty (Redis restarted without persistence) gets the registry this
     // node last knew, live changes included; `seedSwitches` never overwrites a record it has.
     onRegistered: async () => {

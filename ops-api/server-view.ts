@@ -42,11 +42,14 @@ export function switchView(sw: SwitchRecord, cluster: string, reports: ProbeRepo
   };
 }
 
-export function dispatcherView(node: NodeLease, cluster: string, channels: number): Server {
+export function dispatcherView(node: NodeLease, cluster: string, channels: number, nowMs = Date.now()): Server {
+  const info = node.info ?? {};
+  const started = Number(info.startedAtMs);
   return {
     id: node.nodeId,
     type: 'dispatcher',
-    address: null,
+    // The node's listen URLs as it registered them (`udp://127.0.0.11:5060 tcp://...`).
+    address: info.listen ?? null,
     transport: null,
     cluster,
     zone: null,
@@ -59,8 +62,8 @@ export function dispatcherView(node: NodeLease, cluster: string, channels: numbe
     weight: null,
     priority: null,
     epoch: node.epoch,
-    version: null,
-    uptimeS: null,
+    version: info.version ?? null,
+    uptimeS: Number.isFinite(started) && started > 0 ? Math.max(0, Math.round((nowMs - started) / 1000)) : null,
   };
 }
 

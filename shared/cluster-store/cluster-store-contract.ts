@@ -289,6 +289,12 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       expect((await store.liveNodes()).filter((n) => n.nodeId === 'n1').map((n) => n.epoch)).toEqual([second.epoch]);
     });
 
+    it('liveNodes carries the info a node registered with', async () => {
+      await store.registerNode('n1', LONG_TTL, { listen: 'udp://127.0.0.11:5060', version: '0.1.0' });
+      const [node] = await store.liveNodes();
+      expect(node.info).toEqual({ listen: 'udp://127.0.0.11:5060', version: '0.1.0' });
+    });
+
     it('heartbeat renews the lease; deregister releases the calls, drops the lease and fences', async () => {
       const lease = await store.registerNode('n1', 300);
       expect(lease.expiresAtMs - (await store.now())).toBeLessThanOrEqual(300);

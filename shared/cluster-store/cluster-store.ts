@@ -69,6 +69,8 @@ export interface NodeLease {
   readonly epoch: number;
   /** Store-clock ms when the lease ends unless renewed. */
   readonly expiresAtMs: number;
+  /** What the node said about itself at registration (listen addresses, version, start time); `liveNodes` fills it. */
+  readonly info?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface CallRecord {

@@ -227,7 +227,7 @@ export class MemoryClusterStore implements ClusterStore {
     const nowMs = Math.floor(this.#nowUs() / 1000);
     const nodes: NodeLease[] = [];
     for (const [nodeId, expiresAtMs] of this.#leases) {
-      if (expiresAtMs >= nowMs) nodes.push({ nodeId, epoch: this.#epochs.get(nodeId) ?? 0, expiresAtMs });
+      if (expiresAtMs >= nowMs) nodes.push({ nodeId, epoch: this.#epochs.get(nodeId) ?? 0, expiresAtMs, info: { ...(this.#info.get(nodeId) ?? {}) } });
     }
     return nodes.sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.nodeId < b.nodeId ? -1 : 1));
   }

@@ -213,7 +213,12 @@ export class StoreScripts {
     const k = this.#keys;
     const r = asArray(await this.#run('list-nodes', [k.nodes], [k.prefix]), 'list-nodes');
     const nodes: NodeLease[] = [];
-    for (let i = 0; i + 2 < r.length; i += 3) nodes.push({ nodeId: String(r[i]), epoch: Number(r[i + 1]), expiresAtMs: Number(r[i + 2]) });
+    for (let i = 0; i + 3 < r.length; i += 4) {
+      const flat = Array.isArray(r[i + 3]) ? (r[i + 3] as unknown[]).map(String) : [];
+      const info: Record<string, string> = {};
+      for (let j = 0; j + 1 < flat.length; j += 2) info[flat[j]] = flat[j + 1];
+      nodes.push({ nodeId: String(r[i]), epoch: Number(r[i + 1]), expiresAtMs: Number(r[i + 2]), info });
+    }
     return nodes;
   }
 
