@@ -3,7 +3,7 @@
  * plus the node-local HTTP endpoints. No logic of its own beyond assembly and shutdown order.
  */
 import type { CarrierConfig, NodeConfig, Selection, SwitchConfig } from '../shared/config/config-types.ts';
-import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
+import type { ClusterLimitsRecord, ClusterStore } from '../shared/cluster-store/cluster-store.ts';
 import { createClusterStore } from '../shared/cluster-store/create-cluster-store.ts';
 import { CarrierMatcher } from './admission/carrier-matcher.ts';
 import { StoreAdmission } from './admission/store-admission.ts';
@@ -89,6 +89,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const store = opts.store ?? createClusterStore(config.store, cluster.name, log.child({ layer: 'store' }));
   const localCalls = new LocalCalls();
   let pool: SwitchPool | undefined;
+  let liveLimits = (): ClusterLimitsRecord => cluster.limits;
   const membership = new NodeMembership({
     store,
     nodeId: config.node.id,
@@ -103,6 +104,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     onRegistered: async () => {
       const known = pool?.snapshot() ?? [];
       await store.seedSwitches(known.length > 0 ? known : cluster.switches.map((sw) => normalizeSwitchRecord(sw)));
+      await store.seedClusterLimits(liveLimits());
     },
   });
   await transport.start();
@@ -123,6 +125,19 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   await pool.start().catch((err: unknown) => log.warn({ err }, 'switch registry not loaded yet; it loads when the store is back'));
   const registry = pool;
   const switches = () => new Map(registry.snapshot().map((sw) => [sw.id, sw]));
+  // The cluster's caps: seeded from the config, then live from the store (resized by the ops API;
+  // every node re-reads them on the registry's change notice).
+  let clusterLimits: ClusterLimitsRecord = cluster.limits;
+  liveLimits = () => clusterLimits;
+  const loadLimits = async (): Promise<void> => {
+    const stored = await store.getClusterLimits();
+    if (stored !== undefined) clusterLimits = stored;
+  };
+  await store.seedClusterLimits(cluster.limits).catch(() => false);
+  await loadLimits().catch(() => undefined);
+  const stopLimits = store.onSwitchesChanged(() => {
+    loadLimits().catch((err: unknown) => log.debug({ err }, 'cluster limits not reloaded'));
+  });
   const carriers = new Map<string, CarrierConfig>(cluster.carriers.map((c) => [c.id, c]));
   const admission =
     opts.admission ??
@@ -136,6 +151,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       logger: log.child({ layer: 'admission' }),
       switches,
       carriers: () => carriers,
+      clusterLimits: () => clusterLimits,
     });
   const identity = new LocalIdentity(transport.listeners());
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
@@ -199,6 +215,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       closing = true;
       prober.stop();
       registry.stop();
+      stopLimits();
       await http?.close();
       transactions.close();
       dialogs.endAll('shutdown');

@@ -160,6 +160,20 @@ describe('clusters, calls, audit, docs', () => {
     ]);
   });
 
+  it('POST /v1/clusters/:name/resize changes the live cluster caps (null removes one)', async () => {
+    const resized = await call('POST', '/v1/clusters/main/resize', { cps: 30 });
+    expect(resized.status).toBe(200);
+    expect(resized.body.limits).toEqual({ cps: 30, channels: 500, burst: null });
+    expect(await store.getClusterLimits()).toEqual({ cps: 30, channels: 500 });
+    expect((await call('POST', '/v1/clusters/main/resize', { channels: null })).body.limits).toEqual({ cps: 30, channels: null, burst: null });
+    expect((await call('GET', '/v1/clusters')).body.clusters[0].limits).toEqual({ cps: 30, channels: null, burst: null });
+    expect((await call('POST', '/v1/clusters/other/resize', { cps: 1 })).status).toBe(404);
+    const bad = await call('POST', '/v1/clusters/main/resize', { cps: -5 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/cps/);
+    expect((await call('POST', '/v1/clusters/main/resize', {})).status).toBe(400);
+  });
+
   it('GET /v1/calls with level and limit', async () => {
     const all = await call('GET', '/v1/calls');
     expect(all.body.calls).toHaveLength(2);

@@ -81,6 +81,13 @@ export const ResizeBody = Type.Object(
 );
 export type ResizeBody = Static<typeof ResizeBody>;
 
+export const ClusterResizeBody = Type.Object(
+  { cps: Type.Optional(Nullable(Cps)), channels: Type.Optional(Nullable(Channels)), burst: Type.Optional(Nullable(Cps)) },
+  { additionalProperties: false, minProperties: 1, description: 'The cluster-wide caps; null removes a cap, an absent field keeps it' },
+);
+export type ClusterResizeBody = Static<typeof ClusterResizeBody>;
+export const NameParams = Type.Object({ name: Id });
+
 export const PatchBody = Type.Object(
   { weight: Type.Optional(Weight), priority: Type.Optional(Priority), zone: Type.Optional(Nullable(Zone)) },
   { additionalProperties: false, minProperties: 1 },

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { createLogger } from '../shared/log.ts';
 import type { Server } from '../ops-api/schemas.ts';
@@ -130,5 +132,39 @@ describe('ops API switch actions on a real cluster', () => {
     ]);
     expect(audit).not.toContain(TOKEN);
     api = undefined;
+  });
+});
+
+describe('resizing the cluster through the ops API under load', () => {
+  it('takes effect on every node within 1 s, and no call in progress is dropped', async () => {
+    const UAC_OR_503 = fileURLToPath(new URL('./scenarios/uac-long-call-or-503.xml', import.meta.url));
+    cluster = await startClusterHarness({ dispatchers: 2, switches: 2, clusterYaml: '  limits: { cps: 20 }' });
+    const c = cluster;
+    api = await startApi(c);
+    const reader = new RedisClusterStore({ cluster: c.clusterName, url: c.redis.url });
+    try {
+      // 40 CPS offered (20 to each node) for 12 s against a 20 CPS cluster; calls held 3 s.
+      const load = c.dispatchers.map((d) => runSipp({ scenario: UAC_OR_503, target: `${d.ip}:${d.port}`, rate: 20, calls: 240, holdMs: 3_000, maxConcurrent: 400 }));
+      await sleep(4_000);
+      const resized = await request('POST', `/v1/clusters/${c.clusterName}/resize`, { cps: 30 });
+      expect(resized.status).toBe(200);
+      expect(resized.json.limits.cps).toBe(30);
+      const resizedAt = Date.now();
+      // Admissions in a 2 s window starting 1 s after the resize, from the calls' start times on
+      // the store clock (read while every call started in the window is still up: held 3 s).
+      await sleep(Math.max(0, resizedAt + 1_000 - Date.now()));
+      const windowStart = await reader.now();
+      await sleep(2_000);
+      const calls = await reader.calls(undefined, 10_000);
+      const admitted = calls.filter((x) => x.startedAtMs >= windowStart && x.startedAtMs < windowStart + 2_000).length;
+      // Within 1 s of the resize the cluster admits 30 CPS (of the 40 offered), cluster-wide.
+      expect(admitted, 'calls admitted in the 2 s from 1 s after the resize').toBeGreaterThanOrEqual(56);
+      expect(admitted).toBeLessThanOrEqual(60);
+      expect(new Set(calls.filter((x) => x.startedAtMs >= windowStart).map((x) => x.nodeId)).size).toBe(2);
+      const results = await Promise.all(load);
+      for (const r of results) expect(r.failed, r.errors.slice(0, 1_000)).toBe(0);
+    } finally {
+      await reader.close();
+    }
   });
 });

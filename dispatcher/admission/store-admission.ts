@@ -13,7 +13,7 @@
  */
 import { ERROR_CODES, isSipfleetError } from '../../shared/errors.ts';
 import type { CarrierConfig, ClusterConfig, RedisOutageMode } from '../../shared/config/config-types.ts';
-import { levelKey, type AdmitResult, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
+import { levelKey, type AdmitResult, type ClusterLimitsRecord, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LocalCalls } from '../cluster/local-calls.ts';
 import type { NodeMembership } from '../cluster/node-membership.ts';
@@ -31,6 +31,8 @@ export interface StoreAdmissionOptions {
   /** Live view of the switches' caps (the registry: caps change at run time). */
   switches: () => ReadonlyMap<string, { readonly cps?: number | undefined; readonly channels?: number | undefined }>;
   carriers: () => ReadonlyMap<string, CarrierConfig>;
+  /** The cluster's caps as they are now (live: the ops API resizes them without a restart). */
+  clusterLimits?: () => ClusterLimitsRecord;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -176,7 +178,7 @@ export class StoreAdmission implements Admission {
   #levels(req: AdmissionRequest): LevelLimit[] {
     const o = this.#o;
     const chargeShared = req.reattempt !== true;
-    const limits = o.cluster.limits;
+    const limits = o.clusterLimits?.() ?? o.cluster.limits;
     const levels: LevelLimit[] = [
       { level: levelKey('cluster', o.cluster.name), cps: limits.cps, burst: limits.burst, channels: limits.channels, chargeCps: chargeShared },
     ];

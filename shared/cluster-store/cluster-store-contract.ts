@@ -480,6 +480,25 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       expect(await peer.listSwitches()).toEqual([live, config[1], config[2]]);
     });
 
+    it('cluster limits: seeded once, replaced live with a notice to every client, validated', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      expect(await store.getClusterLimits()).toBeUndefined();
+      expect(await store.seedClusterLimits({ cps: 20, channels: 100 })).toBe(true);
+      expect(await peer.seedClusterLimits({ cps: 99 })).toBe(false);
+      expect(await peer.getClusterLimits()).toEqual({ cps: 20, channels: 100 });
+      const remote = counter();
+      const stop = peer.onSwitchesChanged(remote.fn);
+      await sleep(SUBSCRIBE_SETTLE_MS);
+      remote.count = 0;
+      await store.putClusterLimits({ cps: 30, channels: 100 });
+      await until(() => remote.count > 0, 1000, 'a limits change to reach the other client');
+      expect(await peer.getClusterLimits()).toEqual({ cps: 30, channels: 100 });
+      await store.putClusterLimits({ channels: 100 });
+      expect(await store.getClusterLimits()).toEqual({ channels: 100 });
+      await expect(store.putClusterLimits({ cps: -1 })).rejects.toMatchObject({ code: 'STORE_ERR_INVALID' });
+      stop();
+    });
+
     it('onSwitchesChanged fires after every change, on every client of the cluster, within 1 s; unsubscribe works', async () => {
       const peer = handle.peer === undefined ? store : await handle.peer();
       const local = counter();

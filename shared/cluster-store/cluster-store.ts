@@ -119,6 +119,13 @@ export interface SwitchRecord {
   readonly state: SwitchAdminState;
 }
 
+/** The cluster-wide caps (the `cluster` level): live, changed by the ops API without a restart. */
+export interface ClusterLimitsRecord {
+  readonly cps?: number | undefined;
+  readonly channels?: number | undefined;
+  readonly burst?: number | undefined;
+}
+
 /** One node's latest view of one switch, from its OPTIONS probes. */
 export interface ProbeReport {
   readonly switchId: string;
@@ -183,10 +190,18 @@ export interface ClusterStore {
   /** Add the switches that are not in the registry yet (a node's config seeds its cluster); returns how many. */
   seedSwitches(switches: readonly SwitchRecord[]): Promise<number>;
   /**
-   * Called (on every node, within ~1 s) after any registry change made through any node; the
-   * listener re-reads `listSwitches()`. Returns an unsubscribe function.
+   * Called (on every node, within ~1 s) after any registry change made through any node (the
+   * switches or the cluster limits); the listener re-reads what it needs. Returns an unsubscribe
+   * function.
    */
   onSwitchesChanged(listener: () => void): () => void;
+
+  /** The cluster's caps as last set (undefined when never set: the config's apply). */
+  getClusterLimits(): Promise<ClusterLimitsRecord | undefined>;
+  /** Replace the cluster's caps and notify every node (`onSwitchesChanged`). */
+  putClusterLimits(limits: ClusterLimitsRecord): Promise<void>;
+  /** Set the caps only when none are stored yet (a node's config seeds its cluster); true when set. */
+  seedClusterLimits(limits: ClusterLimitsRecord): Promise<boolean>;
 
   // ---- shared probe results ----
 

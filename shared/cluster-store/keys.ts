@@ -42,6 +42,8 @@ export interface StoreKeys {
   levelAdmits(level: string): string;
   /** The switch registry. */
   readonly switches: string;
+  /** The cluster's caps (JSON): the live `cluster` level limits. */
+  readonly clusterLimits: string;
   /** The pub/sub channel of change notices (not a key; same prefix for readability). */
   readonly events: string;
   /** Index of live probe reports. */
@@ -77,6 +79,7 @@ export function storeKeys(cluster: string): StoreKeys {
     levelCalls: (level) => `${prefix}level:calls:${level}`,
     levelAdmits: (level) => `${prefix}level:admits:${level}`,
     switches: `${prefix}switches`,
+    clusterLimits: `${prefix}cluster-limits`,
     events: `${prefix}events`,
     probes: `${prefix}probes`,
     // Switch ids hold no ':' (validated), so the node id (which may) is the unambiguous tail.

@@ -17,6 +17,7 @@ import type {
   AdmitRequest,
   AdmitResult,
   CallRecord,
+  ClusterLimitsRecord,
   ClusterStore,
   LevelStats,
   NodeLease,
@@ -27,6 +28,7 @@ import type {
 } from './cluster-store.ts';
 import { AdmissionLog } from './admission-log.ts';
 import { ChangeListeners } from './change-listeners.ts';
+import { clusterLimitsJson, parseClusterLimits } from './cluster-limits-record.ts';
 import { normalizeSeed, normalizeSwitchRecord } from './normalize-switch-record.ts';
 import { byId, byReport } from './record-order.ts';
 import { ExpiryQueue } from './expiry-queue.ts';
@@ -104,6 +106,8 @@ export class MemoryClusterStore implements ClusterStore {
   /** The registry: id → canonical record. */
   readonly #switches = new Map<string, SwitchRecord>();
   readonly #switchListeners: ChangeListeners;
+  /** The cluster's caps, canonical JSON (undefined until seeded or set). */
+  #clusterLimits: string | undefined;
   /** `<switchId>:<nodeId>` → report. */
   readonly #probes = new Map<string, Expiring<ProbeReport>>();
   /** Source key → switch id; re-inserted on every set, so roughly oldest expiry first. */
@@ -393,6 +397,28 @@ export class MemoryClusterStore implements ClusterStore {
     this.#assertOpen('removeSwitch');
     assertSwitchId('id', id);
     if (!this.#switches.delete(id)) return false;
+    this.#changed();
+    return true;
+  }
+
+  async getClusterLimits(): Promise<ClusterLimitsRecord | undefined> {
+    this.#assertOpen('getClusterLimits');
+    return parseClusterLimits(this.#clusterLimits);
+  }
+
+  async putClusterLimits(limits: ClusterLimitsRecord): Promise<void> {
+    this.#assertOpen('putClusterLimits');
+    const json = clusterLimitsJson(limits);
+    if (json === this.#clusterLimits) return;
+    this.#clusterLimits = json;
+    this.#changed();
+  }
+
+  async seedClusterLimits(limits: ClusterLimitsRecord): Promise<boolean> {
+    this.#assertOpen('seedClusterLimits');
+    const json = clusterLimitsJson(limits);
+    if (this.#clusterLimits !== undefined) return false;
+    this.#clusterLimits = json;
     this.#changed();
     return true;
   }

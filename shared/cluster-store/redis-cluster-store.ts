@@ -18,6 +18,7 @@ import type {
   AdmitRequest,
   AdmitResult,
   CallRecord,
+  ClusterLimitsRecord,
   ClusterStore,
   LevelStats,
   NodeLease,
@@ -27,6 +28,7 @@ import type {
   SwitchRecord,
 } from './cluster-store.ts';
 import { ChangeListeners } from './change-listeners.ts';
+import { clusterLimitsJson, parseClusterLimits } from './cluster-limits-record.ts';
 import { ChangeSubscriber } from './change-subscriber.ts';
 import { storeKeys, type StoreKeys } from './keys.ts';
 import { normalizeSeed, normalizeSwitchRecord, parseSwitchRecord } from './normalize-switch-record.ts';
@@ -313,6 +315,20 @@ export class RedisClusterStore implements ClusterStore {
   async removeSwitch(id: string): Promise<boolean> {
     assertSwitchId('id', id);
     return this.#op('removeSwitch', () => this.#scripts.removeSwitch(id));
+  }
+
+  async getClusterLimits(): Promise<ClusterLimitsRecord | undefined> {
+    return this.#op('getClusterLimits', async () => parseClusterLimits(await this.#scripts.clusterLimitsJson()));
+  }
+
+  async putClusterLimits(limits: ClusterLimitsRecord): Promise<void> {
+    const json = clusterLimitsJson(limits);
+    await this.#op('putClusterLimits', () => this.#scripts.putClusterLimits(json, false));
+  }
+
+  async seedClusterLimits(limits: ClusterLimitsRecord): Promise<boolean> {
+    const json = clusterLimitsJson(limits);
+    return this.#op('seedClusterLimits', () => this.#scripts.putClusterLimits(json, true));
   }
 
   async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {

@@ -31,6 +31,7 @@ export const SCRIPT_NAMES = [
   'put-switch',
   'remove-switch',
   'seed-switches',
+  'put-cluster-limits',
   'put-probe-report',
   'list-probe-reports',
 ] as const;
@@ -239,6 +240,16 @@ export class StoreScripts {
   }
 
   /** `switches` are canonical and their ids distinct. Returns how many were added. */
+  /** `json` is canonical (clusterLimitsJson). True when the caps changed (a notice went out). */
+  async putClusterLimits(json: string, seed: boolean): Promise<boolean> {
+    const k = this.#keys;
+    return (await this.#run('put-cluster-limits', [k.clusterLimits], [k.prefix, json, seed ? '1' : '0'])) === 1;
+  }
+
+  async clusterLimitsJson(): Promise<string | null> {
+    return this.#redis.get(this.#keys.clusterLimits);
+  }
+
   async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {
     const k = this.#keys;
     const argv: string[] = [k.prefix];
