@@ -13,6 +13,7 @@ Commands:
   dispatcher --config FILE     run a dispatcher node (SIP proxy)
   switch-sim --listen URL ...  run a switch simulator (SIP UAS)
   ops-api --config FILE        run the ops API (HTTP, bearer tokens, OpenAPI at /docs)
+  apply -f FILE                apply a cluster description (limits, switches) through the ops API
   lab                          bring up a local cluster (dispatcher + 2 switch-sims) and print how to use it
   help                         show this help
 
@@ -35,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
     case 'ops-api': {
       const { runOpsApiCli } = await import('../ops-api/main.ts');
       return runOpsApiCli(rest, VERSION);
+    }
+    case 'apply': {
+      const { runApplyCli } = await import('../ops-api/apply/apply-cluster.ts');
+      return runApplyCli(rest);
     }
     case 'lab': {
       const { runLabCli } = await import('../ops-api/lab/run-lab.ts');
