@@ -39,6 +39,9 @@ interface Child {
   proc: ChildProcess;
 }
 
+/** Thrown to skip the ops API in a memory-store lab (not an error). */
+class NoApi extends Error {}
+
 function which(cmd: string): string | undefined {
   try {
     return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
@@ -176,6 +179,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
       const d = start(id, process.execPath, [BIN, 'dispatcher', '--config', file]);
       await waitHttp(`http://${ip}:9060/readyz`, 15_000, d);
     }
+    // A memory store lives inside one process: an ops API beside it would see nothing. Only with
+    // Redis does the lab run one.
+    if (redisServer === undefined) throw new NoApi();
     const opsFile = join(dir, 'ops.yaml');
     writeFileSync(
       opsFile,
@@ -184,9 +190,11 @@ export async function runLabCli(argv: string[]): Promise<number> {
     const ops = start('ops-api', process.execPath, [BIN, 'ops-api', '--config', opsFile]);
     await waitHttp(`http://${api}/healthz`, 15_000, ops);
   } catch (err) {
-    process.stderr.write(`sipfleet lab: ${(err as Error).message}\n`);
-    await stopAll();
-    return 1;
+    if (!(err instanceof NoApi)) {
+      process.stderr.write(`sipfleet lab: ${(err as Error).message}\n`);
+      await stopAll();
+      return 1;
+    }
   }
 
   const d1 = `${dispatcherIps[0]}:${sipPort}`;
@@ -195,16 +203,13 @@ sipfleet lab is up (${redisServer === undefined ? 'memory store, one dispatcher:
 ${dispatcherIps.map((ip, i) => `  dispatcher d${i + 1}   sip: udp://${ip}:${sipPort}  tcp://${ip}:${sipPort}   http: http://${ip}:9060/metrics`).join('\n')}
   switch-sim sw1  sip: udp://127.0.0.21:5060                       http: http://127.0.0.21:8060/status
   switch-sim sw2  sip: udp://127.0.0.22:5060                       http: http://127.0.0.22:8060/status
-  ops API         http://${api}  (OpenAPI: http://${api}/docs)
-  API token       ${token}
+${redisServer === undefined ? '  ops API         not started (it needs the Redis store): apt-get install redis-server' : `  ops API         http://${api}  (OpenAPI: http://${api}/docs)\n  API token       ${token}`}
   files           ${dir}
 
 Place 1,000 calls through a dispatcher with SIPp:
   sipp -sn uac ${d1} -m 1000 -r 100 -i 127.0.0.1 -p 5070
 
-List the servers with their live channels:
-  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers
-
+${redisServer === undefined ? '' : `List the servers with their live channels:\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers\n`}
 Ctrl-C stops everything.
 `);
   await new Promise<void>((resolve) => {
