@@ -10,6 +10,7 @@
 import type { CallEndReason } from '../admission/admission.ts';
 import type { Flow, Target } from '../transport/transport.ts';
 import type { Clock, TimerHandle } from '../transaction/clock.ts';
+import { ownString } from '../transaction/own-copy.ts';
 
 export interface DialogRecord {
   // One leg of a call through this node.
@@ -76,7 +77,8 @@ export class DialogTable {
     const d = this.#entry(record);
     if (d === undefined || d.state === 'confirmed') return;
     d.state = 'confirmed';
-    d.toTag = toTag;
+    // A copy of its own: as a slice of the 2xx's decoded text it would keep that alive for the call.
+    d.toTag = toTag === undefined ? undefined : ownString(toTag);
     d.expiry = this.#clock.setTimer(this.#maxAgeMs, () => this.end(record, 'max-age'));
   }
 

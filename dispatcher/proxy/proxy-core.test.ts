@@ -532,3 +532,48 @@ describe('request validation (RFC 3261 §16.3, §16.4)', () => {
     expect(h.transport.sent).toHaveLength(0);
   });
 });
+
+describe('a finished call while its transactions are still held (RFC 6026; memory shedding)', () => {
+  it('after the 2xx: a 2xx retransmission is still relayed, a retransmitted INVITE absorbed, a retransmitted BYE re-answered', async () => {
+    const h = proxyHarness();
+    const invite = carrierInvite();
+    h.transport.inject(invite, CARRIER);
+    await settle();
+    const fwd = h.transport.sent.filter((s) => s.text.startsWith('INVITE ') && s.target.address !== CARRIER_TARGET.address)[0];
+    const ok = switchAnswers(h, fwd, 200, 'OK', { headers: [['Record-Route', RR_UDP]], body: SDP });
+    expect(statusesTo(h, CARRIER_TARGET)).toEqual([100, 200]);
+    const relayed = sentResponses(h, CARRIER_TARGET)[1];
+
+    // The switch retransmits its 2xx: it still goes upstream, byte for byte the same.
+    h.transport.clear();
+    h.transport.inject(ok, SW1_FLOW);
+    const again = sentResponses(h, CARRIER_TARGET);
+    expect(again).toHaveLength(1);
+    expect(again[0].data.equals(relayed.data)).toBe(true);
+    expect(h.dialogs.get('call-1@198.51.100.7')?.state).toBe('confirmed');
+
+    // The carrier retransmits its INVITE: absorbed by the Accepted server transaction.
+    h.transport.clear();
+    h.transport.inject(invite, CARRIER);
+    await settle();
+    expect(h.transport.sent).toHaveLength(0);
+
+    // BYE, its 200, then a retransmitted BYE: the 200 is re-sent from the Completed transaction.
+    const bye = request({ method: 'BYE', branch: 'z9hG4bK-bye-mem', toTag: 'sw-tag', cseq: 2 });
+    h.transport.inject(bye, CARRIER);
+    await settle();
+    const [byeRec] = sentRequests(h, SW1, 'BYE');
+    switchAnswers(h, byeRec, 200, 'OK');
+    const [byeOk] = sentResponses(h, CARRIER_TARGET);
+    h.transport.clear();
+    h.transport.inject(bye, CARRIER);
+    const [byeOkAgain] = sentResponses(h, CARRIER_TARGET);
+    expect(byeOkAgain.data.equals(byeOk.data)).toBe(true);
+    expect(sentRequests(h, SW1, 'BYE')).toHaveLength(0);
+    expect(h.admission.releases).toEqual([{ switchId: 'sw1', callId: 'call-1@198.51.100.7', reason: 'bye' }]);
+
+    // Everything ends with its timers.
+    h.clock.advance(200_000);
+    expect(h.layer.stats()).toMatchObject({ serverTransactions: 0, clientTransactions: 0 });
+  });
+});

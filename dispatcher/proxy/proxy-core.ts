@@ -25,7 +25,8 @@ import {
 } from '../../shared/sip/index.ts';
 import type { Admission } from '../admission/admission.ts';
 import type { CarrierMatcher } from '../admission/carrier-matcher.ts';
-import type { Router, RoutingContext } from '../routing/router.ts';
+import type { AttemptOutcome, RouteCandidate, Router, RoutingContext } from '../routing/router.ts';
+import { ownString } from '../transaction/own-copy.ts';
 import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import { flowTarget, type TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { ServerTransactionUser } from '../transaction/transaction-user.ts';
@@ -78,6 +79,13 @@ export class ProxyCore implements ServerTransactionUser {
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
   readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {} };
+
+  // Shared by every response context (one closure each per call would live as long as the call's
+  // transactions: 32 s).
+  readonly #reportAttempt = (c: RouteCandidate, outcome: AttemptOutcome): void => this.#o.router.report(c, outcome);
+  readonly #countLocalReply = (status: number): void => {
+    this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
+  };
 
   constructor(opts: ProxyCoreOptions) {
     this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', ...opts };
@@ -265,30 +273,27 @@ export class ProxyCore implements ServerTransactionUser {
     const req = txn.request;
     const o = this.#o;
     const isInvite = req.method === 'INVITE';
-    const callId = req.callId;
+    // A copy of its own: the Call-ID is kept by the dialog table and admission for the whole call,
+    // and as a slice it would keep the INVITE's decoded text alive with it.
+    const callId = ownString(req.callId);
     const routing: RoutingContext = { request: req, flow: txn.flow, carrierId };
     const tried = new Set<string>();
     let attempts = 0;
     let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;
     /** This call's leg in the dialog table (the current attempt's). */
-    let leg: DialogRecord | undefined;
+    const call: CallLeg = { leg: undefined };
     /** An earlier attempt was admitted (and failed over): shared levels are not charged again. */
     let admittedBefore = false;
 
-    const hooks: ResponseContextHooks = {
-      report: (c, outcome) => o.router.report(c, outcome),
-      nextBranch: async () => {
-        if (leg !== undefined) o.dialogs.end(leg, 'failover');
-        leg = undefined;
-        return nextPlan();
-      },
+    const hooks = this.#answeredHooks(call, isInvite);
+    hooks.nextBranch = async () => {
+      if (call.leg !== undefined) o.dialogs.end(call.leg, 'failover');
+      call.leg = undefined;
+      return nextPlan();
     };
     if (isInvite) {
       hooks.onFinal = (res) => {
-        if (res.status >= 300 && leg !== undefined) o.dialogs.end(leg, ctx.cancelled ? 'cancel' : 'rejected');
-      };
-      hooks.on2xx = (res: SipResponse) => {
-        if (leg !== undefined) o.dialogs.confirm(leg, res.toTag);
+        if (res.status >= 300 && call.leg !== undefined) o.dialogs.end(call.leg, ctx.cancelled ? 'cancel' : 'rejected');
       };
     }
     const ctx = this.#context(txn, hooks);
@@ -309,9 +314,10 @@ export class ProxyCore implements ServerTransactionUser {
             if (decision.switchOnly) continue;
             return undefined;
           }
+          const fromTag = req.fromTag;
           const record: DialogRecord = {
             callId,
-            fromTag: req.fromTag,
+            fromTag: fromTag === undefined ? undefined : ownString(fromTag),
             toTag: undefined,
             state: 'early',
             switchTarget: candidate.target,
@@ -320,10 +326,10 @@ export class ProxyCore implements ServerTransactionUser {
             createdAt: this.#tl.clock.now(),
             release: decision.release,
           };
-          leg = record;
+          call.leg = record;
           admittedBefore = true;
           if (!o.dialogs.add(record)) {
-            leg = undefined;
+            call.leg = undefined;
             decision.release('rejected');
             lastRefusal = { status: 503, reason: 'Service Unavailable (Dialog Table Full)' };
             return undefined;
@@ -352,6 +358,26 @@ export class ProxyCore implements ServerTransactionUser {
     ctx.start(first);
   }
 
+  /**
+   * The hooks a response context keeps after the call is answered, for 2xx retransmissions
+   * (RFC 6026: 32 s): made here rather than in #dispatchNew because every closure made there
+   * shares its scope, which holds the request and the routing context.
+   */
+  #answeredHooks(call: CallLeg, isInvite: boolean): ResponseContextHooks {
+    const o = this.#o;
+    const hooks: ResponseContextHooks = { report: this.#reportAttempt };
+    if (isInvite) {
+      hooks.on2xx = (res: SipResponse) => {
+        // Confirmed once; for a retransmitted 2xx confirm() was a no-op, so the leg (with its
+        // admission release and whatever that holds) is let go here rather than kept for 32 s.
+        const leg = call.leg;
+        call.leg = undefined;
+        if (leg !== undefined) o.dialogs.confirm(leg, res.toTag);
+      };
+    }
+    return hooks;
+  }
+
   #context(txn: ServerTransaction, hooks: ResponseContextHooks): ResponseContext {
     const ctx = new ResponseContext({
       layer: this.#tl,
@@ -360,9 +386,7 @@ export class ProxyCore implements ServerTransactionUser {
       failoverCodes: this.#failoverCodes,
       retryAfter: this.#o.retryAfter,
       noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
-      onLocalReply: (status) => {
-        this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
-      },
+      onLocalReply: this.#countLocalReply,
       hooks,
     });
     txn.context = ctx;
@@ -388,6 +412,11 @@ export class ProxyCore implements ServerTransactionUser {
     fwd.prepend('Via', identity.viaValue(target.protocol, branchWithLoopHash(hash)));
     return fwd;
   }
+}
+
+/** The dialog-table leg of the current attempt of a call (shared by its dispatch and its hooks). */
+interface CallLeg {
+  leg: DialogRecord | undefined;
 }
 
 /** The connection (and its transport) named by a flow token in one of our Route values. */

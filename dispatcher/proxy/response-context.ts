@@ -59,7 +59,10 @@ export interface ResponseContextOptions {
 }
 
 interface Branch {
-  plan: BranchPlan;
+  /** The forwarded request: dropped once the branch is done (see `#branchDone`). */
+  request: SipRequest | undefined;
+  readonly target: Target;
+  readonly candidate: RouteCandidate | undefined;
   txn: ClientTransaction | undefined;
   provisional: boolean;
   cancelPending: boolean;
@@ -72,6 +75,8 @@ interface Branch {
 
 export class ResponseContext {
   readonly #o: ResponseContextOptions;
+  /** `#o.hooks` until finished, then only those a 2xx retransmission still calls (see `#shed`). */
+  #hooks: ResponseContextHooks;
   #branch: Branch | undefined;
   #cancelled = false;
   /** A provisional other than 100 went upstream: failover is no longer allowed. */
@@ -79,7 +84,29 @@ export class ResponseContext {
   #finished = false;
 
   constructor(opts: ResponseContextOptions) {
-    this.#o = opts;
+    this.#o = { ...opts, hooks: {} };
+    this.#hooks = opts.hooks;
+  }
+
+  /**
+   * Memory: an INVITE's context lives as long as its server and client transactions (32 s after
+   * the 2xx, RFC 6026 Timers L/M), a non-INVITE's as long as its server transaction (Timer J).
+   * Once finished, the only work left is relaying 2xx retransmissions of the INVITE (RFC 6026
+   * §8.4, §16.7 step 5): that needs the branch's candidate (report), `on2xx`, `report` and the
+   * server transaction. The failover and final hooks (whose closures hold the dispatch scope:
+   * request, routing context) and the spent (cancelled) timer handles are dropped; the forwarded
+   * request (its fields are slices of the received datagram's text) already went when the branch
+   * was done (`#branchDone`).
+   */
+  #shed(): void {
+    const h = this.#hooks;
+    this.#hooks = { ...(h.on2xx === undefined ? {} : { on2xx: h.on2xx }), ...(h.report === undefined ? {} : { report: h.report }) };
+    const b = this.#branch;
+    // A branch still in flight (a local reply while it runs) keeps what Timer C and CANCEL need.
+    if (b !== undefined && b.done) {
+      b.timerC = undefined;
+      b.noResponse = undefined;
+    }
   }
 
   get finished(): boolean {
@@ -94,7 +121,9 @@ export class ResponseContext {
   start(plan: BranchPlan): void {
     if (this.#finished) return;
     const branch: Branch = {
-      plan,
+      request: plan.request,
+      target: plan.target,
+      candidate: plan.candidate,
       txn: undefined,
       provisional: false,
       cancelPending: false,
@@ -127,7 +156,8 @@ export class ResponseContext {
     this.#finished = true;
     this.#o.onLocalReply?.(status);
     const res = makeResponse(this.#o.server.request, status, reason, { toTag: this.#o.server.localTag, headers });
-    this.#o.hooks.onFinal?.(res, false);
+    this.#hooks.onFinal?.(res, false);
+    this.#shed();
     this.#o.server.respond(res);
   }
 
@@ -146,7 +176,7 @@ export class ResponseContext {
 
   #armTimerC(b: Branch): void {
     b.timerC?.cancel();
-    const c = this.#o.layer.timers(b.plan.target.protocol !== 'udp').C;
+    const c = this.#o.layer.timers(b.target.protocol !== 'udp').C;
     b.timerC = this.#o.layer.clock.setTimer(c, () => {
       if (b.done) return;
       // RFC 3261 §16.8: CANCEL a branch that got a provisional; otherwise act as if 408 arrived.
@@ -177,19 +207,20 @@ export class ResponseContext {
     }
     if (status < 300) {
       // Every 2xx goes upstream, retransmissions included (§16.7 step 5, RFC 6026).
-      b.done = true;
+      this.#branchDone(b);
       b.timerC?.cancel();
       this.#report(b, { kind: 'response', status, latencyMs: this.#o.layer.clock.now() - b.startedAt });
       if (!this.#finished) {
         this.#finished = true;
-        this.#o.hooks.onFinal?.(res, true);
+        this.#hooks.onFinal?.(res, true);
+        this.#shed();
       }
-      this.#o.hooks.on2xx?.(res);
+      this.#hooks.on2xx?.(res);
       this.#relay(res);
       return;
     }
     if (b.done) return;
-    b.done = true;
+    this.#branchDone(b);
     b.timerC?.cancel();
     this.#report(b, { kind: 'response', status, latencyMs: this.#o.layer.clock.now() - b.startedAt });
     if (this.#failoverAllowed(status)) {
@@ -201,7 +232,7 @@ export class ResponseContext {
 
   #onFailure(b: Branch, outcome: AttemptOutcome, status: number, reason: string): void {
     if (b.done) return;
-    b.done = true;
+    this.#branchDone(b);
     b.timerC?.cancel();
     b.noResponse?.cancel();
     this.#report(b, outcome);
@@ -216,19 +247,28 @@ export class ResponseContext {
     this.respond(status, reason);
   }
 
+  /**
+   * A branch got its final (or failed): it is never CANCELled after this, so it lets go of its
+   * request (an earlier branch's client transaction keeps it referenced through Timer D).
+   */
+  #branchDone(b: Branch): void {
+    b.done = true;
+    b.request = undefined;
+  }
+
   #failoverAllowed(status: number): boolean {
     return (
       !this.#cancelled &&
       !this.#relayedProvisional &&
       this.#o.failoverCodes.has(status) &&
-      this.#o.hooks.nextBranch !== undefined
+      this.#hooks.nextBranch !== undefined
     );
   }
 
   async #failover(_b: Branch, outcome: AttemptOutcome, res?: SipResponse, status?: number, reason?: string): Promise<void> {
     let plan: BranchPlan | undefined;
     try {
-      plan = await this.#o.hooks.nextBranch?.(outcome);
+      plan = await this.#hooks.nextBranch?.(outcome);
     } catch (err) {
       this.#o.log.error({ err }, 'failover: choosing the next branch failed');
     }
@@ -252,12 +292,13 @@ export class ResponseContext {
   #finishWith(res: SipResponse): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#o.hooks.onFinal?.(res, true);
+    this.#hooks.onFinal?.(res, true);
+    this.#shed();
     this.#relay(res);
   }
 
   #report(b: Branch, outcome: AttemptOutcome): void {
-    if (b.plan.candidate !== undefined) this.#o.hooks.report?.(b.plan.candidate, outcome);
+    if (b.candidate !== undefined) this.#hooks.report?.(b.candidate, outcome);
   }
 
   /** Relay a response upstream without our Via (RFC 3261 §16.7 step 3). */
@@ -269,7 +310,9 @@ export class ResponseContext {
 
   /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */
   #sendCancel(b: Branch): void {
-    const inv = b.plan.request;
+    const inv = b.request;
+    // Only a done branch has dropped its request, and a done branch is never CANCELled.
+    if (inv === undefined) return;
     const headers: HeaderField[] = [];
     let via = false;
     for (const h of inv.headers) {
@@ -284,7 +327,7 @@ export class ResponseContext {
     }
     headers.push({ name: 'Max-Forwards', key: 'max-forwards', value: '70', raw: undefined });
     const cancel = new SipRequest('CANCEL', inv.uri, headers, Buffer.alloc(0));
-    this.#o.layer.sendRequest(cancel, b.plan.target, {
+    this.#o.layer.sendRequest(cancel, b.target, {
       onResponse: () => {},
       onTimeout: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL timed out'),
       onTransportError: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL could not be sent'),
@@ -292,7 +335,7 @@ export class ResponseContext {
     // RFC 3261 §9.1: no final response 64*T1 after the CANCEL → give the branch up (a 408,
     // §16.7 step 2), else the server transaction, dialog and admission would wait forever.
     b.timerC?.cancel();
-    b.timerC = this.#o.layer.clock.setTimer(this.#o.layer.timers(b.plan.target.protocol !== 'udp').B, () => {
+    b.timerC = this.#o.layer.clock.setTimer(this.#o.layer.timers(b.target.protocol !== 'udp').B, () => {
       if (b.done) return;
       b.txn?.abort();
       this.#onFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');

@@ -9,6 +9,7 @@ import type { HeaderField } from '../../shared/sip/index.ts';
 import type { Target } from '../transport/transport.ts';
 import type { Clock } from './clock.ts';
 import { TransactionBase } from './transaction-base.ts';
+import { ownBytes } from './own-copy.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
 import { nextInterval, type TimerValues } from './timers.ts';
 
@@ -41,47 +42,81 @@ interface ClientDeps {
 type InviteState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 type NonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
+/*
+ * Memory: a finished client transaction stays in the table for 32 s (Timer M over UDP; Timer K
+ * 5 s, Timer D 32 s), so what it keeps matters at thousands of calls per second. The request
+ * (parsed fields of the original plus ours) and its serialized bytes are needed only while the
+ * request may be retransmitted (Calling/Proceeding, Trying/Proceeding) or an ACK built from it
+ * (the first non-2xx final). Afterwards:
+ *   - INVITE Accepted (RFC 6026 §8.4) only passes 2xx up to the TU: it needs the TU;
+ *   - INVITE Completed re-sends the ACK for each retransmitted final: the ACK's bytes;
+ *   - non-INVITE Completed absorbs retransmitted finals: nothing.
+ * So the request, its bytes and the deps object that carried them are dropped on leaving the
+ * sending states; reading `request` then throws.
+ */
+
+/** Thrown by `request` once the transaction dropped it. */
+function released(): never {
+  throw new Error('client transaction: the request is released once a final response arrived');
+}
+
 export class InviteClientTransaction extends TransactionBase<InviteState> implements ClientTransaction {
   readonly key: string;
-  readonly request: SipRequest;
   readonly target: Target;
   lastStatus = 0;
-  readonly #deps: ClientDeps;
-  readonly #bytes: Buffer;
+  #request: SipRequest | undefined;
+  #bytes: Buffer | undefined;
   #ackBytes: Buffer | undefined;
+  readonly #timers: TimerValues;
+  readonly #send: RequestSender;
+  readonly #reliable: boolean;
+  readonly #user: ClientTransactionUser;
 
   constructor(deps: ClientDeps) {
     super('calling', deps.clock);
     this.key = deps.key;
-    this.request = deps.request;
+    this.#request = deps.request;
     this.target = deps.target;
-    this.#deps = deps;
+    this.#timers = deps.timers;
+    this.#send = deps.send;
+    this.#reliable = deps.reliable;
+    this.#user = deps.user;
     this.#bytes = serializeMessage(deps.request);
   }
 
+  get request(): SipRequest {
+    return this.#request ?? released();
+  }
+
   start(): void {
-    this.#transmit(this.#bytes);
-    if (!this.#deps.reliable) this.#retransmit(this.#deps.timers.A);
-    this.timer(this.#deps.timers.B, () => {
+    if (this.#bytes !== undefined) this.#transmit(this.#bytes);
+    if (!this.#reliable) this.#retransmit(this.#timers.A);
+    this.timer(this.#timers.B, () => {
       this.terminate();
-      this.#deps.user.onTimeout();
+      this.#user.onTimeout();
     });
   }
 
   #retransmit(interval: number): void {
     // Timer A doubles without the T2 cap (RFC 3261 §17.1.1.2).
     this.timer(interval, () => {
-      this.#transmit(this.#bytes);
+      if (this.#bytes !== undefined) this.#transmit(this.#bytes);
       this.#retransmit(interval * 2);
     });
   }
 
   #transmit(data: Buffer): void {
-    this.#deps.send(data, this.target).catch((err: Error) => {
+    this.#send(data, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
-      this.#deps.user.onTransportError(err);
+      this.#user.onTransportError(err);
     });
+  }
+
+  /** Leaving Calling/Proceeding: nothing will be retransmitted or built from the request again. */
+  #release(): void {
+    this.#request = undefined;
+    this.#bytes = undefined;
   }
 
   receiveResponse(res: SipResponse): void {
@@ -92,22 +127,24 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
         if (status > this.lastStatus) this.lastStatus = status;
         if (status < 200) {
           if (this.state === 'calling') this.enter('proceeding');
-          this.#deps.user.onResponse(res);
+          this.#user.onResponse(res);
         } else if (status < 300) {
           this.enter('accepted');
-          this.timer(this.#deps.timers.M, () => this.terminate());
-          this.#deps.user.onResponse(res);
+          this.#release();
+          this.timer(this.#timers.M, () => this.terminate());
+          this.#user.onResponse(res);
         } else {
           this.enter('completed');
-          this.#ackBytes = serializeMessage(buildAckForFinal(this.request, res));
+          this.#ackBytes = ownBytes(serializeMessage(buildAckForFinal(this.request, res)));
+          this.#release();
           this.#transmit(this.#ackBytes);
-          this.timer(this.#deps.timers.D, () => this.terminate());
-          this.#deps.user.onResponse(res);
+          this.timer(this.#timers.D, () => this.terminate());
+          this.#user.onResponse(res);
         }
         return;
       case 'accepted':
         // RFC 6026 §8.4: 2xx retransmissions (and 2xx from other forks) go up to the TU.
-        if (status >= 200 && status < 300) this.#deps.user.onResponse(res);
+        if (status >= 200 && status < 300) this.#user.onResponse(res);
         return;
       case 'completed':
         if (status >= 300 && this.#ackBytes !== undefined) this.#transmit(this.#ackBytes);
@@ -124,33 +161,44 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
 
 export class NonInviteClientTransaction extends TransactionBase<NonInviteState> implements ClientTransaction {
   readonly key: string;
-  readonly request: SipRequest;
   readonly target: Target;
   lastStatus = 0;
-  readonly #deps: ClientDeps;
-  readonly #bytes: Buffer;
+  #request: SipRequest | undefined;
+  #bytes: Buffer | undefined;
   #deadline = 0;
+  readonly #timers: TimerValues;
+  readonly #send: RequestSender;
+  readonly #reliable: boolean;
+  /** Dropped in Completed, where nothing is reported any more. */
+  #user: ClientTransactionUser | undefined;
 
   constructor(deps: ClientDeps) {
     super('trying', deps.clock);
     this.key = deps.key;
-    this.request = deps.request;
+    this.#request = deps.request;
     this.target = deps.target;
-    this.#deps = deps;
+    this.#timers = deps.timers;
+    this.#send = deps.send;
+    this.#reliable = deps.reliable;
+    this.#user = deps.user;
     this.#bytes = serializeMessage(deps.request);
   }
 
+  get request(): SipRequest {
+    return this.#request ?? released();
+  }
+
   start(): void {
-    this.#deadline = this.clock.now() + this.#deps.timers.F;
+    this.#deadline = this.clock.now() + this.#timers.F;
     this.#transmit();
-    this.#armTimers(this.#deps.timers.E);
+    this.#armTimers(this.#timers.E);
   }
 
   #armTimers(interval: number): void {
-    if (!this.#deps.reliable) this.#retransmit(interval);
+    if (!this.#reliable) this.#retransmit(interval);
     this.timer(Math.max(0, this.#deadline - this.clock.now()), () => {
       this.terminate();
-      this.#deps.user.onTimeout();
+      this.#user?.onTimeout();
     });
   }
 
@@ -158,15 +206,16 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     this.timer(interval, () => {
       this.#transmit();
       // In Proceeding the interval is T2 (RFC 3261 §17.1.2.2).
-      this.#retransmit(this.state === 'proceeding' ? this.#deps.timers.T2 : nextInterval(interval, this.#deps.timers.T2));
+      this.#retransmit(this.state === 'proceeding' ? this.#timers.T2 : nextInterval(interval, this.#timers.T2));
     });
   }
 
   #transmit(): void {
-    this.#deps.send(this.#bytes, this.target).catch((err: Error) => {
+    if (this.#bytes === undefined) return;
+    this.#send(this.#bytes, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
-      this.#deps.user.onTransportError(err);
+      this.#user?.onTransportError(err);
     });
   }
 
@@ -176,14 +225,19 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     if (res.status < 200) {
       if (this.state === 'trying') {
         this.enter('proceeding');
-        this.#armTimers(this.#deps.timers.T2);
+        this.#armTimers(this.#timers.T2);
       }
-      this.#deps.user.onResponse(res);
+      this.#user?.onResponse(res);
       return;
     }
     this.enter('completed');
-    this.timer(this.#deps.timers.K, () => this.terminate());
-    this.#deps.user.onResponse(res);
+    this.timer(this.#timers.K, () => this.terminate());
+    const user = this.#user;
+    // Completed only absorbs retransmitted finals (RFC 3261 §17.1.2.2): nothing to send or report.
+    this.#request = undefined;
+    this.#bytes = undefined;
+    this.#user = undefined;
+    user?.onResponse(res);
   }
 
   abort(): void {

@@ -3,20 +3,30 @@
  * timer in order (earliest due time first, then the order they were set), including timers set
  * by those callbacks when they fall inside the advanced window. Each callback sees `now()` equal
  * to its own due time, so RFC timer tests are exact and instant.
+ *
+ * Pending timers sit in a binary heap (due, then set order), so a clock holding the timers of
+ * tens of thousands of transactions (bench/proxy-memory.bench.ts) advances in O(log n) per timer.
+ * A cancelled timer drops its callback at once, as `clearTimeout` lets go of a Node timer's: a
+ * cancelled timer must not keep the transaction its closure names alive until time moves on.
  */
 import type { Clock, TimerHandle } from './clock.ts';
 
 interface Pending {
   readonly due: number;
   readonly seq: number;
-  readonly fn: () => void;
-  active: boolean;
+  fn: (() => void) | undefined;
+}
+
+function before(a: Pending, b: Pending): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }
 
 export class ManualClock implements Clock {
   #now: number;
   #seq = 0;
-  #timers: Pending[] = [];
+  /** Min-heap by (due, seq); cancelled entries stay (with no callback) until they reach the top. */
+  #heap: Pending[] = [];
+  #active = 0;
 
   constructor(start = 0) {
     this.#now = start;
@@ -28,11 +38,14 @@ export class ManualClock implements Clock {
 
   setTimer(ms: number, fn: () => void): TimerHandle {
     if (!Number.isFinite(ms)) throw new RangeError(`ManualClock.setTimer: invalid delay ${ms}`);
-    const timer: Pending = { due: this.#now + Math.max(0, ms), seq: this.#seq++, fn, active: true };
-    this.#timers.push(timer);
+    const timer: Pending = { due: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
+    this.#push(timer);
+    this.#active++;
     return {
       cancel: () => {
-        timer.active = false;
+        if (timer.fn === undefined) return;
+        timer.fn = undefined;
+        this.#active--;
       },
     };
   }
@@ -44,12 +57,14 @@ export class ManualClock implements Clock {
     for (;;) {
       const next = this.#nextDue(end);
       if (next === undefined) break;
-      next.active = false;
+      this.#pop();
+      const fn = next.fn as () => void;
+      next.fn = undefined;
+      this.#active--;
       this.#now = next.due;
-      next.fn();
+      fn();
     }
     this.#now = end;
-    this.#timers = this.#timers.filter((t) => t.active);
   }
 
   /** Advance to an absolute time (must not be in the past). */
@@ -59,7 +74,7 @@ export class ManualClock implements Clock {
 
   /** Timers set and neither fired nor cancelled. */
   get pending(): number {
-    return this.#timers.filter((t) => t.active).length;
+    return this.#active;
   }
 
   /** Due time of the earliest pending timer, or undefined when none. */
@@ -67,12 +82,42 @@ export class ManualClock implements Clock {
     return this.#nextDue(Infinity)?.due;
   }
 
+  /** The earliest live timer if it is due by `limit` (cancelled ones on top are discarded). */
   #nextDue(limit: number): Pending | undefined {
-    let best: Pending | undefined;
-    for (const t of this.#timers) {
-      if (!t.active || t.due > limit) continue;
-      if (best === undefined || t.due < best.due || (t.due === best.due && t.seq < best.seq)) best = t;
+    const heap = this.#heap;
+    while (heap.length > 0 && heap[0].fn === undefined) this.#pop();
+    const top = heap[0];
+    return top !== undefined && top.due <= limit ? top : undefined;
+  }
+
+  #push(t: Pending): void {
+    const heap = this.#heap;
+    let i = heap.length;
+    heap.push(t);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(t, heap[p])) break;
+      heap[i] = heap[p];
+      i = p;
     }
-    return best;
+    heap[i] = t;
+  }
+
+  #pop(): void {
+    const heap = this.#heap;
+    const last = heap.pop() as Pending;
+    const n = heap.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && before(heap[r], heap[l]) ? r : l;
+      if (!before(heap[c], last)) break;
+      heap[i] = heap[c];
+      i = c;
+    }
+    heap[i] = last;
   }
 }

@@ -3,7 +3,7 @@
  * FakeTransport and a ManualClock so every timer is exact.
  */
 import { describe, expect, it } from 'vitest';
-import { makeResponse } from '../../shared/sip/index.ts';
+import { makeResponse, type SipRequest } from '../../shared/sip/index.ts';
 import type { FlowOptions } from '../transport/fake-transport.ts';
 import type { InviteServerTransaction, ServerTransaction } from './server-transaction.ts';
 import {
@@ -16,8 +16,13 @@ import {
   type LayerHarness,
 } from './transaction-test-kit.ts';
 
+/** Each transaction's request, read before its final response (after that the transaction drops it). */
+const requestOf = new WeakMap<ServerTransaction, SipRequest>();
+
 function reply(txn: ServerTransaction, status: number, reason: string): void {
-  txn.respond(makeResponse(txn.request, status, reason, { toTag: txn.localTag }));
+  let req = requestOf.get(txn);
+  if (req === undefined) requestOf.set(txn, (req = txn.request));
+  txn.respond(makeResponse(req, status, reason, { toTag: txn.localTag }));
 }
 
 function ackFor(branch: string, toTag: string, flowVia = 'UDP'): string {
@@ -240,5 +245,42 @@ describe('non-INVITE server transaction (RFC 3261 §17.2.2)', () => {
     h.clock.advance(0);
     expect(txn.state).toBe('terminated');
     expect(h.layer.stats().serverTransactions).toBe(0);
+  });
+});
+
+describe('what a finished server transaction keeps (memory)', () => {
+  it('INVITE: the request and response objects are dropped at the final; Completed still re-sends the final', () => {
+    const h = layerHarness();
+    const invite = request({ branch: 'z9hG4bK-mem1' });
+    h.transport.inject(invite, CARRIER);
+    const txn = h.tu.requests[0];
+    reply(txn, 180, 'Ringing');
+    expect(txn.request.method).toBe('INVITE');
+    expect(txn.lastResponse?.status).toBe(180);
+    reply(txn, 486, 'Busy Here');
+    expect(() => txn.request).toThrow(/released/);
+    expect(txn.lastResponse).toBeUndefined();
+    expect(txn.lastStatus).toBe(486);
+    expect(txn.finalSent).toBe(true);
+    const [, final] = h.transport.take();
+    h.transport.inject(invite, CARRIER);
+    const [resent] = h.transport.take();
+    expect(resent.data.equals(final.data)).toBe(true);
+  });
+
+  it('INVITE Accepted and non-INVITE Completed drop the request too', () => {
+    const h = layerHarness();
+    h.transport.inject(request({ branch: 'z9hG4bK-mem2' }), CARRIER);
+    h.transport.inject(request({ method: 'OPTIONS', branch: 'z9hG4bK-mem3' }), CARRIER);
+    const [inv, opt] = h.tu.requests;
+    reply(inv, 200, 'OK');
+    reply(opt, 200, 'OK');
+    expect(inv.state).toBe('accepted');
+    expect(opt.state).toBe('completed');
+    for (const t of [inv, opt]) {
+      expect(() => t.request).toThrow(/released/);
+      expect(t.lastResponse).toBeUndefined();
+      expect(t.finalSent).toBe(true);
+    }
   });
 });

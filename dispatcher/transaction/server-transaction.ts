@@ -9,12 +9,17 @@ import type { Flow } from '../transport/transport.ts';
 import type { Clock } from './clock.ts';
 import { TransactionBase } from './transaction-base.ts';
 import { nextInterval, type TimerValues } from './timers.ts';
+import { ownBytes, ownString } from './own-copy.ts';
 
 /** How a server transaction puts bytes on the wire: back along the request's flow. */
 export type ResponseSender = (data: Buffer, flow: Flow) => void;
 
 export interface ServerTransaction {
   readonly key: string;
+  /**
+   * The request, until the final response is sent: from then on no state needs it (see the
+   * memory note below), so the transaction lets go of it and reading it throws.
+   */
   readonly request: SipRequest;
   readonly flow: Flow;
   readonly isInvite: boolean;
@@ -22,7 +27,10 @@ export interface ServerTransaction {
   readonly localTag: string;
   readonly state: string;
   readonly terminated: boolean;
+  /** The latest response sent while it may still be needed: cleared with `request` once the final is sent. */
   readonly lastResponse: SipResponse | undefined;
+  /** Status of the latest response sent (0 when none). */
+  readonly lastStatus: number;
   /** True once a final response was sent. */
   readonly finalSent: boolean;
   /** Send a response (provisional or final) upstream. */
@@ -48,25 +56,54 @@ interface ServerDeps {
   reliable: boolean;
 }
 
+/*
+ * Memory: a finished transaction stays in the table for 32 s (Timer L, Timer J over UDP), so at a
+ * few thousand calls per second what each one keeps adds up to hundreds of MB. Once the final
+ * response is sent, no state of either kind needs the request or the response object again:
+ *   - INVITE Accepted (RFC 6026 §8.5) absorbs INVITE retransmissions without answering and
+ *     sends further 2xx the TU passes down (serialized then): it needs the flow and `send`;
+ *   - INVITE Completed re-sends the final on a retransmitted INVITE and on Timer G: the final's
+ *     bytes only; Confirmed absorbs ACKs: nothing;
+ *   - non-INVITE Completed re-sends the final on a retransmitted request: its bytes only.
+ * So the transaction drops the parsed request (with it the received datagram and its decoded
+ * text, which every header value is sliced from), the response object, and the deps object that
+ * carried the request. The key is flattened (see `ownString`): it embeds the branch, a slice of
+ * the request's decoded text.
+ */
+
+/** Thrown by `request` after the final response: nothing may build a response from it then. */
+function released(): never {
+  throw new Error('server transaction: the request is released once the final response is sent');
+}
+
 export class InviteServerTransaction extends TransactionBase<InviteState> implements ServerTransaction {
   readonly key: string;
-  readonly request: SipRequest;
   readonly flow: Flow;
   readonly isInvite = true;
   readonly localTag = generateTag();
   context: unknown;
+  #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
   #lastBytes: Buffer | undefined;
-  readonly #deps: ServerDeps;
+  lastStatus = 0;
+  readonly #timers: TimerValues;
+  readonly #send: ResponseSender;
+  readonly #reliable: boolean;
   /** Called when Timer H fires: no ACK for a final response (RFC 3261 §17.2.1). */
   onAckTimeout: (() => void) | undefined;
 
   constructor(deps: ServerDeps) {
     super('proceeding', deps.clock);
-    this.key = deps.key;
-    this.request = deps.request;
+    this.key = ownString(deps.key);
+    this.#request = deps.request;
     this.flow = deps.flow;
-    this.#deps = deps;
+    this.#timers = deps.timers;
+    this.#send = deps.send;
+    this.#reliable = deps.reliable;
+  }
+
+  get request(): SipRequest {
+    return this.#request ?? released();
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -74,7 +111,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   }
 
   get finalSent(): boolean {
-    return this.#lastResponse !== undefined && this.#lastResponse.status >= 200;
+    return this.lastStatus >= 200;
   }
 
   respond(res: SipResponse): void {
@@ -82,20 +119,31 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     if (state === 'terminated' || state === 'completed' || state === 'confirmed') return;
     // RFC 6026 §8.5: in Accepted, only further 2xx responses are passed on.
     if (state === 'accepted' && (res.status < 200 || res.status >= 300)) return;
-    this.#lastResponse = res;
-    this.#lastBytes = serializeMessage(res);
-    this.#deps.send(this.#lastBytes, this.flow);
-    if (res.status < 200) return;
+    const bytes = serializeMessage(res);
+    this.lastStatus = res.status;
+    this.#send(bytes, this.flow);
+    if (res.status < 200) {
+      // Proceeding re-sends the latest provisional on a retransmitted INVITE.
+      this.#lastResponse = res;
+      this.#lastBytes = bytes;
+      return;
+    }
+    // Final: the request and response objects are no longer needed (see the note above).
+    this.#request = undefined;
+    this.#lastResponse = undefined;
     if (res.status < 300) {
+      // Accepted never re-sends: a further 2xx comes down from the TU with its own bytes.
+      this.#lastBytes = undefined;
       if (state !== 'accepted') {
         this.enter('accepted');
-        this.timer(this.#deps.timers.L, () => this.terminate());
+        this.timer(this.#timers.L, () => this.terminate());
       }
       return;
     }
+    this.#lastBytes = ownBytes(bytes);
     this.enter('completed');
-    if (!this.#deps.reliable) this.#retransmitFinal(this.#deps.timers.G);
-    this.timer(this.#deps.timers.H, () => {
+    if (!this.#reliable) this.#retransmitFinal(this.#timers.G);
+    this.timer(this.#timers.H, () => {
       this.onAckTimeout?.();
       this.terminate();
     });
@@ -103,15 +151,15 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
   #retransmitFinal(interval: number): void {
     this.timer(interval, () => {
-      if (this.#lastBytes !== undefined) this.#deps.send(this.#lastBytes, this.flow);
-      this.#retransmitFinal(nextInterval(interval, this.#deps.timers.T2));
+      if (this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.flow);
+      this.#retransmitFinal(nextInterval(interval, this.#timers.T2));
     });
   }
 
   receiveRetransmission(): void {
     // Proceeding: resend the latest provisional; Completed: resend the final; Accepted/Confirmed: absorb.
     if ((this.state === 'proceeding' || this.state === 'completed') && this.#lastBytes !== undefined) {
-      this.#deps.send(this.#lastBytes, this.flow);
+      this.#send(this.#lastBytes, this.flow);
     }
   }
 
@@ -119,7 +167,9 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   receiveAck(): void {
     if (this.state !== 'completed') return;
     this.enter('confirmed');
-    this.timer(this.#deps.timers.I, () => this.terminate());
+    // Confirmed only absorbs ACKs: the final's bytes are not sent again.
+    this.#lastBytes = undefined;
+    this.timer(this.#timers.I, () => this.terminate());
   }
 
   /** Give up without a response (layer shutdown). */
@@ -130,21 +180,28 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
 export class NonInviteServerTransaction extends TransactionBase<NonInviteState> implements ServerTransaction {
   readonly key: string;
-  readonly request: SipRequest;
   readonly flow: Flow;
   readonly isInvite = false;
   readonly localTag = generateTag();
   context: unknown;
+  #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
   #lastBytes: Buffer | undefined;
-  readonly #deps: ServerDeps;
+  lastStatus = 0;
+  readonly #timers: TimerValues;
+  readonly #send: ResponseSender;
 
   constructor(deps: ServerDeps) {
     super('trying', deps.clock);
-    this.key = deps.key;
-    this.request = deps.request;
+    this.key = ownString(deps.key);
+    this.#request = deps.request;
     this.flow = deps.flow;
-    this.#deps = deps;
+    this.#timers = deps.timers;
+    this.#send = deps.send;
+  }
+
+  get request(): SipRequest {
+    return this.#request ?? released();
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -152,24 +209,29 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
   }
 
   get finalSent(): boolean {
-    return this.#lastResponse !== undefined && this.#lastResponse.status >= 200;
+    return this.lastStatus >= 200;
   }
 
   respond(res: SipResponse): void {
     if (this.state === 'completed' || this.state === 'terminated') return;
-    this.#lastResponse = res;
     this.#lastBytes = serializeMessage(res);
-    this.#deps.send(this.#lastBytes, this.flow);
+    this.lastStatus = res.status;
+    this.#send(this.#lastBytes, this.flow);
     if (res.status < 200) {
+      this.#lastResponse = res;
       this.enter('proceeding');
       return;
     }
+    // Completed re-sends the final's bytes on a retransmitted request; nothing else is needed.
+    this.#request = undefined;
+    this.#lastResponse = undefined;
+    this.#lastBytes = ownBytes(this.#lastBytes);
     this.enter('completed');
-    this.timer(this.#deps.timers.J, () => this.terminate());
+    this.timer(this.#timers.J, () => this.terminate());
   }
 
   receiveRetransmission(): void {
-    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.#deps.send(this.#lastBytes, this.flow);
+    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.flow);
   }
 
   abort(): void {

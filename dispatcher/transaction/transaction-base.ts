@@ -7,7 +7,13 @@ import type { Clock, TimerHandle } from './clock.ts';
 
 export abstract class TransactionBase<State extends string> {
   #state: State;
-  #timers: TimerHandle[] = [];
+  /**
+   * The current state's timers: most states run one or two. Held as a field plus an array for
+   * the rest, made only when needed, rather than one array per transaction: a growable array's
+   * backing store (~150 bytes) per transaction adds up over the 32 s finished ones are kept.
+   */
+  #timer: TimerHandle | undefined = undefined;
+  #moreTimers: TimerHandle[] | undefined = undefined;
   protected readonly clock: Clock;
   #onTerminated: (() => void) | undefined;
 
@@ -31,8 +37,12 @@ export abstract class TransactionBase<State extends string> {
 
   protected enter(state: State): void {
     if (this.#state === 'terminated') return;
-    for (const t of this.#timers) t.cancel();
-    this.#timers.length = 0;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    if (this.#moreTimers !== undefined) {
+      for (const t of this.#moreTimers) t.cancel();
+      this.#moreTimers = undefined;
+    }
     this.#state = state;
     if (state === 'terminated') this.#onTerminated?.();
   }
@@ -40,11 +50,11 @@ export abstract class TransactionBase<State extends string> {
   /** Arm a timer that belongs to the current state. */
   protected timer(ms: number, fn: () => void): void {
     const state = this.#state;
-    this.#timers.push(
-      this.clock.setTimer(ms, () => {
-        if (this.#state === state) fn();
-      }),
-    );
+    const handle = this.clock.setTimer(ms, () => {
+      if (this.#state === state) fn();
+    });
+    if (this.#timer === undefined) this.#timer = handle;
+    else (this.#moreTimers ??= []).push(handle);
   }
 
   protected terminate(): void {

@@ -79,6 +79,10 @@ export class TransactionLayer implements TransportDelegate {
     rejectedTableFull: 0,
   };
 
+  // One sender each, shared by every transaction (not a closure per transaction kept for 32 s).
+  readonly #sendResponse = (data: Buffer, f: Flow): void => this.#sendTo(data, flowTarget(f));
+  readonly #sendRequest = (data: Buffer, t: Target): Promise<void> => this.#transport.send(data, t);
+
   constructor(opts: TransactionLayerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.#transport = opts.transport;
@@ -176,12 +180,14 @@ export class TransactionLayer implements TransportDelegate {
       clock: this.clock,
       timers: this.timers(reliable),
       reliable,
-      send: (data: Buffer, f: Flow) => this.#sendTo(data, flowTarget(f)),
+      send: this.#sendResponse,
     };
     const txn = req.method === 'INVITE' ? new InviteServerTransaction(deps) : new NonInviteServerTransaction(deps);
-    this.#servers.set(key, txn);
+    // txn.key, not `key`: the transaction keeps a flat copy; `key` embeds the branch, a slice of
+    // the request's decoded text, which the table and this closure would otherwise keep for 32 s.
+    this.#servers.set(txn.key, txn);
     txn.onTerminated = () => {
-      this.#servers.delete(key);
+      this.#servers.delete(txn.key);
       this.#user.onServerTransactionTerminated?.(txn);
     };
     return txn;
@@ -216,7 +222,7 @@ export class TransactionLayer implements TransportDelegate {
       timers: this.timers(reliable),
       reliable,
       user,
-      send: (data: Buffer, t: Target) => this.#transport.send(data, t),
+      send: this.#sendRequest,
     };
     const txn = req.method === 'INVITE' ? new InviteClientTransaction(deps) : new NonInviteClientTransaction(deps);
     this.#clients.set(key, txn);
