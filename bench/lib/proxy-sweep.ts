@@ -187,6 +187,9 @@ cluster:
   # Caps far above any offered rate: every call is checked and counted at the cluster, carrier
   # and switch levels (the admission work is measured) without a refusal.
   limits: { cps: 100000, channels: 10000000 }
+  # SIPp's built-in uas never answers OPTIONS: with the default probing the switches would be
+  # marked down mid-run. One probe an hour keeps the prober's code path without tripping it.
+  probe: { interval: 1h, timeout: 2s, fall: 3, rise: 1 }
   carriers:
     - { id: bench, sources: [127.0.0.0/8], cps: 100000, channels: 10000000 }
   switches:
