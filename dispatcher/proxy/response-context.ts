@@ -224,7 +224,7 @@ export class ResponseContext {
     b.timerC?.cancel();
     this.#report(b, { kind: 'response', status, latencyMs: this.#o.layer.clock.now() - b.startedAt });
     if (this.#failoverAllowed(status)) {
-      void this.#failover(b, { kind: 'response', status, latencyMs: 0 }, res);
+      void this.#failover({ kind: 'response', status, latencyMs: 0 });
       return;
     }
     this.#finishWith(res);
@@ -241,7 +241,7 @@ export class ResponseContext {
       return;
     }
     if (this.#failoverAllowed(status)) {
-      void this.#failover(b, outcome, undefined, status, reason);
+      void this.#failover(outcome);
       return;
     }
     this.respond(status, reason);
@@ -265,7 +265,7 @@ export class ResponseContext {
     );
   }
 
-  async #failover(_b: Branch, outcome: AttemptOutcome, res?: SipResponse, status?: number, reason?: string): Promise<void> {
+  async #failover(outcome: AttemptOutcome): Promise<void> {
     let plan: BranchPlan | undefined;
     try {
       plan = await this.#hooks.nextBranch?.(outcome);
@@ -283,9 +283,6 @@ export class ResponseContext {
     }
     // Nothing left to try: a clear 503 rather than the last switch's failure (RFC 3261 §16.7 step 6
     // says a proxy should not pass a 503 upstream as if every future request would fail too).
-    void res;
-    void status;
-    void reason;
     this.respond(503, 'No Switch Available', [['Retry-After', String(this.#o.retryAfter)]]);
   }
 
