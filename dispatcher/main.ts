@@ -3,8 +3,7 @@
  * cleanly on SIGINT/SIGTERM. A bad config prints the field-named error and exits 2.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../shared/config/load-config.ts';
-import { formatConfigError } from '../shared/config/format-config-error.ts';
+import { loadConfigForCli } from '../shared/config/load-config-for-cli.ts';
 import { isSipfleetError } from '../shared/errors.ts';
 import { startDispatcher } from './dispatcher-node.ts';
 
@@ -30,18 +29,8 @@ export async function runDispatcherCli(argv: string[], version: string): Promise
     process.stdout.write(DISPATCHER_USAGE);
     return 0;
   }
-  const path = values.config ?? process.env.SIPFLEET_CONFIG;
-  if (path === undefined) {
-    process.stderr.write(`sipfleet dispatcher: --config FILE is required\n\n${DISPATCHER_USAGE}`);
-    return 2;
-  }
-  let config;
-  try {
-    config = loadConfig(path);
-  } catch (err) {
-    process.stderr.write(`${formatConfigError(err)}\n`);
-    return 2;
-  }
+  const config = loadConfigForCli('dispatcher', values.config, DISPATCHER_USAGE);
+  if (typeof config === 'number') return config;
   let node;
   try {
     node = await startDispatcher(config, { version });

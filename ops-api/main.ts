@@ -3,9 +3,8 @@
  * stop it cleanly on SIGINT/SIGTERM. A bad config prints the field-named error and exits 2.
  */
 import { parseArgs } from 'node:util';
-import { formatConfigError } from '../shared/config/format-config-error.ts';
 import { tryParseHostPort } from '../shared/config/host-port.ts';
-import { loadConfig } from '../shared/config/load-config.ts';
+import { loadConfigForCli } from '../shared/config/load-config-for-cli.ts';
 import { startOpsApi } from './server.ts';
 
 export const OPS_API_USAGE = `Usage: sipfleet ops-api --config FILE [--listen HOST:PORT]
@@ -36,23 +35,13 @@ export async function runOpsApiCli(argv: string[], version = '0.0.0'): Promise<n
     process.stdout.write(OPS_API_USAGE);
     return 0;
   }
-  const path = values.config ?? process.env.SIPFLEET_CONFIG;
-  if (path === undefined) {
-    process.stderr.write(`sipfleet ops-api: --config FILE is required\n\n${OPS_API_USAGE}`);
-    return 2;
-  }
   const listen = values.listen === undefined ? undefined : tryParseHostPort(values.listen, false);
   if (typeof listen === 'string') {
     process.stderr.write(`sipfleet ops-api: --listen ${listen}\n`);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(path);
-  } catch (err) {
-    process.stderr.write(`${formatConfigError(err)}\n`);
-    return 2;
-  }
+  const config = loadConfigForCli('ops-api', values.config, OPS_API_USAGE);
+  if (typeof config === 'number') return config;
   let handle;
   try {
     handle = await startOpsApi({ config, listen, version, handleSignals: true });
