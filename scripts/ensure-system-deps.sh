@@ -27,6 +27,17 @@ TOOLS=(
 # Daemons whose packages may try to start them on install.
 DAEMONS=(rtpengine redis-server stunnel4 stunnel)
 
+# With arguments, only those commands are checked (`npm start` needs redis-server and sipp only).
+if [[ $# -gt 0 ]]; then
+  wanted=()
+  for entry in "${TOOLS[@]}"; do
+    for cmd in "$@"; do
+      if [[ "${entry%%:*}" == "$cmd" ]]; then wanted+=("$entry"); fi
+    done
+  done
+  TOOLS=("${wanted[@]}")
+fi
+
 missing_cmds=()
 missing_pkgs=()
 for entry in "${TOOLS[@]}"; do

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `npm start`: make sure the lab's tools are there (redis-server for the two-dispatcher cluster and
+# the ops API, sipp for the command it prints), then run `sipfleet lab`. As root missing packages
+# are installed; otherwise the lab still starts, on the memory store with one dispatcher.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! bash scripts/ensure-system-deps.sh redis-server sipp; then
+  echo "start-lab: continuing without them: memory store, one dispatcher, no ops API" >&2
+fi
+exec node bin/sipfleet.ts lab "$@"
