@@ -108,10 +108,10 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
   });
   await transport.start();
+  // Registering (onRegistered above) seeds the switch registry and the cluster limits from the
+  // config; after that the store is the truth (the ops API changes it live, every node follows
+  // within a second).
   await membership.start();
-  // The config seeds the cluster's switch registry; after that the registry in the store is the
-  // truth (the ops API changes it live, every node follows within a second).
-  await store.seedSwitches(cluster.switches.map((sw) => normalizeSwitchRecord(sw))).catch((err: unknown) => log.warn({ err }, 'could not seed the switch registry'));
   const health = new SwitchHealthTracker({ probe: cluster.probe, clock, logger: log.child({ layer: 'health' }), nodeId: config.node.id });
   const carrierSelection = new Map<string, Selection>(cluster.carriers.filter((c) => c.selection !== cluster.selection).map((c) => [c.id, c.selection]));
   pool = new SwitchPool({
@@ -133,7 +133,6 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     const stored = await store.getClusterLimits();
     if (stored !== undefined) clusterLimits = stored;
   };
-  await store.seedClusterLimits(cluster.limits).catch(() => false);
   await loadLimits().catch(() => undefined);
   const stopLimits = store.onSwitchesChanged(() => {
     loadLimits().catch((err: unknown) => log.debug({ err }, 'cluster limits not reloaded'));

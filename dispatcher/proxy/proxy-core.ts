@@ -425,4 +425,3 @@ interface FlowHint {
   protocol: Target['protocol'];
 }
 
-export { uriProtocol };
