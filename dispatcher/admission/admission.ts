@@ -11,6 +11,8 @@ export interface AdmissionRequest {
   readonly request: SipRequest;
   readonly flow: Flow;
   readonly carrierId?: string | undefined;
+  /** The authenticated softphone user placing the call, with its account limits (level `user:<id>`). */
+  readonly user?: { readonly id: string; readonly cps?: number | undefined; readonly channels?: number | undefined } | undefined;
   readonly switchId: string;
   /** True when an earlier attempt of this call was admitted and failed over: shared levels are not charged CPS again. */
   readonly reattempt?: boolean | undefined;

@@ -75,6 +75,17 @@ async function setup(cluster: Partial<ClusterConfig> = {}, switches: Partial<Swi
     switches: [],
     carriers,
     users: [],
+    registrar: {
+      enabled: false,
+      minExpires: 60,
+      maxExpires: 3600,
+      defaultExpires: 3600,
+      maxContacts: 10,
+      algorithms: ['SHA-256', 'MD5'],
+      nonceTtl: 300_000,
+      keepalive: { enabled: false, interval: 30_000, timeout: 5000, misses: 3 },
+      abuse: { threshold: 20, window: 60_000, banTime: 600_000, scanners: [] },
+    },
     rtpRelays: [],
     ...cluster,
   };
@@ -100,7 +111,7 @@ async function setup(cluster: Partial<ClusterConfig> = {}, switches: Partial<Swi
   return { admission, store, local, membership, sleeps, down };
 }
 
-function admit(s: Setup, callId: string, switchId = 'sw1', extra: { carrierId?: string; reattempt?: boolean } = {}): Promise<AdmissionDecision> {
+function admit(s: Setup, callId: string, switchId = 'sw1', extra: { carrierId?: string; reattempt?: boolean; user?: { id: string; cps?: number; channels?: number } } = {}): Promise<AdmissionDecision> {
   return Promise.resolve(s.admission.admit({ callId, request: REQ, flow: FLOW, switchId, ...extra }));
 }
 
@@ -128,6 +139,20 @@ describe('StoreAdmission', () => {
     expect(await channels(s)).toBe(0);
     expect(s.local.size).toBe(0);
     expect(s.admission.stats()).toMatchObject({ admitted: 1, released: 1, releaseNotFound: 0 });
+  });
+
+  it("counts a softphone user's calls at its own level and refuses past its account limit", async () => {
+    const s = await setup();
+    const alice = { id: 'alice', channels: 1 };
+    const d = await admit(s, 'u1', 'sw1', { user: alice });
+    expect(d.admitted).toBe(true);
+    expect(await channels(s, levelKey('user', 'alice'))).toBe(1);
+    expect(await admit(s, 'u2', 'sw2', { user: alice })).toMatchObject({ admitted: false, status: 503, switchOnly: false, limit: 'user:alice:channels' });
+    // Another user is not held by alice's limit.
+    expect((await admit(s, 'u3', 'sw1', { user: { id: 'bob', channels: 1 } })).admitted).toBe(true);
+    if (d.admitted) d.release('bye');
+    await tick();
+    expect(await channels(s, levelKey('user', 'alice'))).toBe(0);
   });
 
   it('refuses past the cluster channel cap with 503 Channel Limit Reached and Retry-After', async () => {

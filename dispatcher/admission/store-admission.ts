@@ -186,6 +186,9 @@ export class StoreAdmission implements Admission {
     if (carrier !== undefined) {
       levels.push({ level: levelKey('carrier', carrier.id), cps: carrier.cps, channels: carrier.channels, chargeCps: chargeShared });
     }
+    if (req.user !== undefined) {
+      levels.push({ level: levelKey('user', req.user.id), cps: req.user.cps, channels: req.user.channels, chargeCps: chargeShared });
+    }
     const sw = o.switches().get(req.switchId);
     levels.push({ level: levelKey('switch', req.switchId), cps: sw?.cps, channels: sw?.channels, chargeCps: true });
     return levels;
@@ -202,7 +205,12 @@ function admissionKey(req: AdmissionRequest): string {
 }
 
 function callMeta(req: AdmissionRequest): Record<string, string> {
-  return { callId: req.callId, switch: req.switchId, ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }) };
+  return {
+    callId: req.callId,
+    switch: req.switchId,
+    ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }),
+    ...(req.user === undefined ? {} : { user: req.user.id }),
+  };
 }
 
 function refusal(r: Exclude<AdmitResult, { admitted: true }>, carrier: CarrierConfig | undefined): AdmissionDecision {

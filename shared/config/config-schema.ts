@@ -45,6 +45,17 @@ export const CONFIG_SCHEMA: SchemaNode = {
     switches: [{ id: S, address: S, transport: S, weight: V, priority: V, cps: V, channels: V, zone: S, state: S }],
     carriers: [{ id: S, sources: [S], cps: V, channels: V, selection: S, rejectCode: V, zone: S }],
     users: [{ username: S, password: S, ha1: S, channels: V, cps: V }],
+    registrar: {
+      enabled: V,
+      minExpires: V,
+      maxExpires: V,
+      defaultExpires: V,
+      maxContacts: V,
+      algorithms: [S],
+      nonceTtl: V,
+      keepalive: { enabled: V, interval: V, timeout: V, misses: V },
+      abuse: { threshold: V, window: V, banTime: V, scanners: [S] },
+    },
     'rtp-relays': [{ id: S, ng: S, zone: S, weight: V }],
   },
   ops: {

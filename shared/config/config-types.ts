@@ -143,6 +143,46 @@ export interface RtpRelayConfig {
   weight: number;
 }
 
+export const DIGEST_ALGORITHMS = ['SHA-256', 'MD5'] as const;
+export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+
+/** The registrar (RFC 3261 §10) every dispatcher runs for softphones; see docs/registrar.md. */
+export interface RegistrarConfig {
+  /** false: REGISTER is proxied to the switches like any request, and phones cannot call. */
+  enabled: boolean;
+  /** Expires bounds in seconds: below `minExpires` → 423 with Min-Expires; above `maxExpires` → lowered. */
+  minExpires: number;
+  maxExpires: number;
+  /** Granted when the REGISTER names none. */
+  defaultExpires: number;
+  /** Bindings one AOR may hold; more → 403. */
+  maxContacts: number;
+  /** Challenge algorithms, most preferred first (one WWW-Authenticate each, RFC 8760 §2.4). */
+  algorithms: DigestAlgorithm[];
+  /** ms a nonce stays valid; a later one gets a fresh challenge with `stale=true`. */
+  nonceTtl: number;
+  /** NAT keep-alive pings by each binding's owner node. */
+  keepalive: {
+    enabled: boolean;
+    /** ms between pings of one contact (jittered ±10 %). */
+    interval: number;
+    /** ms a ping may take before it counts as missed (≤ interval). */
+    timeout: number;
+    /** Consecutive missed pings that remove the binding. */
+    misses: number;
+  };
+  /** Failed authentications per source IP, cluster-wide; carrier sources are never banned. */
+  abuse: {
+    /** Failures within `window` ms that ban the IP... */
+    threshold: number;
+    window: number;
+    /** ...for `banTime` ms (silent drop on every node). */
+    banTime: number;
+    /** User-Agent substrings (case-insensitive) of SIP scanners: dropped and counted. */
+    scanners: string[];
+  };
+}
+
 export interface ClusterConfig {
   name: string;
   /** Digest realm; defaults to the cluster name. */
@@ -166,6 +206,7 @@ export interface ClusterConfig {
   switches: SwitchConfig[];
   carriers: CarrierConfig[];
   users: UserConfig[];
+  registrar: RegistrarConfig;
   /** YAML key `rtp-relays`. */
   rtpRelays: RtpRelayConfig[];
 }

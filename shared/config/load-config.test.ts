@@ -1,3 +1,4 @@
+import { DEFAULT_SCANNERS } from './validate-cluster.ts';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -179,8 +180,31 @@ describe('a valid configuration', () => {
       switches: [],
       carriers: [],
       users: [],
+      registrar: {
+        enabled: true,
+        minExpires: 60,
+        maxExpires: 3600,
+        defaultExpires: 3600,
+        maxContacts: 10,
+        algorithms: ['SHA-256', 'MD5'],
+        nonceTtl: 300_000,
+        keepalive: { enabled: true, interval: 30_000, timeout: 5000, misses: 3 },
+        abuse: { threshold: 20, window: 60_000, banTime: 600_000, scanners: DEFAULT_SCANNERS },
+      },
       rtpRelays: [],
     });
+  });
+
+  it('names the registrar field that is out of bounds', () => {
+    expect(() => parseConfig(stringify({ ...MINIMAL, cluster: { name: 'main', registrar: { minExpires: 600, maxExpires: 60 } } }), { baseDir: dir })).toThrow(
+      /cluster\.registrar\.maxExpires/,
+    );
+    expect(() => parseConfig(stringify({ ...MINIMAL, cluster: { name: 'main', registrar: { algorithms: ['SHA-512'] } } }), { baseDir: dir })).toThrow(
+      /cluster\.registrar\.algorithms/,
+    );
+    expect(() =>
+      parseConfig(stringify({ ...MINIMAL, cluster: { name: 'main', registrar: { keepalive: { interval: '2s', timeout: '3s' } } } }), { baseDir: dir }),
+    ).toThrow(/cluster\.registrar\.keepalive\.timeout/);
   });
 
   it('derives HA1 with the cluster name when no realm is set', () => {

@@ -1,4 +1,4 @@
-import { REDIS_OUTAGE_MODES, SELECTIONS, UNKNOWN_SOURCE_MODES, type ClusterConfig, type ClusterLimits, type ProbeConfig } from './config-types.ts';
+import { DIGEST_ALGORITHMS, REDIS_OUTAGE_MODES, type DigestAlgorithm, type RegistrarConfig, SELECTIONS, UNKNOWN_SOURCE_MODES, type ClusterConfig, type ClusterLimits, type ProbeConfig } from './config-types.ts';
 import { formatDuration } from './duration.ts';
 import type { Fields } from './fields.ts';
 import { validateCarriers, validateRtpRelays, validateSwitches, validateUsers } from './validate-members.ts';
@@ -63,6 +63,59 @@ function validateLeases(f: Fields): { ttl: number; reapInterval: number } {
   return { ttl, reapInterval };
 }
 
+/** Scanner User-Agents dropped by default (SIPVicious and its kin). */
+export const DEFAULT_SCANNERS = ['friendly-scanner', 'sipvicious', 'sipcli', 'sip-scan', 'sipsak', 'iWar', 'sundayddr', 'VaxSIPUserAgent', 'PortSIP VoIP SDK'];
+
+function stringList(f: Fields, key: string, def: string[], allowed?: readonly string[]): string[] {
+  if (!f.has(key)) return def;
+  const out: string[] = [];
+  f.list(key).forEach((v, i) => {
+    const s = f.itemStr(key, i, v);
+    if (s === undefined) return;
+    if (allowed !== undefined && !allowed.includes(s)) f.invalid(key, `item ${i} must be one of ${allowed.join(', ')}`, v);
+    else out.push(s);
+  });
+  return out;
+}
+
+function validateRegistrar(f: Fields): RegistrarConfig {
+  const minExpires = f.int('minExpires', 60, { min: 1, max: 86_400 });
+  const maxExpires = f.int('maxExpires', 3600, { min: 1, max: 7 * 86_400 });
+  const defaultExpires = f.int('defaultExpires', 3600, { min: 1, max: 7 * 86_400 });
+  if (maxExpires < minExpires) f.invalid('maxExpires', `must not be less than ${f.field('minExpires')} (${minExpires})`);
+  if (defaultExpires < minExpires || defaultExpires > maxExpires) {
+    f.invalid('defaultExpires', `must lie between ${f.field('minExpires')} (${minExpires}) and ${f.field('maxExpires')} (${maxExpires})`);
+  }
+  const ka = f.map('keepalive');
+  const interval = ka.duration('interval', 30_000, { min: 1000, max: 3_600_000 });
+  const keepalive = {
+    enabled: bool(ka, 'enabled', true),
+    interval,
+    timeout: ka.duration('timeout', Math.min(interval, 5000), { min: 100, max: 3_600_000 }),
+    misses: ka.int('misses', 3, { min: 1, max: 100 }),
+  };
+  if (keepalive.timeout > interval) ka.invalid('timeout', `must not exceed ${ka.field('interval')} (${formatDuration(interval)})`, formatDuration(keepalive.timeout));
+  const ab = f.map('abuse');
+  const algorithms = stringList(f, 'algorithms', ['SHA-256', 'MD5'], DIGEST_ALGORITHMS) as DigestAlgorithm[];
+  if (f.has('algorithms') && algorithms.length === 0) f.invalid('algorithms', 'must name at least one of SHA-256, MD5');
+  return {
+    enabled: bool(f, 'enabled', true),
+    minExpires,
+    maxExpires,
+    defaultExpires,
+    maxContacts: f.int('maxContacts', 10, { min: 1, max: 1000 }),
+    algorithms,
+    nonceTtl: f.duration('nonceTtl', 300_000, { min: 1000, max: 86_400_000 }),
+    keepalive,
+    abuse: {
+      threshold: ab.int('threshold', 20, { min: 1, max: 1_000_000 }),
+      window: ab.duration('window', 60_000, { min: 1000, max: 86_400_000 }),
+      banTime: ab.duration('banTime', 600_000, { min: 1000, max: 30 * 86_400_000 }),
+      scanners: stringList(ab, 'scanners', DEFAULT_SCANNERS),
+    },
+  };
+}
+
 export function validateCluster(f: Fields): ClusterConfig {
   const name = f.str('name', { pattern: /^[A-Za-z0-9._-]+$/, maxLength: 64, hint: 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" and "-"' });
   const realm =
@@ -85,6 +138,7 @@ export function validateCluster(f: Fields): ClusterConfig {
     switches: validateSwitches(f),
     carriers: validateCarriers(f, selection),
     users: validateUsers(f, realm),
+    registrar: validateRegistrar(f.map('registrar')),
     rtpRelays: validateRtpRelays(f),
   };
 }
