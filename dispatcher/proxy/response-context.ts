@@ -21,6 +21,7 @@ import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import type { TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { Target } from '../transport/transport.ts';
 import type { AttemptOutcome, RouteCandidate } from '../routing/router.ts';
+import type { ProxyContext } from './proxy-context.ts';
 
 export interface BranchPlan {
   /** The request to send (already carrying our Via with `branch`). */
@@ -73,7 +74,7 @@ interface Branch {
   done: boolean;
 }
 
-export class ResponseContext {
+export class ResponseContext implements ProxyContext {
   readonly #o: ResponseContextOptions;
   /** `#o.hooks` until finished, then only those a 2xx retransmission still calls (see `#shed`). */
   #hooks: ResponseContextHooks;
