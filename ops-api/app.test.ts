@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClusterStore } from '../shared/cluster-store/memory-cluster-store.ts';
+import { MemoryRegistrarStore } from '../shared/registrar-store/memory-registrar-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import type { OpsRole } from '../shared/config/config-types.ts';
 import { buildApp } from './app.ts';
@@ -30,6 +31,7 @@ cluster:
 
 let dir: string;
 let store: MemoryClusterStore;
+let registrar: MemoryRegistrarStore;
 let audit: AuditLog;
 let logLines: string[];
 let app: FastifyInstance;
@@ -43,6 +45,7 @@ async function build(limits = { rateLimit: { max: 1000, windowMs: 60_000 }, body
   });
   return buildApp({
     store,
+    registrar,
     cluster: CONFIG.cluster,
     tokens: (Object.keys(TOKENS) as OpsRole[]).map((role) => ({ name: `${role}-user`, role, sha256: hash(TOKENS[role]) })),
     audit,
@@ -57,6 +60,7 @@ const auth = (role: OpsRole) => ({ authorization: `Bearer ${TOKENS[role]}` });
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ops-api-'));
   store = new MemoryClusterStore();
+  registrar = new MemoryRegistrarStore();
   await store.seedSwitches(CONFIG.cluster.switches.map(({ address: _a, ...sw }) => sw));
   audit = await AuditLog.open(join(dir, 'audit.jsonl'));
   logLines = [];
@@ -66,6 +70,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await app.close();
   await audit.close();
+  await registrar.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -16,12 +16,14 @@ import { auditRoutes } from './routes/audit-routes.ts';
 import { callRoutes } from './routes/call-routes.ts';
 import { clusterRoutes } from './routes/cluster-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
+import { registrarRoutes } from './routes/registrar-routes.ts';
 import { serverReadRoutes } from './routes/server-read-routes.ts';
 import { switchActionRoutes } from './routes/switch-action-routes.ts';
+import { userRoutes } from './routes/user-routes.ts';
 import { addSecurityHooks } from './security-hooks.ts';
 import { TokenTable } from './token-table.ts';
 
-/** Log paths that never show (on top of shared/log.ts's): the token travels in these. */
+/** Log paths that never show (on top of shared/log.ts's): the token, SIP passwords and HA1s travel in these. */
 export const OPS_REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -32,6 +34,10 @@ export const OPS_REDACT_PATHS = [
   '*.token',
   'password',
   '*.password',
+  'ha1',
+  '*.ha1',
+  '*.ha1Md5',
+  '*.ha1Sha256',
 ];
 
 export async function buildApp(deps: OpsDeps): Promise<FastifyInstance> {
@@ -89,7 +95,7 @@ export async function buildApp(deps: OpsDeps): Promise<FastifyInstance> {
   });
   addSecurityHooks(app, tokens, deps.audit);
 
-  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, clusterRoutes, callRoutes, auditRoutes]) {
+  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, clusterRoutes, callRoutes, userRoutes, registrarRoutes, auditRoutes]) {
     await app.register(routes, { deps });
   }
   await app.ready();

@@ -18,7 +18,7 @@ export interface AuditRecord {
   /** The request path, without the query string. */
   path: string;
   params?: Record<string, unknown>;
-  /** A summary of the body: secret-looking keys dropped, strings cut to 200 characters. */
+  /** A summary of the body: secret-looking values replaced by `[redacted]`, strings cut to 200 characters. */
   body?: unknown;
   /** The HTTP status answered. */
   status: number;
@@ -87,8 +87,13 @@ export class AuditLog {
 }
 
 const SECRET_KEY = /token|password|secret|authorization|sha256|ha1|key/i;
+const REDACTED = '[redacted]';
 
-/** A body safe to keep: keys that look secret dropped, long strings cut, depth limited. */
+/**
+ * A body safe to keep: the values of keys that look secret (a SIP password, an HA1, a token)
+ * replaced by `[redacted]` (the record still shows that one was sent), long strings cut, depth
+ * limited.
+ */
 export function summarizeBody(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 197)}...` : value;
   if (value === null || typeof value !== 'object') return value;
@@ -96,7 +101,7 @@ export function summarizeBody(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.slice(0, 20).map((v) => summarizeBody(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value).slice(0, 40)) {
-    if (!SECRET_KEY.test(k)) out[k] = summarizeBody(v, depth + 1);
+    out[k] = SECRET_KEY.test(k) ? REDACTED : summarizeBody(v, depth + 1);
   }
   return out;
 }

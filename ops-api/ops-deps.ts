@@ -2,6 +2,7 @@
 import type { Logger } from '../shared/log.ts';
 import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
 import type { ClusterConfig, OpsTokenConfig } from '../shared/config/config-types.ts';
+import type { RegistrarStore } from '../shared/registrar-store/registrar-store.ts';
 import type { AuditLog } from './audit-log.ts';
 
 export interface OpsLimits {
@@ -13,6 +14,8 @@ export interface OpsLimits {
 
 export interface OpsDeps {
   store: ClusterStore;
+  /** Softphone users, registrations and bans (the registrar's shared state). */
+  registrar: RegistrarStore;
   cluster: ClusterConfig;
   /** Hashed tokens only (`ops.tokens`). */
   tokens: readonly OpsTokenConfig[];

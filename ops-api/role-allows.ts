@@ -1,7 +1,8 @@
 /**
  * The role matrix: each route names the least role it needs, and roles are ordered
  * viewer < operator < admin. viewer reads; operator also changes existing switches (resize,
- * drain, disable, enable, patch); admin also creates and deletes servers.
+ * drain, disable, enable, patch), creates and changes softphone users and lifts bans; admin also
+ * creates and deletes servers and deletes users.
  */
 import type { OpsRole } from '../shared/config/config-types.ts';
 

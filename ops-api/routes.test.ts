@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClusterStore } from '../shared/cluster-store/memory-cluster-store.ts';
+import { MemoryRegistrarStore } from '../shared/registrar-store/memory-registrar-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { buildApp } from './app.ts';
 import { AuditLog } from './audit-log.ts';
@@ -25,13 +26,16 @@ cluster:
 const headers = { authorization: `Bearer ${ADMIN}` };
 
 let store: MemoryClusterStore;
+let registrar: MemoryRegistrarStore;
 let app: FastifyInstance;
 
 beforeEach(async () => {
   store = new MemoryClusterStore();
+  registrar = new MemoryRegistrarStore();
   await store.seedSwitches(CONFIG.cluster.switches.map(({ address: _a, ...sw }) => sw));
   app = await buildApp({
     store,
+    registrar,
     cluster: CONFIG.cluster,
     tokens: [{ name: 'root', role: 'admin', sha256: createHash('sha256').update(ADMIN).digest('hex') }],
     audit: await AuditLog.open(),
@@ -57,6 +61,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await app.close();
+  await registrar.close();
   await store.close();
 });
 

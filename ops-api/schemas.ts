@@ -161,3 +161,88 @@ export const AuditList = Type.Object({
 });
 
 export const Health = Type.Object({ status: Type.String(), store: Type.Optional(Type.String()) });
+
+// ---- softphone users, registrations and bans (the registrar store) ----
+
+/** Like `users[].username` in the config (validateUsers): 1-64 of `A-Za-z0-9._+-`. */
+export const Username = Type.String({ pattern: '^[A-Za-z0-9._+-]+$', minLength: 1, maxLength: 64 });
+export const UsernameParams = Type.Object({ username: Username });
+export type UsernameParams = Static<typeof UsernameParams>;
+export const AorParams = Type.Object({ aor: Username });
+export type AorParams = Static<typeof AorParams>;
+
+/** Write-only: turned into the HA1s at once, never stored, returned, logged or audited. */
+const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'write-only; kept as HA1 (MD5 and SHA-256) only' });
+/** hex MD5(username:realm:password), for users whose password is not known here (MD5 digest only). */
+const Ha1 = Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: 'write-only; hex MD5(username:realm:password)' });
+const UserCps = Type.Integer({ minimum: 0, maximum: 1_000_000 });
+const UserChannels = Type.Integer({ minimum: 0, maximum: 10_000_000 });
+
+export const User = Type.Object({
+  username: Type.String(),
+  realm: Type.String(),
+  cps: Nullable(Type.Integer()),
+  channels: Nullable(Type.Integer()),
+  /** The digest algorithms the user can authenticate with: SHA-256 needs the password (not an MD5 ha1). */
+  algorithms: Type.Array(Type.Union([Type.Literal('SHA-256'), Type.Literal('MD5')])),
+});
+export type User = Static<typeof User>;
+export const UserList = Type.Object({ users: Type.Array(User) });
+
+export const UserListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })) }, { additionalProperties: false });
+export type UserListQuery = Static<typeof UserListQuery>;
+
+export const CreateUserBody = Type.Object(
+  { username: Username, password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels) },
+  { additionalProperties: false, description: 'Exactly one of password or ha1' },
+);
+export type CreateUserBody = Static<typeof CreateUserBody>;
+
+export const ReplaceUserBody = Type.Object(
+  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels) },
+  { additionalProperties: false, description: 'The whole user: an absent cps/channels is removed; without password or ha1 the HA1s are kept' },
+);
+export type ReplaceUserBody = Static<typeof ReplaceUserBody>;
+
+export const PatchUserBody = Type.Object(
+  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(Nullable(UserCps)), channels: Type.Optional(Nullable(UserChannels)) },
+  { additionalProperties: false, minProperties: 1, description: 'null removes a cap, an absent field keeps it' },
+);
+export type PatchUserBody = Static<typeof PatchUserBody>;
+
+export const RegistrationView = Type.Object({
+  aor: Type.String(),
+  bindings: Type.Array(
+    Type.Object({
+      contact: Type.String(),
+      q: Type.Number(),
+      expiresInS: Type.Number(),
+      flow: Type.Object({
+        /** The owner node (holds the NAT pinhole or the connection; pings the phone). */
+        node: Type.String(),
+        transport: Type.String(),
+        /** The REGISTER's source `address:port` as received (`[v6]:port`). */
+        source: Type.String(),
+        /** The owner's listener the REGISTER arrived on. */
+        local: Type.String(),
+      }),
+      path: Type.Array(Type.String()),
+      instanceId: Nullable(Type.String()),
+      regId: Nullable(Type.Integer()),
+      userAgent: Nullable(Type.String()),
+      pingRttMs: Nullable(Type.Number()),
+      registeredAt: Type.String(),
+    }),
+  ),
+});
+
+export const NodeQuery = Type.Object({ node: Type.Optional(Id) }, { additionalProperties: false });
+export type NodeQuery = Static<typeof NodeQuery>;
+export const RegistrationCounts = Type.Object({
+  total: Type.Integer(),
+  byNode: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+});
+
+export const BanList = Type.Object({ bans: Type.Array(Type.Object({ ip: Type.String(), until: Type.String() })) });
+export const IpParams = Type.Object({ ip: Type.String({ minLength: 2, maxLength: 64 }) });
+export type IpParams = Static<typeof IpParams>;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryClusterStore } from '../shared/cluster-store/memory-cluster-store.ts';
+import { digestHa1 } from '../shared/config/digest-ha1.ts';
+import { MemoryRegistrarStore } from '../shared/registrar-store/memory-registrar-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { startOpsApi } from './server.ts';
 
@@ -10,7 +12,11 @@ const CONFIG = parseConfig(
 node: { id: d1, listen: [udp://127.0.0.1:5060] }
 cluster:
   name: main
+  realm: sip.example.com
   switches: [{ id: sw1, address: 127.0.0.21:5060 }]
+  users:
+    - { username: alice, password: alice-secret-pw, channels: 2 }
+    - { username: bob, ha1: 0123456789abcdef0123456789abcdef }
 ops:
   tokens: [{ name: t, role: viewer, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
 `,
@@ -39,5 +45,33 @@ describe('startOpsApi', () => {
     expect(await res.json()).toEqual({ code: 'OPS_ERR_STORE_UNAVAILABLE', message: 'the cluster store is unreachable; try again' });
     expect((await fetch(`${api.url}/readyz`)).status).toBe(503);
     await api.close();
+  });
+
+  it('seeds the registrar store with the config users (HA1s, cluster realm), keeping existing ones', async () => {
+    const api = await startOpsApi({ config: CONFIG, listen: { host: '127.0.0.1', port: 0 } });
+    const res = await fetch(`${api.url}/v1/users`, { headers });
+    expect(await res.json()).toEqual({
+      users: [
+        { username: 'alice', realm: 'sip.example.com', cps: null, channels: 2, algorithms: ['SHA-256', 'MD5'] },
+        { username: 'bob', realm: 'sip.example.com', cps: null, channels: null, algorithms: ['MD5'] },
+      ],
+    });
+    await api.close();
+
+    const registrar = new MemoryRegistrarStore();
+    await registrar.putUser({ username: 'bob', realm: 'sip.example.com', ha1Md5: 'f'.repeat(32), cps: 1 });
+    const api2 = await startOpsApi({ config: CONFIG, listen: { host: '127.0.0.1', port: 0 }, registrarStore: registrar });
+    expect(await registrar.getUser('alice')).toEqual({
+      username: 'alice',
+      realm: 'sip.example.com',
+      ha1Md5: digestHa1('md5', 'alice', 'sip.example.com', 'alice-secret-pw'),
+      ha1Sha256: digestHa1('sha256', 'alice', 'sip.example.com', 'alice-secret-pw'),
+      channels: 2,
+    });
+    expect(await registrar.getUser('bob')).toEqual({ username: 'bob', realm: 'sip.example.com', ha1Md5: 'f'.repeat(32), cps: 1 });
+    await api2.close();
+    // A given registrar store is left open.
+    expect(await registrar.listUsers()).toHaveLength(2);
+    await registrar.close();
   });
 });

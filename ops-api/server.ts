@@ -1,12 +1,15 @@
 /**
- * Runs the ops API: opens the cluster store (unless given one) and the audit file, builds the
- * app and listens. `close()` stops taking requests, lets the ones in flight finish, then closes
- * the audit file and the store it opened. With `handleSignals`, SIGINT/SIGTERM call `close()`.
+ * Runs the ops API: opens the cluster store and the registrar store (unless given them) and the
+ * audit file, builds the app and listens. `close()` stops taking requests, lets the ones in
+ * flight finish, then closes the audit file and the stores it opened. With `handleSignals`,
+ * SIGINT/SIGTERM call `close()`.
  */
 import type { FastifyInstance } from 'fastify';
 import { createClusterStore } from '../shared/cluster-store/create-cluster-store.ts';
 import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
 import type { HostPort, NodeConfig, OpsConfig } from '../shared/config/config-types.ts';
+import { createRegistrarStore } from '../shared/registrar-store/create-registrar-store.ts';
+import type { RegistrarStore, UserRecord } from '../shared/registrar-store/registrar-store.ts';
 import { formatHostPort } from '../shared/config/host-port.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import { buildApp } from './app.ts';
@@ -18,6 +21,8 @@ export interface StartOpsApiOptions {
   listen?: HostPort;
   /** An open store to use (and leave open); by default one is created from `config.store`. */
   store?: ClusterStore;
+  /** An open registrar store to use (and leave open); by default one is created from `config.store`. */
+  registrarStore?: RegistrarStore;
   logger?: Logger;
   version?: string;
   /** Close on SIGINT/SIGTERM (the CLI). */
@@ -42,13 +47,29 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
   // Like every dispatcher, the config seeds switches the registry does not hold yet (a memory
   // store has no other source); existing records are left as the ops API last set them.
   await store.seedSwitches(o.config.cluster.switches.map(({ address: _address, ...sw }) => sw)).catch((err: unknown) => logger.warn({ err }, 'could not seed the switch registry'));
-  const audit = await AuditLog.open(ops.audit);
+  const registrar = o.registrarStore ?? createRegistrarStore(o.config.store, o.config.cluster.name, logger);
+  // Likewise the config's users (HA1 only) seed the registrar's users; existing ones are kept.
+  const realm = o.config.cluster.realm;
+  const users = o.config.cluster.users.map((u): UserRecord => ({ username: u.username, realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels }));
+  await registrar.seedUsers(users).catch((err: unknown) => logger.warn({ err }, 'could not seed the registrar users'));
+  const closeStores = async () => {
+    if (o.registrarStore === undefined) await registrar.close();
+    if (o.store === undefined) await store.close();
+  };
+  let audit: AuditLog;
+  try {
+    audit = await AuditLog.open(ops.audit);
+  } catch (err) {
+    await closeStores();
+    throw err;
+  }
   if (ops.audit === undefined) logger.warn('ops.audit is not set: audit records are kept in memory only');
   if (ops.tokens.length === 0) logger.warn('ops.tokens is empty: every /v1 request will get 401');
   let app: FastifyInstance;
   try {
     app = await buildApp({
       store,
+      registrar,
       cluster: o.config.cluster,
       tokens: ops.tokens,
       audit,
@@ -60,7 +81,7 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
     await app.listen({ host: listen.host, port: listen.port });
   } catch (err) {
     await audit.close();
-    if (o.store === undefined) await store.close();
+    await closeStores();
     throw err;
   }
   const address = app.server.address();
@@ -77,7 +98,7 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
       process.off('SIGTERM', onSignal);
       await app.close();
       await audit.close();
-      if (o.store === undefined) await store.close();
+      await closeStores();
       logger.info('ops API closed');
       resolveClosed();
     })();

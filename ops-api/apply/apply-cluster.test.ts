@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryClusterStore } from '../../shared/cluster-store/memory-cluster-store.ts';
+import { MemoryRegistrarStore } from '../../shared/registrar-store/memory-registrar-store.ts';
 import { parseConfig } from '../../shared/config/load-config.ts';
 import { buildApp } from '../app.ts';
 import { AuditLog } from '../audit-log.ts';
@@ -36,6 +37,7 @@ cluster:
 
 let dir: string;
 let store: MemoryClusterStore;
+let registrar: MemoryRegistrarStore;
 let audit: AuditLog;
 let app: FastifyInstance;
 let url: string;
@@ -43,11 +45,13 @@ let url: string;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'apply-'));
   store = new MemoryClusterStore();
+  registrar = new MemoryRegistrarStore();
   await store.seedSwitches(RUNNING.cluster.switches.map(({ address: _a, ...sw }) => sw));
   await store.seedClusterLimits(RUNNING.cluster.limits);
   audit = await AuditLog.open(join(dir, 'audit.jsonl'));
   app = await buildApp({
     store,
+    registrar,
     cluster: RUNNING.cluster,
     tokens: [{ name: 'ops', role: 'admin', sha256: createHash('sha256').update(TOKEN).digest('hex') }],
     audit,
@@ -61,6 +65,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await app.close();
   await audit.close();
+  await registrar.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
