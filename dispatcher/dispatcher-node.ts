@@ -24,6 +24,9 @@ import { systemClock, type Clock } from './transaction/clock.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import { SipTransportLayer } from './transport/index.ts';
 import type { Flow, ListenerInfo } from './transport/transport.ts';
+import { createRegistrarStore } from '../shared/registrar-store/create-registrar-store.ts';
+import { PhoneStack } from './registrar/phone-stack.ts';
+import { internalHopUri, OWNER_URI_INFO } from './registrar/owner-uri.ts';
 
 export interface DispatcherNode {
   readonly id: string;
@@ -38,6 +41,8 @@ export interface DispatcherNode {
   /** The switch registry as this node routes with it, and its probe-driven health. */
   readonly pool: SwitchPool;
   readonly health: SwitchHealthTracker;
+  /** The registrar and the rest of the softphone side; undefined when `cluster.registrar.enabled` is false. */
+  readonly phones: PhoneStack | undefined;
   readonly config: NodeConfig;
   admissionStats(): AdmissionStats | undefined;
   /**
@@ -82,6 +87,9 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
     delegate: {
       onMessage: (data: Buffer, flow: Flow) => layer?.onMessage(data, flow),
+      onConnectionClosed: (flow: Flow) => {
+        if (flow.connectionId !== undefined) phones?.onConnectionClosed(flow.connectionId);
+      },
     },
     logger: log.child({ layer: 'transport' }),
   });
@@ -90,6 +98,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const localCalls = new LocalCalls();
   let pool: SwitchPool | undefined;
   let liveLimits = (): ClusterLimitsRecord => cluster.limits;
+  let phones: PhoneStack | undefined;
+  const info: Record<string, string> = { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) };
   const membership = new NodeMembership({
     store,
     nodeId: config.node.id,
@@ -98,7 +108,11 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     clock,
     logger: log.child({ layer: 'membership' }),
     localCalls,
-    info: { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) },
+    info,
+    // Exactly one live node hears of each reaped node: it hands the dead node's bindings over.
+    onReaped: async (nodeIds: readonly string[]) => {
+      await phones?.onNodesReaped(nodeIds);
+    },
     // A store that came back empty (Redis restarted without persistence) gets the registry this
     // node last knew, live changes included; `seedSwitches` never overwrites a record it has.
     onRegistered: async () => {
@@ -108,6 +122,9 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
   });
   await transport.start();
+  const identity = new LocalIdentity(transport.listeners());
+  // Other nodes send calls for phones registered here to this URI (the internal hop).
+  info[OWNER_URI_INFO] = internalHopUri(identity);
   // Registering (onRegistered above) seeds the switch registry and the cluster limits from the
   // config; after that the store is the truth (the ops API changes it live, every node follows
   // within a second).
@@ -152,7 +169,20 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       carriers: () => carriers,
       clusterLimits: () => clusterLimits,
     });
-  const identity = new LocalIdentity(transport.listeners());
+  const carrierMatcher = new CarrierMatcher(cluster.carriers);
+  if (cluster.registrar.enabled) {
+    phones = await PhoneStack.create({
+      nodeId: config.node.id,
+      cluster,
+      store: createRegistrarStore(config.store, cluster.name, log.child({ layer: 'registrar-store' })),
+      clusterStore: store,
+      identity,
+      transport,
+      carriers: carrierMatcher,
+      clock,
+      logger: log.child({ layer: 'phones' }),
+    });
+  }
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
   const proxy = new ProxyCore({
     identity,
@@ -160,7 +190,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     admission,
     dialogs,
     logger: log.child({ layer: 'proxy' }),
-    carriers: new CarrierMatcher(cluster.carriers),
+    carriers: carrierMatcher,
+    phones,
     unknownSources: cluster.unknownSources,
     failoverCodes: cluster.failover.codes,
     maxAttempts: cluster.failover.attempts,
@@ -175,6 +206,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     maxTransactions: limits.transactions,
   });
   proxy.bind(layer);
+  phones?.attach(layer);
   const transactions = layer;
   const prober = new OptionsProber({
     layer,
@@ -205,6 +237,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     membership,
     pool: registry,
     health,
+    phones,
     config,
     admissionStats: () => admission.stats?.(),
     get ready() {
@@ -219,6 +252,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       transactions.close();
       dialogs.endAll('shutdown');
       await transport.close();
+      await phones?.close();
       await membership.stop();
       await store.close();
     },

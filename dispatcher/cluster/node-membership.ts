@@ -26,6 +26,12 @@ export interface NodeMembershipOptions {
   info?: Record<string, string>;
   /** After every registration (start, fencing, a store that came back empty): put shared state back. */
   onRegistered?: () => Promise<void>;
+  /**
+   * Nodes this node's reaper just reaped (reaping is atomic: exactly one live node hears of each
+   * dead node), e.g. to hand their registrar bindings over. Awaited before the next reap; errors
+   * are logged, never thrown.
+   */
+  onReaped?(nodeIds: readonly string[]): void | Promise<void>;
 }
 
 export class NodeMembership {
@@ -134,12 +140,21 @@ export class NodeMembership {
   }
 
   async #reap(): Promise<void> {
+    let reaped: readonly string[] = [];
     try {
       const res = await this.#o.store.reap();
+      reaped = res.nodes;
       if (res.nodes.length > 0 || res.calls > 0) this.#o.logger.warn({ nodes: res.nodes, calls: res.calls }, 'reaped');
       this.#liveNodes = Math.max(1, (await this.#o.store.liveNodes()).length);
     } catch (err) {
       if (!isSipfleetError(err)) this.#o.logger.error({ err }, 'reaper failed');
+    }
+    const hook = this.#o.onReaped;
+    if (reaped.length === 0 || hook === undefined) return;
+    try {
+      await hook.call(this.#o, reaped);
+    } catch (err) {
+      this.#o.logger.error({ err, nodes: reaped }, 'onReaped hook failed');
     }
   }
 }

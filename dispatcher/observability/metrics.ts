@@ -78,5 +78,29 @@ function renderNodeMetrics(node: DispatcherNode): string {
   for (const sw of switches) out += `sipfleet_switch_attempts_total{node="${node.id}",switch="${sw.id}"} ${p.attempts[sw.id] ?? 0}\n`;
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
+  return out + phoneMetrics(node, labels);
+}
+
+/** The registrar, the abuse guard and NAT keep-alive of this node (when the registrar is on). */
+function phoneMetrics(node: DispatcherNode, labels: string): string {
+  const stats = node.phones?.stats();
+  if (stats === undefined) return '';
+  const r = stats.registrar;
+  const id = node.id;
+  let out = '# HELP sipfleet_registers_total REGISTER requests answered by this node, by outcome\n# TYPE sipfleet_registers_total counter\n';
+  for (const [k, v] of Object.entries(r)) out += `sipfleet_registers_total{node="${id}",outcome="${k}"} ${v}\n`;
+  const a = stats.abuse;
+  out += line('sipfleet_auth_failures_total', 'Failed digest authentications counted by this node', 'counter', a.authFailures, labels);
+  out += line('sipfleet_banned_sources', 'Source IPs banned cluster-wide, as this node knows them', 'gauge', a.banned, labels);
+  out += '# HELP sipfleet_phone_drops_total Requests dropped silently: banned sources and scanners\n# TYPE sipfleet_phone_drops_total counter\n';
+  out += `sipfleet_phone_drops_total{node="${id}",kind="banned"} ${a.droppedBanned}\nsipfleet_phone_drops_total{node="${id}",kind="scanner"} ${a.droppedScanners}\n`;
+  const k = stats.keepalive;
+  if (k !== undefined) {
+    out += line('sipfleet_keepalive_bindings', 'Bindings this node owns and pings', 'gauge', k.tracked, labels);
+    out += line('sipfleet_keepalive_pings_total', 'NAT keep-alive pings sent', 'counter', k.pingsSent, labels);
+    out += line('sipfleet_keepalive_pongs_total', 'NAT keep-alive pings answered', 'counter', k.pongs, labels);
+    out += line('sipfleet_keepalive_misses_total', 'NAT keep-alive pings missed', 'counter', k.misses, labels);
+    out += line('sipfleet_keepalive_removed_total', 'Bindings removed after missed pings or a closed connection', 'counter', k.removed, labels);
+  }
   return out;
 }

@@ -16,12 +16,14 @@
 import { SipParseError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import {
+  bareHost,
   formatNameAddr,
   isSipUri,
   makeResponse,
   parseUri,
   SipRequest,
   type SipResponse,
+  type SipUri,
 } from '../../shared/sip/index.ts';
 import type { Admission } from '../admission/admission.ts';
 import type { CarrierMatcher } from '../admission/carrier-matcher.ts';
@@ -34,9 +36,14 @@ import type { Flow, Target } from '../transport/transport.ts';
 import { sameSide, type DialogRecord, type DialogTable } from './dialog-table.ts';
 import { decodeFlowToken, encodeFlowToken } from './flow-token.ts';
 import type { LocalIdentity } from './local-identity.ts';
+import type { PhoneServices, PhoneUser } from './phone-services.ts';
+import type { Binding } from '../../shared/registrar-store/registrar-store.ts';
+import { ForkContext } from './fork-context.ts';
+import { isProxyContext } from './proxy-context.ts';
 import { isLooped, loopHash } from './loop-detection.ts';
 import { branchWithLoopHash, ResponseContext, type BranchPlan, type ResponseContextHooks } from './response-context.ts';
 import { resolveUriTarget, uriProtocol } from './route-target.ts';
+import { PhoneFlowTokens } from '../registrar/owner-hop.ts';
 
 /** Request-URI schemes this proxy will route (RFC 4475 §3.3.2: anything else is 416). */
 const SCHEMES = new Set(['sip', 'sips', 'tel']);
@@ -61,8 +68,14 @@ export interface ProxyCoreOptions {
   noResponseTimeoutMs?: number;
   /** Trunks by source address; when it has carriers, new requests from elsewhere are unknown sources. */
   carriers?: CarrierMatcher | undefined;
-  /** What an unknown source's new request gets: 403, or silence. */
+  /** What an unknown source's new request gets: 403, or silence (without a registrar). */
   unknownSources?: 'reject' | 'drop';
+  /**
+   * Softphones (the registrar is on): REGISTERs are answered here, requests from sources that are
+   * neither carriers nor switches are digest-authenticated as phone users, and requests for a
+   * registered user are delivered to its bindings (through their owner node).
+   */
+  phones?: PhoneServices | undefined;
 }
 
 export interface ProxyStats {
@@ -75,7 +88,7 @@ export interface ProxyStats {
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers'>> & { carriers: CarrierMatcher | undefined };
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones'>> & { carriers: CarrierMatcher | undefined; phones: PhoneServices | undefined };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
   readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {} };
@@ -88,7 +101,7 @@ export class ProxyCore implements ServerTransactionUser {
   };
 
   constructor(opts: ProxyCoreOptions) {
-    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', ...opts };
+    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', phones: undefined, ...opts };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
   }
 
@@ -121,6 +134,9 @@ export class ProxyCore implements ServerTransactionUser {
 
   #onRequest(txn: ServerTransaction): void {
     const req = txn.request;
+    const phones = this.#o.phones;
+    // Banned sources and scanners get nothing at all, not even a parse error.
+    if (phones !== undefined && phones.shouldDrop(req, txn.flow.remoteAddress)) return txn.abort();
     if (req.method === 'INVITE') this.#stats.invites++;
     const uri = req.requestUri;
     if (!SCHEMES.has(uri.scheme) && !req.has('route')) return this.#reply(txn, 416, 'Unsupported URI Scheme');
@@ -131,7 +147,8 @@ export class ProxyCore implements ServerTransactionUser {
     const flowConnection = this.#preprocessRoutes(req, txn.flow);
     // Out-of-dialog requests go to the switch pool; a Route set aimed elsewhere would make this
     // node an open relay, so it is refused (in-dialog Route sets come from our Record-Route).
-    if (req.toTag === undefined && req.has('route') && req.method !== 'ACK') {
+    const hop = flowConnection?.hop === true;
+    if (req.toTag === undefined && req.has('route') && req.method !== 'ACK' && !hop) {
       return this.#reply(txn, 403, 'Forbidden (Preloaded Route Not Allowed)');
     }
     const toUs = !req.has('route') && this.#o.identity.isLocalUri(req.requestUri);
@@ -141,24 +158,33 @@ export class ProxyCore implements ServerTransactionUser {
     if (req.maxForwards === 0) return this.#reply(txn, 483, 'Too Many Hops');
     const hash = loopHash(req);
     if (isLooped(req, this.#o.identity, hash)) return this.#reply(txn, 482, 'Loop Detected');
+    // RFC 3261 §10.3: this node is the registrar for every REGISTER outside a dialog.
+    if (phones !== undefined && req.method === 'REGISTER' && req.toTag === undefined && !req.has('route') && !hop) return phones.register(txn);
     // RFC 3261 §16.3 step 5 (proxy authorization), by source: a new request must come from a
-    // carrier or a known peer. Checked before 100 Trying so that a silent drop stays silent.
+    // carrier or a known peer, or (with the registrar on) be a phone's, digest-authenticated in
+    // #route. Checked before 100 Trying so that a silent drop stays silent.
     let carrierId: string | undefined;
-    if (req.toTag === undefined && !req.has('route')) {
+    let origin: Origin = 'carrier';
+    if (hop) origin = 'node';
+    else if (req.toTag === undefined && !req.has('route')) {
       const source = txn.flow.remoteAddress;
       const carriers = this.#o.carriers;
-      carrierId = carriers?.match(source)?.id;
-      if (carrierId === undefined && carriers !== undefined && carriers.size > 0 && !this.#o.router.isFromKnownPeer(source)) {
+      // A switch is a switch even inside a carrier's range (a loopback lab, a shared subnet).
+      const fromSwitch = this.#o.router.isFromKnownPeer(source);
+      carrierId = fromSwitch && phones !== undefined ? undefined : carriers?.match(source)?.id;
+      if (fromSwitch) origin = phones !== undefined ? 'switch' : 'carrier';
+      else if (carrierId === undefined && phones !== undefined) origin = 'phone';
+      else if (carrierId === undefined && carriers !== undefined && carriers.size > 0) {
         this.#stats.unknownSources++;
         if (this.#o.unknownSources === 'drop') return txn.abort();
         return this.#reply(txn, 403, 'Forbidden (Unknown Source)');
       }
     }
     if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
-    this.#route(txn, flowConnection, hash, toUs, carrierId).catch((err: unknown) => {
+    this.#route(txn, flowConnection, hash, toUs, carrierId, origin).catch((err: unknown) => {
       this.#o.logger.error({ err, callId: req.callId }, 'routing failed');
       const ctx = txn.context;
-      if (ctx instanceof ResponseContext) ctx.respond(500, 'Server Internal Error (Routing Failed)');
+      if (isProxyContext(ctx)) ctx.respond(500, 'Server Internal Error (Routing Failed)');
       else this.#reply(txn, 500, 'Server Internal Error (Routing Failed)');
     });
   }
@@ -168,7 +194,7 @@ export class ProxyCore implements ServerTransactionUser {
     // §16.10: answer the CANCEL at once, then cancel the pending branch.
     this.#reply(txn, 200, 'OK');
     const ctx = invite.context;
-    if (ctx instanceof ResponseContext) ctx.cancel();
+    if (isProxyContext(ctx)) ctx.cancel();
   }
 
   onStrayAck(ack: SipRequest, flow: Flow): void {
@@ -184,9 +210,9 @@ export class ProxyCore implements ServerTransactionUser {
 
   // ---- pipeline stages ----
 
-  #reply(txn: ServerTransaction, status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = []): void {
+  #reply(txn: ServerTransaction, status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = [], toTag = txn.localTag): void {
     this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
-    txn.respond(makeResponse(txn.request, status, reason, { toTag: txn.localTag, headers }));
+    txn.respond(makeResponse(txn.request, status, reason, { toTag, headers }));
   }
 
   /**
@@ -210,17 +236,60 @@ export class ProxyCore implements ServerTransactionUser {
     while (req.has('route')) {
       const uri = parseUri(req.routes()[0].uri, 'Route');
       if (!identity.isLocalUri(uri)) break;
-      const id = decodeFlowToken(isSipUri(uri) ? uri.user : undefined);
-      const protocol = uriProtocol(uri);
-      if (id !== undefined && id !== flow.connectionId && protocol !== undefined) viaFlow = { connectionId: id, protocol };
+      const user = isSipUri(uri) ? uri.user : undefined;
+      const phone = this.#phoneHint(user, flow, req.toTag !== undefined);
+      if (phone !== undefined) viaFlow = phone;
+      else {
+        const id = decodeFlowToken(user);
+        const protocol = uriProtocol(uri);
+        if (id !== undefined && id !== flow.connectionId && protocol !== undefined) viaFlow = { connectionId: id, protocol, hop: false };
+      }
       req.removeFirstValue('route');
     }
     return viaFlow;
   }
 
-  async #route(txn: ServerTransaction, flowConnection: FlowHint | undefined, hash: string, toUs: boolean, carrierId: string | undefined): Promise<void> {
+  /**
+   * A phone flow token in one of our Route values (see registrar/owner-hop.ts): a hop token
+   * (another node sends us a call for a phone whose flow we hold), or, inside a dialog, a
+   * Record-Route token naming the phone's flow when the request is not coming from it.
+   */
+  #phoneHint(user: string | undefined, flow: Flow, inDialog: boolean): FlowHint | undefined {
+    const phones = this.#o.phones;
+    if (phones === undefined || !PhoneFlowTokens.looksLike(user)) return undefined;
+    const nowS = Date.now() / 1000;
+    const hop = phones.tokens.decode(user, 'hop', nowS);
+    if (hop !== undefined) return { ...hop, hop: true };
+    if (!inDialog) return undefined;
+    const rr = phones.tokens.decode(user, 'rr', nowS);
+    if (rr === undefined) return undefined;
+    const fromPhone =
+      rr.connectionId !== undefined ? rr.connectionId === flow.connectionId : rr.address === flow.remoteAddress && rr.port === flow.remotePort && flow.protocol === 'udp';
+    return fromPhone ? undefined : { ...rr, hop: false };
+  }
+
+  async #route(txn: ServerTransaction, flowConnection: FlowHint | undefined, hash: string, toUs: boolean, carrierId: string | undefined, origin: Origin): Promise<void> {
     const req = txn.request;
+    if (flowConnection?.hop === true) return this.#relayToPhone(txn, flowConnection, hash);
     const inDialog = req.toTag !== undefined || req.has('route');
+    const phones = this.#o.phones;
+    if (!inDialog && phones !== undefined && origin !== 'carrier') {
+      let user: PhoneUser | undefined;
+      if (origin === 'phone') {
+        const auth = await phones.authenticate(req, txn.flow.remoteAddress);
+        if (!auth.ok) return this.#reply(txn, auth.status, auth.reason, auth.headers, auth.toTag);
+        user = auth.user;
+      }
+      // A switch calls a phone; a phone calls another registered phone, else the switches.
+      const aor = isSipUri(req.requestUri) ? req.requestUri.user : undefined;
+      const bindings = aor === undefined || aor === '' ? undefined : await phones.lookup(aor);
+      if (bindings !== undefined && bindings.length > 0) return this.#deliverToBindings(txn, bindings, hash);
+      if (origin === 'switch') {
+        if (bindings === undefined) return this.#reply(txn, 404, 'Not Found');
+        return this.#reply(txn, 480, 'Temporarily Unavailable');
+      }
+      return this.#dispatchNew(txn, hash, carrierId, user);
+    }
     if (!inDialog) return this.#dispatchNew(txn, hash, carrierId);
     const target = await this.#inDialogTarget(req, txn.flow, flowConnection);
     if (target === undefined) {
@@ -241,6 +310,9 @@ export class ProxyCore implements ServerTransactionUser {
 
   /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
   async #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined): Promise<Target | undefined> {
+    if (viaFlow?.address !== undefined && viaFlow.port !== undefined) {
+      return { protocol: viaFlow.protocol, address: viaFlow.address, port: viaFlow.port, connectionId: viaFlow.connectionId };
+    }
     if (viaFlow !== undefined) {
       // The phone's Contact may be unreachable (`*.invalid`, RFC 7118); its connection is not.
       const base = await resolveUriTarget(req.requestUri).catch(() => undefined);
@@ -269,7 +341,7 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** A new out-of-dialog request: pick a switch (INVITEs also pass admission), with failover. */
-  async #dispatchNew(txn: ServerTransaction, hash: string, carrierId: string | undefined): Promise<void> {
+  async #dispatchNew(txn: ServerTransaction, hash: string, carrierId: string | undefined, user?: PhoneUser): Promise<void> {
     const req = txn.request;
     const o = this.#o;
     const isInvite = req.method === 'INVITE';
@@ -304,7 +376,7 @@ export class ProxyCore implements ServerTransactionUser {
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {
-          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, carrierId, switchId: candidate.id, reattempt: admittedBefore });
+          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, carrierId, user, switchId: candidate.id, reattempt: admittedBefore });
           if (ctx.cancelled || ctx.finished) {
             if (decision.admitted) decision.release('cancel');
             return undefined;
@@ -359,6 +431,71 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /**
+   * A request for a registered user: forked to its bindings, highest q first, in parallel within
+   * one q value (RFC 3261 §16.6). A binding owned by this node goes out over its flow; one owned
+   * by another node goes to that node with a hop token (registrar/owner-hop.ts), which relays it.
+   */
+  #deliverToBindings(txn: ServerTransaction, bindings: readonly Binding[], hash: string): void {
+    const req = txn.request;
+    const phones = this.#o.phones;
+    if (phones === undefined) return;
+    const groups: BranchPlan[][] = [];
+    let q = Number.NaN;
+    for (const b of bindings) {
+      const plan = this.#bindingPlan(req, txn.flow, b, hash, phones);
+      if (plan === undefined) continue;
+      if (b.q !== q) groups.push([]);
+      q = b.q;
+      groups[groups.length - 1].push(plan);
+    }
+    if (groups.length === 0) return this.#reply(txn, 480, 'Temporarily Unavailable');
+    const ctx = new ForkContext({ layer: this.#tl, server: txn, log: this.#o.logger, onLocalReply: this.#countLocalReply, hooks: {} });
+    txn.context = ctx;
+    this.#stats.forwarded += bindings.length;
+    ctx.start(groups);
+  }
+
+  #bindingPlan(req: SipRequest, flow: Flow, b: Binding, hash: string, phones: PhoneServices): BranchPlan | undefined {
+    const rr = DIALOG_CREATING.has(req.method);
+    if (b.flow.nodeId === phones.nodeId) {
+      const target: Target = { protocol: b.flow.protocol, address: b.flow.address, port: b.flow.port, connectionId: b.flow.connectionId };
+      const fwd = this.#forwardCopy(req, flow, target, hash, rr, phones.tokens.encode('rr', b.flow, Date.now() / 1000));
+      fwd.setUri(b.contact);
+      for (const p of b.path) fwd.append('Route', p);
+      return { request: fwd, target };
+    }
+    let owner;
+    try {
+      owner = parseUri(b.flow.ownerUri, 'ownerUri');
+    } catch {
+      return undefined;
+    }
+    if (!isSipUri(owner)) return undefined;
+    const target = hopTarget(owner);
+    const fwd = this.#forwardCopy(req, flow, target, hash, rr);
+    fwd.setUri(b.contact);
+    const token = phones.tokens.encode('hop', b.flow, Date.now() / 1000);
+    const host = owner.host.includes(':') && !owner.host.startsWith('[') ? `[${owner.host}]` : owner.host;
+    fwd.append('Route', `<${owner.scheme}:${token}@${host}${owner.port === undefined ? '' : `:${owner.port}`}${uriTransportParam(owner)};lr>`);
+    for (const p of b.path) fwd.append('Route', p);
+    return { request: fwd, target };
+  }
+
+  /** The owner's side of the internal hop: relay the request over the phone's flow. */
+  #relayToPhone(txn: ServerTransaction, hint: FlowHint, hash: string): void {
+    const req = txn.request;
+    const phones = this.#o.phones;
+    if (phones === undefined || hint.address === undefined || hint.port === undefined) return this.#reply(txn, 480, 'Temporarily Unavailable');
+    const target: Target = { protocol: hint.protocol, address: hint.address, port: hint.port, connectionId: hint.connectionId };
+    const token = phones.tokens.encode('rr', { protocol: hint.protocol, address: hint.address, port: hint.port, connectionId: hint.connectionId }, Date.now() / 1000);
+    const fwd = this.#forwardCopy(req, txn.flow, target, hash, DIALOG_CREATING.has(req.method), token);
+    const ctx = new ForkContext({ layer: this.#tl, server: txn, log: this.#o.logger, onLocalReply: this.#countLocalReply, hooks: {} });
+    txn.context = ctx;
+    this.#stats.forwarded++;
+    ctx.start([[{ request: fwd, target }]]);
+  }
+
+  /**
    * The hooks a response context keeps after the call is answered, for 2xx retransmissions
    * (RFC 6026: 32 s): made here rather than in #dispatchNew because every closure made there
    * shares its scope, which holds the request and the routing context.
@@ -394,7 +531,7 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** RFC 3261 §16.6: the copy we send, with Max-Forwards−1, Record-Route and our Via. */
-  #forwardCopy(req: SipRequest, flow: Flow, target: Target, hash: string, recordRoute: boolean): SipRequest {
+  #forwardCopy(req: SipRequest, flow: Flow, target: Target, hash: string, recordRoute: boolean, phoneToken?: string): SipRequest {
     const fwd = new SipRequest(req.method, req.uri, req.headers.slice(), req.body);
     const mf = req.maxForwards;
     if (mf === undefined) fwd.append('Max-Forwards', '70');
@@ -405,9 +542,14 @@ export class ProxyCore implements ServerTransactionUser {
       const outbound = identity.listenerFor(target.protocol);
       const token = flow.connectionId === undefined ? undefined : encodeFlowToken(flow.connectionId);
       // RFC 5658: two Record-Route values when the request changes transport or interface, the
-      // top one facing the next hop, the other facing the previous hop.
-      fwd.prepend('Record-Route', identity.recordRouteValue(inbound, token));
-      if (inbound !== outbound) fwd.prepend('Record-Route', identity.recordRouteValue(outbound));
+      // top one facing the next hop, the other facing the previous hop. A phone token (a request
+      // toward a phone) goes in the value facing the phone.
+      if (inbound !== outbound) {
+        fwd.prepend('Record-Route', identity.recordRouteValue(inbound, token));
+        fwd.prepend('Record-Route', identity.recordRouteValue(outbound, phoneToken));
+      } else {
+        fwd.prepend('Record-Route', identity.recordRouteValue(inbound, phoneToken ?? token));
+      }
     }
     fwd.prepend('Via', identity.viaValue(target.protocol, branchWithLoopHash(hash)));
     return fwd;
@@ -419,9 +561,30 @@ interface CallLeg {
   leg: DialogRecord | undefined;
 }
 
-/** The connection (and its transport) named by a flow token in one of our Route values. */
+/**
+ * The flow named by a token in one of our Route values: a connection of ours (a stream flow
+ * token), or a phone's flow (address and port as received, maybe a connection), `hop` when
+ * another node relays a call for a phone we hold.
+ */
 interface FlowHint {
-  connectionId: number;
+  connectionId?: number | undefined;
   protocol: Target['protocol'];
+  address?: string | undefined;
+  port?: number | undefined;
+  hop: boolean;
+}
+
+/** Where a new request came from: a carrier trunk (or anyone, without a registrar), a switch, a phone, another node's hop. */
+type Origin = 'carrier' | 'switch' | 'phone' | 'node';
+
+/** The owner node's address for the internal hop (no DNS: owner URIs carry IP literals). */
+function hopTarget(owner: SipUri): Target {
+  const protocol = uriProtocol(owner) ?? 'udp';
+  return { protocol, address: bareHost(owner.host), port: owner.port ?? (protocol === 'tls' ? 5061 : 5060) };
+}
+
+function uriTransportParam(uri: SipUri): string {
+  const t = uri.params.get('transport');
+  return t === undefined ? '' : `;transport=${t}`;
 }
 

@@ -58,7 +58,7 @@ export interface ProxyHarness {
 }
 
 export function proxyHarness(
-  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources'>> = {},
+  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones'>> = {},
 ): ProxyHarness {
   const clock = new ManualClock();
   const transport = new FakeTransport(LISTENERS);

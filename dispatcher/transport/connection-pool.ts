@@ -23,7 +23,15 @@ export interface PooledConnection {
   close(reason: string): void;
   /** Settles when the underlying socket is closed. */
   readonly closed: Promise<void>;
+  /**
+   * Send a keep-alive (CRLFCRLF on TCP/TLS, a ping frame on WS/WSS); false when the connection is
+   * not open. `onPong` hears the round trip when the peer answers before the next keep-alive.
+   */
+  ping(onPong?: PongListener): boolean;
 }
+
+/** Told of a keep-alive answer: the connection and the round trip (ms). */
+export type PongListener = (connectionId: number, rttMs: number) => void;
 
 let lastConnectionId = 0;
 

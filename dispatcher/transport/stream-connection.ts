@@ -2,7 +2,9 @@
  * One TCP or TLS connection carrying SIP: a socket plus a StreamFramer (Content-Length framing,
  * RFC 3261 §18.3) with the timers and limits that keep a hostile peer from holding resources.
  *
- * - RFC 5626 §4.4.1: a CRLFCRLF ping is answered with a CRLF pong.
+ * - RFC 5626 §4.4.1: a CRLFCRLF ping is answered with a CRLF pong. `ping()` sends our own
+ *   CRLFCRLF (the NAT keep-alive of a registered phone's flow); while it is unanswered, a chunk
+ *   that is exactly one CRLF between messages is its pong: timed, and not handed to the framer.
  * - A framing error or an oversized message closes the connection: there is no way to find the
  *   next message boundary (RFC 4475 ncl, mcl01). Counted in `streamErrors`.
  * - Header timeout: a message that has started must complete within `headerTimeout` ms (slowloris,
@@ -14,7 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import { StreamFramer } from '../../shared/sip/stream-framer.ts';
-import { nextConnectionId, type PooledConnection } from './connection-pool.ts';
+import { nextConnectionId, type PongListener, type PooledConnection } from './connection-pool.ts';
 import type { TransportContext } from './transport-context.ts';
 import { errorReason, sendError, transportUrl } from './transport-errors.ts';
 import type { Flow } from './transport.ts';
@@ -24,6 +26,7 @@ export const MAX_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
 /** TCP keep-alive probes, to notice peers that vanished without a FIN. */
 const TCP_KEEPALIVE_MS = 60_000;
 const PONG = Buffer.from('\r\n');
+const PING = Buffer.from('\r\n\r\n');
 
 export class StreamConnection implements PooledConnection {
   readonly id = nextConnectionId();
@@ -35,6 +38,9 @@ export class StreamConnection implements PooledConnection {
   #headerTimer: NodeJS.Timeout | undefined;
   #messages = 0;
   #reason: string | undefined;
+  /** performance.now() of our unanswered keep-alive ping, and who wants its pong. */
+  #pingAt: number | undefined;
+  #onPong: PongListener | undefined;
 
   constructor(ctx: TransportContext, socket: Socket, protocol: 'tcp' | 'tls') {
     this.#ctx = ctx;
@@ -106,12 +112,27 @@ export class StreamConnection implements PooledConnection {
   close(reason: string): void {
     this.#reason ??= reason;
     clearTimeout(this.#headerTimer);
+    this.#onPong = undefined;
     this.#socket.destroy();
+  }
+
+  ping(onPong?: PongListener): boolean {
+    if (!this.isOpen || this.#socket.writableLength + PING.length > MAX_WRITE_QUEUE_BYTES) return false;
+    this.#socket.write(PING);
+    this.#pingAt = performance.now();
+    this.#onPong = onPong;
+    return true;
   }
 
   #onData(chunk: Buffer): void {
     if (!this.isOpen) return;
     this.#ctx.stats.bytesIn += chunk.length;
+    if (this.#pingAt !== undefined && chunk.length === 2 && chunk[0] === 0x0d && chunk[1] === 0x0a && !this.#framer.hasPartial) {
+      // Our pong. Kept from the framer, which would hold it as half a ping and take the next pong
+      // for a whole one.
+      this.#pong();
+      return;
+    }
     const before = this.#messages;
     try {
       this.#framer.push(chunk);
@@ -127,6 +148,18 @@ export class StreamConnection implements PooledConnection {
     } else if (this.#headerTimer === undefined || this.#messages !== before) {
       // A new message has started: give it headerTimeout ms to complete.
       this.#armHeaderTimer();
+    }
+  }
+
+  #pong(): void {
+    const rtt = performance.now() - (this.#pingAt as number);
+    const listener = this.#onPong;
+    this.#pingAt = undefined;
+    this.#onPong = undefined;
+    try {
+      listener?.(this.id, rtt);
+    } catch (err) {
+      this.#ctx.logger.error({ err, flow: this.flow }, 'keep-alive pong listener threw');
     }
   }
 

@@ -46,6 +46,40 @@ describe('TCP transport', () => {
     expect(recorder.messages).toHaveLength(0);
   });
 
+  it('keepalive() sends CRLFCRLF on the connection and times a CRLF pong (RFC 5626 §4.4.1)', async () => {
+    const { port, layer, recorder } = await startLayer([TCP]);
+    const client = RawClient.tcp(port);
+    await client.ready;
+    client.socket.write(sipRequest());
+    const { flow } = await recorder.message();
+    const id = flow.connectionId!;
+    const pongs: Array<[number, number]> = [];
+    // A stale id or a connection leading elsewhere (ids restart with the process): nothing sent.
+    expect(layer.keepalive(id + 1000)).toBe(false);
+    expect(layer.keepalive(id, { remote: { address: flow.remoteAddress, port: flow.remotePort + 1 } })).toBe(false);
+    expect(layer.keepalive(id, { remote: { address: flow.remoteAddress, port: flow.remotePort }, onPong: (c, rtt) => pongs.push([c, rtt]) })).toBe(true);
+    await client.waitFor('\r\n\r\n');
+    expect(client.received.toString()).toBe('\r\n\r\n');
+    client.socket.write('\r\n');
+    await waitUntil(() => pongs.length === 1, 'pong');
+    expect(pongs[0][0]).toBe(id);
+    expect(pongs[0][1]).toBeGreaterThanOrEqual(0);
+    expect(layer.keepalive(id, { onPong: (c, rtt) => pongs.push([c, rtt]) })).toBe(true);
+    await waitUntil(() => client.received.length === 8, 'second ping');
+    client.socket.write('\r\n');
+    await waitUntil(() => pongs.length === 2, 'second pong');
+    // The pongs are not messages (and two of them are not taken for a ping of the phone's), and
+    // the connection carries SIP as before.
+    client.socket.write(sipRequest('after-pong'));
+    expect((await recorder.message(2)).data.toString()).toContain('Call-ID: after-pong');
+    await layer.send(sipResponse('after-pong'), { protocol: 'tcp', address: flow.remoteAddress, port: flow.remotePort, connectionId: id });
+    await client.waitFor('SIP/2.0 200 OK');
+    expect(client.received.toString().startsWith('\r\n\r\n\r\n\r\nSIP/2.0 200 OK')).toBe(true);
+    client.socket.destroy();
+    await recorder.closed();
+    expect(layer.keepalive(id)).toBe(false);
+  });
+
   it('closes the connection on an invalid Content-Length', async () => {
     const { port, layer, recorder } = await startLayer([TCP]);
     const client = RawClient.tcp(port);

@@ -3,17 +3,20 @@
  * `send` by protocol.
  *
  * - UDP leaves from a UDP listener of the target's address family (source port = listening port,
- *   RFC 3581); no UDP listener means UDP cannot be sent.
+ *   RFC 3581), the one bound to `target.localPort` when there is one; no UDP listener means UDP
+ *   cannot be sent.
  * - TCP/TLS: the flow's connection if still open, else a pooled connection to the target
  *   (inbound or outbound), else a new outgoing connection, also without a listener of that kind
  *   (client-only).
  * - WS/WSS: only over a live connection (phones connect to us, RFC 7118 §5).
+ * - `keepalive`: a NAT keep-alive on a stream connection (CRLFCRLF on TCP/TLS, RFC 5626 §4.4.1;
+ *   a WebSocket ping frame on WS/WSS), timed by the peer's pong.
  */
 import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { ERROR_CODES, SipfleetError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
-import { poolKey } from './connection-pool.ts';
+import { poolKey, type PongListener } from './connection-pool.ts';
 import { TcpTransport } from './tcp-transport.ts';
 import { TlsTransport, type TlsMaterial } from './tls-transport.ts';
 import { createTransportContext, type SipTransportStats, type TransportContext } from './transport-context.ts';
@@ -60,6 +63,13 @@ export interface SipTransportLayerOptions {
   logger?: Logger;
 }
 
+/** Options of `SipTransportLayer.keepalive`. */
+export interface KeepaliveOptions {
+  /** The peer the connection must lead to (the flow's remote address and port). */
+  readonly remote?: { readonly address: string; readonly port: number } | undefined;
+  readonly onPong?: PongListener | undefined;
+}
+
 interface Listener {
   readonly config: ListenerConfig;
   info: ListenerInfo;
@@ -102,7 +112,7 @@ export class SipTransportLayer implements TransportLayer {
     const url = transportUrl(target.protocol, target.address, target.port);
     if (this.#state !== 'started') return Promise.reject(sendError(url, new Error('transport layer not started')));
     if (target.protocol === 'udp') {
-      const udp = this.#udpFor(target.address);
+      const udp = this.#udpFor(target.address, target.localPort);
       return udp === undefined ? Promise.reject(sendError(url, new Error('no udp listener'))) : udp.send(data, target);
     }
     const conn =
@@ -124,6 +134,23 @@ export class SipTransportLayer implements TransportLayer {
 
   isConnectionOpen(connectionId: number): boolean {
     return this.#ctx.pool.byId(connectionId) !== undefined;
+  }
+
+  /**
+   * Send a keep-alive over an open stream connection: CRLFCRLF on TCP/TLS (RFC 5626 §4.4.1), a
+   * WebSocket ping frame on WS/WSS (RFC 7118 has no CRLF keep-alive). False, with nothing sent,
+   * when no open connection has that id, or when `remote` is given and the connection does not
+   * lead there (ids restart with the process, so a stored id may name someone else's connection).
+   * `onPong` hears the round trip when the peer answers before the next keep-alive on that
+   * connection (a CRLF pong is optional for a phone; browsers answer ping frames).
+   */
+  keepalive(connectionId: number, opts: KeepaliveOptions = {}): boolean {
+    if (this.#state !== 'started') return false;
+    const conn = this.#ctx.pool.byId(connectionId);
+    if (conn === undefined) return false;
+    const remote = opts.remote;
+    if (remote !== undefined && (conn.flow.remoteAddress !== remote.address || conn.flow.remotePort !== remote.port)) return false;
+    return conn.ping(opts.onPong);
   }
 
   stats(): SipTransportStats {
@@ -175,11 +202,20 @@ export class SipTransportLayer implements TransportLayer {
     return Object.freeze({ protocol: config.protocol, address, port, advertisedHost: this.#options.advertise ?? address });
   }
 
-  /** A UDP listener of the target's family, else the first one. */
-  #udpFor(address: string): UdpTransport | undefined {
+  /** The UDP listener of the target's family on `localPort`, else the first of that family, else the first. */
+  #udpFor(address: string, localPort: number | undefined): UdpTransport | undefined {
     const family = isIPv6(address) ? 6 : 4;
-    const udps = this.#listeners.flatMap((l) => (l.udp === undefined ? [] : [l.udp]));
-    return udps.find((u) => u.family === family) ?? udps[0];
+    let sameFamily: UdpTransport | undefined;
+    let first: UdpTransport | undefined;
+    for (const l of this.#listeners) {
+      const u = l.udp;
+      if (u === undefined) continue;
+      first ??= u;
+      if (u.family !== family) continue;
+      if (localPort === undefined || u.port === localPort) return u;
+      sameFamily ??= u;
+    }
+    return sameFamily ?? first;
   }
 
   /** Reads the PEM files; a secure listener without them cannot bind. */

@@ -30,6 +30,11 @@ export interface Target {
   readonly port: number;
   /** Prefer this connection when it is still open (streams). */
   readonly connectionId?: number | undefined;
+  /**
+   * UDP: leave from the listener bound to this port when one is (of the target's address family):
+   * a phone's NAT pinhole leads to the socket its REGISTER arrived on.
+   */
+  readonly localPort?: number | undefined;
 }
 
 /** One listening socket, as configured by a `node.listen` URL. */

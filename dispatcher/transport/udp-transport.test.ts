@@ -41,6 +41,19 @@ describe('UDP transport', () => {
     expect(layer.stats()).toMatchObject({ messagesIn: 1, messagesOut: 1, openConnections: 0 });
   });
 
+  it('sends from the udp listener named by target.localPort, else the first one', async () => {
+    const { layer } = await startLayer([UDP, UDP]);
+    const [a, b] = layer.listeners().map((l) => l.port);
+    expect(a).not.toBe(b);
+    const client = await udpClient();
+    await layer.send(sipRequest('from-b'), { protocol: 'udp', address: '127.0.0.1', port: client.port, localPort: b });
+    await layer.send(sipRequest('default'), { protocol: 'udp', address: '127.0.0.1', port: client.port });
+    await layer.send(sipRequest('unknown'), { protocol: 'udp', address: '127.0.0.1', port: client.port, localPort: 1 });
+    await waitUntil(() => client.received.length === 3, 'three datagrams');
+    const sources = new Map(client.received.map((r) => [/Call-ID: (\S+)/.exec(r.msg.toString())![1], r.rinfo.port]));
+    expect(Object.fromEntries(sources)).toEqual({ 'from-b': b, default: a, unknown: a });
+  });
+
   it('uses the advertised host in listener info', async () => {
     const { layer } = await startLayer([UDP], { advertise: 'sip.example.net' });
     expect(layer.listeners()[0].advertisedHost).toBe('sip.example.net');

@@ -3,12 +3,14 @@
  * exactly one SIP message (§5), so no Content-Length framing. A CRLFCRLF message is answered with
  * CRLF, the keep-alive SIP.js and other WebRTC stacks send (RFC 5626 §4.4.1 style). Outgoing
  * messages go as text frames when they are valid UTF-8, binary otherwise (§5.2: text frames must
- * be UTF-8). Idle timeout and write-queue cap as for TCP.
+ * be UTF-8). Idle timeout and write-queue cap as for TCP. RFC 7118 defines no CRLF keep-alive of
+ * our own, so `ping()` sends a WebSocket ping frame (RFC 6455 §5.5.2; browsers answer it without
+ * the application) and times its pong.
  */
 import type { Socket } from 'node:net';
 import { isUtf8 } from 'node:buffer';
 import { WebSocket } from 'ws';
-import { nextConnectionId, type PooledConnection } from './connection-pool.ts';
+import { nextConnectionId, type PongListener, type PooledConnection } from './connection-pool.ts';
 import { MAX_WRITE_QUEUE_BYTES } from './stream-connection.ts';
 import type { TransportContext } from './transport-context.ts';
 import { errorReason, sendError, transportUrl } from './transport-errors.ts';
@@ -25,6 +27,9 @@ export class WsConnection implements PooledConnection {
   readonly #ctx: TransportContext;
   #reason: string | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of our unanswered ping frame, and who wants its pong. */
+  #pingAt: number | undefined;
+  #onPong: PongListener | undefined;
 
   constructor(ctx: TransportContext, ws: WebSocket, socket: Socket, protocol: 'ws' | 'wss') {
     this.#ctx = ctx;
@@ -41,6 +46,7 @@ export class WsConnection implements PooledConnection {
     socket.setTimeout(ctx.limits.idleTimeout);
     socket.on('timeout', () => this.close('idle timeout'));
     ws.on('message', (data: Buffer) => this.#onMessage(data));
+    ws.on('pong', () => this.#pong());
     ws.on('error', (err) => {
       if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.stats.streamErrors++;
       this.#reason ??= `websocket error: ${errorReason(err)}`;
@@ -75,6 +81,31 @@ export class WsConnection implements PooledConnection {
         resolve();
       });
     });
+  }
+
+  ping(onPong?: PongListener): boolean {
+    if (!this.isOpen || this.#ws.bufferedAmount > MAX_WRITE_QUEUE_BYTES) return false;
+    try {
+      this.#ws.ping();
+    } catch {
+      return false;
+    }
+    this.#pingAt = performance.now();
+    this.#onPong = onPong;
+    return true;
+  }
+
+  #pong(): void {
+    if (this.#pingAt === undefined) return;
+    const rtt = performance.now() - this.#pingAt;
+    const listener = this.#onPong;
+    this.#pingAt = undefined;
+    this.#onPong = undefined;
+    try {
+      listener?.(this.id, rtt);
+    } catch (err) {
+      this.#ctx.logger.error({ err, flow: this.flow }, 'keep-alive pong listener threw');
+    }
   }
 
   /** Starts the closing handshake (1001 going away), dropping the socket if it stalls. */

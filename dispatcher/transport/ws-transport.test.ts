@@ -90,6 +90,25 @@ describe('WebSocket transport (RFC 7118)', () => {
     await expect(layer.send(sipRequest(), { protocol: 'ws', address: '127.0.0.1', port: 40000 })).rejects.toMatchObject({ code: 'TRANSPORT_ERR_SEND' });
   });
 
+  it('keepalive() sends a WebSocket ping frame and times its pong (RFC 6455 §5.5.2)', async () => {
+    const { layer, recorder, port } = await startLayer([{ protocol: 'ws', address: '127.0.0.1', port: 0 }]);
+    const c = client(`ws://127.0.0.1:${port}/`, 'sip');
+    await c.open;
+    let pinged = 0;
+    c.ws.on('ping', () => pinged++); // ws answers with a pong by itself, as browsers do
+    c.ws.send(sipRequest('w-ka'));
+    const { flow } = await recorder.message();
+    const pongs: Array<[number, number]> = [];
+    expect(layer.keepalive(flow.connectionId!, { onPong: (id, rtt) => pongs.push([id, rtt]) })).toBe(true);
+    await waitUntil(() => pongs.length === 1, 'pong');
+    expect(pinged).toBe(1);
+    expect(pongs[0][0]).toBe(flow.connectionId);
+    expect(c.received).toHaveLength(0); // no SIP message, no CRLF
+    c.ws.terminate();
+    await recorder.closed();
+    expect(layer.keepalive(flow.connectionId!)).toBe(false);
+  });
+
   it('closes idle WebSocket connections', async () => {
     const { port, recorder } = await startLayer([{ protocol: 'ws', address: '127.0.0.1', port: 0 }], { limits: { idleTimeout: 200 } });
     const c = client(`ws://127.0.0.1:${port}/`, 'sip');
