@@ -147,6 +147,8 @@ export async function runLabCli(argv: string[]): Promise<number> {
   };
 
   const token = randomBytes(24).toString('hex');
+  // Softphone accounts for trying the registrar (any source but 127.0.0.1, the lab's carrier, is a phone).
+  const phonePassword = randomBytes(6).toString('hex');
   const tokenHash = createHash('sha256').update(token).digest('hex');
   const dispatcherIps = redisServer === undefined ? ['127.0.0.11'] : ['127.0.0.11', '127.0.0.12'];
   try {
@@ -166,7 +168,11 @@ export async function runLabCli(argv: string[]): Promise<number> {
     - { id: sw1, address: 127.0.0.21:5060, transport: udp }
     - { id: sw2, address: 127.0.0.22:5060, transport: udp }
   carriers:
-    - { id: local, sources: [127.0.0.0/8] }
+    - { id: local, sources: [127.0.0.1/32] }
+  users:
+    - { username: alice, password: ${phonePassword} }
+    - { username: bob, password: ${phonePassword} }
+  registrar: { algorithms: [SHA-256, MD5], keepalive: { interval: 30s } }
 `;
     for (const [i, ip] of ['127.0.0.21', '127.0.0.22'].entries()) {
       const sw = start(`sw${i + 1}`, process.execPath, [BIN, 'switch-sim', '--id', `sw${i + 1}`, '--listen', `udp://${ip}:5060`, '--listen', `tcp://${ip}:5060`, '--http', `${ip}:8060`]);
@@ -209,7 +215,10 @@ ${redisServer === undefined ? '  ops API         not started (it needs the Redis
 Place 1,000 calls through a dispatcher with SIPp:
   sipp -sn uac ${d1} -m 1000 -r 100 -i 127.0.0.1 -p 5070
 
-${redisServer === undefined ? '' : `List the servers with their live channels:\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers\n`}
+Register a softphone (from any loopback address but 127.0.0.1, e.g. bind it to 127.0.0.50):
+  users alice and bob, password ${phonePassword}, registrar ${d1} (UDP or TCP)
+
+${redisServer === undefined ? '' : `List the servers with their live channels, and alice's registrations:\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/registrations/alice\n`}
 Ctrl-C stops everything.
 `);
   await new Promise<void>((resolve) => {
