@@ -13,7 +13,7 @@
  *      changes, RFC 5658), our Via with a fresh branch carrying the loop hash
  * Responses are handled by the request's ResponseContext.
  */
-import { SipParseError } from '../../shared/errors.ts';
+import { ERROR_CODES, isSipfleetError, SipParseError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import {
   bareHost,
@@ -182,6 +182,13 @@ export class ProxyCore implements ServerTransactionUser {
     }
     if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
     this.#route(txn, flowConnection, hash, toUs, carrierId, origin).catch((err: unknown) => {
+      // The shared store is down (a phone's location, its credentials): a retryable 503, not a fault of ours.
+      if (isSipfleetError(err) && err.code === ERROR_CODES.STORE_ERR_UNAVAILABLE) {
+        const ctx = txn.context;
+        const headers: Array<[string, string]> = [['Retry-After', String(this.#o.retryAfter)]];
+        if (isProxyContext(ctx)) return ctx.respond(503, 'Service Unavailable (Cluster Store Unreachable)', headers);
+        return this.#reply(txn, 503, 'Service Unavailable (Cluster Store Unreachable)', headers);
+      }
       this.#o.logger.error({ err, callId: req.callId }, 'routing failed');
       const ctx = txn.context;
       if (isProxyContext(ctx)) ctx.respond(500, 'Server Internal Error (Routing Failed)');

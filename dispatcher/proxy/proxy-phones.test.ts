@@ -15,7 +15,8 @@ import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import { CARRIER, parseRequest, parseResponse, request, responseTo } from '../transaction/transaction-test-kit.ts';
 import type { FlowOptions } from '../transport/fake-transport.ts';
 import type { PhoneAuthResult, PhoneServices } from './phone-services.ts';
-import { proxyHarness, sentRequests, statusesTo, SW1, SW1_FLOW, type ProxyHarness } from './proxy-test-kit.ts';
+import { SipfleetError } from '../../shared/errors.ts';
+import { proxyHarness, sentRequests, sentResponses as sentResponsesTo, statusesTo, SW1, SW1_FLOW, type ProxyHarness } from './proxy-test-kit.ts';
 
 const carriers = new CarrierMatcher([{ id: 'acme', sources: [parseCidr('198.51.100.0/24')], selection: 'round-robin' }]);
 const PHONE: FlowOptions = { protocol: 'udp', remoteAddress: '203.0.113.50', remotePort: 40001 };
@@ -226,6 +227,16 @@ describe('the proxy core with softphones', () => {
     h.transport.inject(request({ uri: 'sip:nobody@192.0.2.100', viaHost: '192.0.2.21:5060', callId: 'c2', branch: 'z9hG4bK-2' }), SW1_FLOW);
     await tick();
     expect(statusesTo(h, SW1).filter((s) => s !== 100).sort()).toEqual([404, 480]);
+  });
+
+  it('answers 503 with Retry-After when the location cannot be read (store down)', async () => {
+    const { h, phones } = setup();
+    phones.lookup = () => Promise.reject(new SipfleetError('STORE_ERR_UNAVAILABLE', 'redis down'));
+    h.transport.inject(inviteFromSwitch(), SW1_FLOW);
+    await tick();
+    await tick();
+    expect(statusesTo(h, SW1)).toEqual([100, 503]);
+    expect(parseResponse(sentResponsesTo(h, SW1)[1]).get('retry-after')).toBe('5');
   });
 
   it('leaves carrier calls alone: no auth, straight to admission and a switch', async () => {
