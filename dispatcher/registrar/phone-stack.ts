@@ -30,6 +30,8 @@ import { isValidUsername } from '../../shared/registrar-store/validate-registrar
 
 /** ms between sweeps of expired bindings (every node sweeps; the store makes it idempotent). */
 const SWEEP_INTERVAL_MS = 10_000;
+/** ms between attempts to load the cluster secret and bans when the store was down at start. */
+const LOAD_RETRY_MS = 1000;
 
 export interface PhoneStackOptions {
   nodeId: string;
@@ -59,6 +61,7 @@ export class PhoneStack implements PhoneServices {
   readonly #registrar: Registrar;
   #keepalive: NatKeepalive | undefined;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  #retry: ReturnType<typeof setInterval> | undefined;
 
   private constructor(o: PhoneStackOptions, tokens: PhoneFlowTokens) {
     this.#o = o;
@@ -88,15 +91,43 @@ export class PhoneStack implements PhoneServices {
     });
   }
 
-  /** Loads the cluster secret (nonces and flow tokens) and the bans; the store must be reachable. */
+  /**
+   * Loads the cluster secret (nonces and flow tokens), the bans and the configured users. A node
+   * may start while the store is down (like its membership): it then retries every second in the
+   * background, and meanwhile REGISTERs and phones' calls get 503 (the store is needed anyway).
+   */
   static async create(o: PhoneStackOptions): Promise<PhoneStack> {
-    const secret = await o.store.clusterSecret();
-    const stack = new PhoneStack(o, new PhoneFlowTokens(secret));
-    await stack.#auth.start();
-    await stack.#guard.start();
-    const users = o.cluster.users.map((u) => ({ username: u.username, realm: o.cluster.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels }));
-    if (users.length > 0) await o.store.seedUsers(users);
+    const stack = new PhoneStack(o, new PhoneFlowTokens());
+    if (!(await stack.#load())) {
+      o.logger.warn('registrar store unreachable at start; retrying every second');
+      stack.#retry = setInterval(() => {
+        void stack.#load().then((ok) => {
+          if (ok && stack.#retry !== undefined) {
+            clearInterval(stack.#retry);
+            stack.#retry = undefined;
+            o.logger.info('registrar store reachable: phones served');
+          }
+        });
+      }, LOAD_RETRY_MS);
+      stack.#retry.unref();
+    }
     return stack;
+  }
+
+  /** True once the secret, the bans and the seed users are loaded. */
+  async #load(): Promise<boolean> {
+    const o = this.#o;
+    try {
+      this.tokens.setSecret(await o.store.clusterSecret());
+      await this.#auth.start();
+      await this.#guard.start();
+      const users = o.cluster.users.map((u) => ({ username: u.username, realm: o.cluster.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels }));
+      if (users.length > 0) await o.store.seedUsers(users);
+      return true;
+    } catch (err) {
+      o.logger.debug({ err }, 'registrar store not loaded');
+      return false;
+    }
   }
 
   /** Start keep-alive pings (through the transaction layer) and the expiry sweep. */
@@ -164,6 +195,7 @@ export class PhoneStack implements PhoneServices {
 
   async close(): Promise<void> {
     if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    if (this.#retry !== undefined) clearInterval(this.#retry);
     this.#keepalive?.stop();
     this.#guard.stop();
     await this.#o.store.close();
