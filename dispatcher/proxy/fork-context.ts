@@ -29,6 +29,12 @@ import type { ProxyContext } from './proxy-context.ts';
 import type { BranchPlan } from './response-context.ts';
 
 export interface ForkContextHooks {
+  /**
+   * Rewrites a response before it goes upstream (the SDP through a media relay); may be async.
+   * Kept for the context's whole life (2xx retransmissions are rewritten too). Upstream sends
+   * keep their order; a rewrite that fails leaves the response as it was (logged).
+   */
+  rewrite?(res: SipResponse): Promise<void> | void;
   /** Each 2xx relayed upstream (the first and later ones, from any branch, retransmissions too). */
   on2xx?(res: SipResponse): void;
   /** The final response that goes upstream, once, just before it is sent; `relayed` false when we made it. */
@@ -78,6 +84,9 @@ export class ForkContext implements ProxyContext {
   readonly #layer: TransactionLayer;
   readonly #server: ServerTransaction;
   readonly #log: Logger;
+  /** `hooks.rewrite`, kept past `#shed`; `#sending` orders the rewritten responses. */
+  readonly #rewrite: ForkContextHooks['rewrite'];
+  #sending: Promise<void> = Promise.resolve();
   readonly #onLocalReply: ((status: number) => void) | undefined;
   readonly #isInvite: boolean;
   /** The caller's hooks until finished, then only `on2xx` when a 2xx went upstream. */
@@ -110,6 +119,7 @@ export class ForkContext implements ProxyContext {
     this.#layer = opts.layer;
     this.#server = opts.server;
     this.#log = opts.log;
+    this.#rewrite = opts.hooks.rewrite;
     this.#onLocalReply = opts.onLocalReply;
     this.#isInvite = opts.server.isInvite;
     this.#hooks = opts.hooks;
@@ -392,7 +402,13 @@ export class ForkContext implements ProxyContext {
   #relay(res: SipResponse): void {
     res.removeFirstValue('via');
     if (!res.has('via')) return; // it was addressed to us; nothing upstream
-    this.#server.respond(res);
+    const rewrite = this.#rewrite;
+    if (rewrite === undefined) return this.#server.respond(res);
+    // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
+    this.#sending = this.#sending
+      .then(() => rewrite(res))
+      .catch((err: unknown) => this.#log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
+      .then(() => this.#server.respond(res));
   }
 
   /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */

@@ -25,7 +25,7 @@ import {
   type SipResponse,
   type SipUri,
 } from '../../shared/sip/index.ts';
-import type { Admission } from '../admission/admission.ts';
+import type { Admission, CallEndReason } from '../admission/admission.ts';
 import type { CarrierMatcher } from '../admission/carrier-matcher.ts';
 import type { AttemptOutcome, RouteCandidate, Router, RoutingContext } from '../routing/router.ts';
 import { ownString } from '../transaction/own-copy.ts';
@@ -37,6 +37,7 @@ import { sameSide, type DialogRecord, type DialogTable } from './dialog-table.ts
 import { decodeFlowToken, encodeFlowToken } from './flow-token.ts';
 import type { LocalIdentity } from './local-identity.ts';
 import type { PhoneServices, PhoneUser } from './phone-services.ts';
+import type { MediaCall, MediaService } from './media-service.ts';
 import type { Binding } from '../../shared/registrar-store/registrar-store.ts';
 import { ForkContext } from './fork-context.ts';
 import { isProxyContext } from './proxy-context.ts';
@@ -76,6 +77,8 @@ export interface ProxyCoreOptions {
    * registered user are delivered to its bindings (through their owner node).
    */
   phones?: PhoneServices | undefined;
+  /** Media relays (rtpengine): each new INVITE's SDP goes through the relay chosen for its call. */
+  media?: MediaService | undefined;
 }
 
 export interface ProxyStats {
@@ -88,7 +91,11 @@ export interface ProxyStats {
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones'>> & { carriers: CarrierMatcher | undefined; phones: PhoneServices | undefined };
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media'>> & {
+    carriers: CarrierMatcher | undefined;
+    phones: PhoneServices | undefined;
+    media: MediaService | undefined;
+  };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
   readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {} };
@@ -101,7 +108,7 @@ export class ProxyCore implements ServerTransactionUser {
   };
 
   constructor(opts: ProxyCoreOptions) {
-    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', phones: undefined, ...opts };
+    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', phones: undefined, media: undefined, ...opts };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
   }
 
@@ -208,9 +215,12 @@ export class ProxyCore implements ServerTransactionUser {
     // The ACK for a 2xx travels end to end (RFC 3261 §13.2.2.4); forward it statelessly.
     const flowConnection = this.#preprocessRoutes(ack, flow);
     this.#inDialogTarget(ack, flow, flowConnection)
-      .then((target) => {
+      .then(async (target) => {
         if (target === undefined) return;
-        this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false), target);
+        // A late offer's answer travels in the ACK: the callee offered in its 2xx (see media-service.ts).
+        const call = hasSdp(ack) ? this.#o.media?.find(ack.callId) : undefined;
+        const body = call === undefined ? undefined : await call.answer(ack.toTag ?? '', ack.fromTag ?? '', ack.body).catch(() => undefined);
+        this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false, undefined, body), target);
       })
       .catch((err: unknown) => this.#o.logger.debug({ err }, 'ACK not forwarded'));
   }
@@ -290,7 +300,7 @@ export class ProxyCore implements ServerTransactionUser {
       // A switch calls a phone; a phone calls another registered phone, else the switches.
       const aor = isSipUri(req.requestUri) ? req.requestUri.user : undefined;
       const bindings = aor === undefined || aor === '' ? undefined : await phones.lookup(aor);
-      if (bindings !== undefined && bindings.length > 0) return this.#deliverToBindings(txn, bindings, hash);
+      if (bindings !== undefined && bindings.length > 0) return this.#deliverToBindings(txn, bindings, hash, carrierId, user);
       if (origin === 'switch') {
         if (bindings === undefined) return this.#reply(txn, 404, 'Not Found');
         return this.#reply(txn, 480, 'Temporarily Unavailable');
@@ -306,13 +316,20 @@ export class ProxyCore implements ServerTransactionUser {
       return this.#reply(txn, 503, 'Service Unavailable (Next Hop Unresolvable)');
     }
     const leg = req.method === 'BYE' ? this.#o.dialogs.find(req.callId, txn.flow) : undefined;
+    const call = this.#o.media?.find(req.callId);
+    let body: Buffer | undefined;
+    const offers = call !== undefined && (req.method === 'INVITE' || req.method === 'UPDATE');
+    if (offers && hasSdp(req)) body = await call.offer(req.fromTag ?? '', req.toTag, req.body);
     const ctx = this.#context(txn, {
       onFinal: () => {
         if (leg !== undefined) this.#o.dialogs.end(leg, 'bye');
+        // A call without a dialog-table leg (delivered to a phone) ends its media here.
+        else if (req.method === 'BYE') void call?.end('bye');
       },
+      ...(offers ? { rewrite: mediaRewrite(call, hasSdp(req)) } : {}),
     });
     this.#stats.forwarded++;
-    ctx.start({ request: this.#forwardCopy(req, txn.flow, target, hash, false), target });
+    ctx.start({ request: this.#forwardCopy(req, txn.flow, target, hash, false, undefined, body), target });
   }
 
   /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
@@ -376,6 +393,18 @@ export class ProxyCore implements ServerTransactionUser {
       };
     }
     const ctx = this.#context(txn, hooks);
+    const media = isInvite ? await this.#startMedia(txn, carrierId, user?.id) : undefined;
+    if (media === 'failed') return;
+    const mediaCall = media?.call;
+    if (mediaCall !== undefined) {
+      ctx.setRewrite(mediaRewrite(mediaCall, hasSdp(req)));
+      // A call refused before any leg was admitted has no leg to end its media.
+      const onFinal = hooks.onFinal;
+      hooks.onFinal = (res, relayed) => {
+        onFinal?.(res, relayed);
+        if (res.status >= 300 && call.leg === undefined) void mediaCall.end('rejected');
+      };
+    }
 
     const nextPlan = async (): Promise<BranchPlan | undefined> => {
       while (attempts < o.maxAttempts) {
@@ -403,7 +432,7 @@ export class ProxyCore implements ServerTransactionUser {
             switchId: candidate.id,
             callerTarget: flowTarget(txn.flow),
             createdAt: this.#tl.clock.now(),
-            release: decision.release,
+            release: mediaCall === undefined ? decision.release : releaseWithMedia(decision.release, mediaCall),
           };
           call.leg = record;
           admittedBefore = true;
@@ -418,7 +447,7 @@ export class ProxyCore implements ServerTransactionUser {
         this.#stats.forwarded++;
         this.#stats.attempts[candidate.id] = (this.#stats.attempts[candidate.id] ?? 0) + 1;
         return {
-          request: this.#forwardCopy(req, txn.flow, candidate.target, hash, DIALOG_CREATING.has(req.method)),
+          request: this.#forwardCopy(req, txn.flow, candidate.target, hash, DIALOG_CREATING.has(req.method), undefined, media?.body),
           target: candidate.target,
           candidate,
         };
@@ -442,31 +471,46 @@ export class ProxyCore implements ServerTransactionUser {
    * one q value (RFC 3261 §16.6). A binding owned by this node goes out over its flow; one owned
    * by another node goes to that node with a hop token (registrar/owner-hop.ts), which relays it.
    */
-  #deliverToBindings(txn: ServerTransaction, bindings: readonly Binding[], hash: string): void {
+  async #deliverToBindings(txn: ServerTransaction, bindings: readonly Binding[], hash: string, carrierId: string | undefined, user: PhoneUser | undefined): Promise<void> {
     const req = txn.request;
     const phones = this.#o.phones;
     if (phones === undefined) return;
+    const media = await this.#startMedia(txn, carrierId, user?.id ?? bindings[0]?.aor);
+    if (media === 'failed') return;
     const groups: BranchPlan[][] = [];
     let q = Number.NaN;
     for (const b of bindings) {
-      const plan = this.#bindingPlan(req, txn.flow, b, hash, phones);
+      const plan = this.#bindingPlan(req, txn.flow, b, hash, phones, media?.body);
       if (plan === undefined) continue;
       if (b.q !== q) groups.push([]);
       q = b.q;
       groups[groups.length - 1].push(plan);
     }
-    if (groups.length === 0) return this.#reply(txn, 480, 'Temporarily Unavailable');
-    const ctx = new ForkContext({ layer: this.#tl, server: txn, log: this.#o.logger, onLocalReply: this.#countLocalReply, hooks: {} });
+    if (groups.length === 0) {
+      void media?.call.end('rejected');
+      return this.#reply(txn, 480, 'Temporarily Unavailable');
+    }
+    const call = media?.call;
+    const hooks =
+      call === undefined
+        ? {}
+        : {
+            rewrite: mediaRewrite(call, hasSdp(req)),
+            onFinal: (res: SipResponse) => {
+              if (res.status >= 300) void call.end('rejected');
+            },
+          };
+    const ctx = new ForkContext({ layer: this.#tl, server: txn, log: this.#o.logger, onLocalReply: this.#countLocalReply, hooks });
     txn.context = ctx;
     this.#stats.forwarded += bindings.length;
     ctx.start(groups);
   }
 
-  #bindingPlan(req: SipRequest, flow: Flow, b: Binding, hash: string, phones: PhoneServices): BranchPlan | undefined {
+  #bindingPlan(req: SipRequest, flow: Flow, b: Binding, hash: string, phones: PhoneServices, body: Buffer | undefined): BranchPlan | undefined {
     const rr = DIALOG_CREATING.has(req.method);
     if (b.flow.nodeId === phones.nodeId) {
       const target: Target = { protocol: b.flow.protocol, address: b.flow.address, port: b.flow.port, connectionId: b.flow.connectionId };
-      const fwd = this.#forwardCopy(req, flow, target, hash, rr, phones.tokens.encode('rr', b.flow, Date.now() / 1000));
+      const fwd = this.#forwardCopy(req, flow, target, hash, rr, phones.tokens.encode('rr', b.flow, Date.now() / 1000), body);
       fwd.setUri(b.contact);
       for (const p of b.path) fwd.append('Route', p);
       return { request: fwd, target };
@@ -479,7 +523,7 @@ export class ProxyCore implements ServerTransactionUser {
     }
     if (!isSipUri(owner)) return undefined;
     const target = hopTarget(owner);
-    const fwd = this.#forwardCopy(req, flow, target, hash, rr);
+    const fwd = this.#forwardCopy(req, flow, target, hash, rr, undefined, body);
     fwd.setUri(b.contact);
     const token = phones.tokens.encode('hop', b.flow, Date.now() / 1000);
     const host = owner.host.includes(':') && !owner.host.startsWith('[') ? `[${owner.host}]` : owner.host;
@@ -500,6 +544,32 @@ export class ProxyCore implements ServerTransactionUser {
     txn.context = ctx;
     this.#stats.forwarded++;
     ctx.start([[{ request: fwd, target }]]);
+  }
+
+  /**
+   * A new INVITE's media: the relay for the call (chosen once, by zone, health and load) and its
+   * SDP offer through it. 'failed' when a relay was required and none could take the call: the
+   * caller has been answered 503.
+   */
+  async #startMedia(txn: ServerTransaction, carrierId: string | undefined, userId: string | undefined): Promise<{ call: MediaCall; body: Buffer | undefined } | undefined | 'failed'> {
+    const media = this.#o.media;
+    const req = txn.request;
+    if (media === undefined) return undefined;
+    let call: MediaCall | undefined;
+    try {
+      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, sourceIp: txn.flow.remoteAddress });
+      if (call === undefined) return undefined;
+      const body = hasSdp(req) ? await call.offer(req.fromTag ?? '', undefined, req.body) : undefined;
+      return { call, body };
+    } catch (err) {
+      void call?.end('failed');
+      this.#o.logger.warn({ err, callId: req.callId }, 'no media relay for the call');
+      const ctx = txn.context;
+      const headers: Array<[string, string]> = [['Retry-After', String(this.#o.retryAfter)]];
+      if (isProxyContext(ctx)) ctx.respond(503, 'Service Unavailable (No Media Relay)', headers);
+      else this.#reply(txn, 503, 'Service Unavailable (No Media Relay)', headers);
+      return 'failed';
+    }
   }
 
   /**
@@ -538,8 +608,8 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** RFC 3261 §16.6: the copy we send, with Max-Forwards−1, Record-Route and our Via. */
-  #forwardCopy(req: SipRequest, flow: Flow, target: Target, hash: string, recordRoute: boolean, phoneToken?: string): SipRequest {
-    const fwd = new SipRequest(req.method, req.uri, req.headers.slice(), req.body);
+  #forwardCopy(req: SipRequest, flow: Flow, target: Target, hash: string, recordRoute: boolean, phoneToken?: string, body?: Buffer): SipRequest {
+    const fwd = new SipRequest(req.method, req.uri, req.headers.slice(), body ?? req.body);
     const mf = req.maxForwards;
     if (mf === undefined) fwd.append('Max-Forwards', '70');
     else fwd.set('Max-Forwards', String(mf - 1));
@@ -583,6 +653,37 @@ interface FlowHint {
 
 /** Where a new request came from: a carrier trunk (or anyone, without a registrar), a switch, a phone, another node's hop. */
 type Origin = 'carrier' | 'switch' | 'phone' | 'node';
+
+/** A body the media relay must see: SDP (multipart bodies are left alone). */
+function hasSdp(msg: SipRequest | SipResponse): boolean {
+  if (msg.body.length === 0) return false;
+  const type = msg.get('content-type');
+  return type !== undefined && type.toLowerCase().startsWith('application/sdp');
+}
+
+/**
+ * Rewrites the SDP of the responses to a request that offered (answer through the relay) or did
+ * not offer (a late offer: the response's SDP is the offer, from the answering side's tag).
+ */
+function mediaRewrite(call: MediaCall, requestOffered: boolean): (res: SipResponse) => Promise<void> | void {
+  return (res: SipResponse) => {
+    if (!hasSdp(res) || res.status >= 300) return;
+    const fromTag = res.fromTag ?? '';
+    const toTag = res.toTag ?? '';
+    const sdp = requestOffered ? call.answer(fromTag, toTag, res.body) : call.offer(toTag, fromTag, res.body);
+    return sdp.then((body) => {
+      res.body = body;
+    });
+  };
+}
+
+/** The admission release of a call leg, which also ends the call's media (but not on failover: the call goes on). */
+function releaseWithMedia(release: (reason: CallEndReason) => void, media: MediaCall): (reason: CallEndReason) => void {
+  return (reason: CallEndReason) => {
+    release(reason);
+    if (reason !== 'failover') void media.end(reason);
+  };
+}
 
 /** The owner node's address for the internal hop (no DNS: owner URIs carry IP literals). */
 function hopTarget(owner: SipUri): Target {

@@ -32,6 +32,12 @@ export interface BranchPlan {
 }
 
 export interface ResponseContextHooks {
+  /**
+   * Rewrites a response before it goes upstream (the SDP through a media relay); may be async.
+   * Kept for the context's whole life (2xx retransmissions are rewritten too). Upstream sends
+   * keep their order; a rewrite that fails leaves the response as it was (logged).
+   */
+  rewrite?(res: SipResponse): Promise<void> | void;
   /** Called for each final response before it is relayed upstream (dialog bookkeeping). */
   onFinal?(res: SipResponse, relayed: boolean): void;
   /** Called for each 2xx relayed upstream. */
@@ -83,10 +89,14 @@ export class ResponseContext implements ProxyContext {
   /** A provisional other than 100 went upstream: failover is no longer allowed. */
   #relayedProvisional = false;
   #finished = false;
+  /** `hooks.rewrite`, kept past `#shed`; `#sending` orders the rewritten responses. */
+  #rewrite: ResponseContextHooks['rewrite'];
+  #sending: Promise<void> = Promise.resolve();
 
   constructor(opts: ResponseContextOptions) {
     this.#o = { ...opts, hooks: {} };
     this.#hooks = opts.hooks;
+    this.#rewrite = opts.hooks.rewrite;
   }
 
   /**
@@ -108,6 +118,11 @@ export class ResponseContext implements ProxyContext {
       b.timerC = undefined;
       b.noResponse = undefined;
     }
+  }
+
+  /** Set the response rewrite once it is known (the call's media relay is chosen after the context exists). */
+  setRewrite(rewrite: NonNullable<ResponseContextHooks['rewrite']>): void {
+    this.#rewrite = rewrite;
   }
 
   get finished(): boolean {
@@ -303,7 +318,13 @@ export class ResponseContext implements ProxyContext {
   #relay(res: SipResponse): void {
     res.removeFirstValue('via');
     if (!res.has('via')) return; // it was addressed to us; nothing upstream
-    this.#o.server.respond(res);
+    const rewrite = this.#rewrite;
+    if (rewrite === undefined) return this.#o.server.respond(res);
+    // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
+    this.#sending = this.#sending
+      .then(() => rewrite(res))
+      .catch((err: unknown) => this.#o.log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
+      .then(() => this.#o.server.respond(res));
   }
 
   /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */
