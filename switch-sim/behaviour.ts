@@ -8,6 +8,9 @@ import { ERROR_CODES, SipfleetError } from '../shared/errors.ts';
 export const OPTIONS_MODES = ['answer', 'ignore', '503'] as const;
 /** `drop`: ignore INVITEs (no 100). `slow`: wait `slowMs` before the 100/180/200 sequence. */
 export const INVITE_MODES = ['answer', '503', '486', 'drop', 'slow'] as const;
+/** Media per answered call (see rtp-media.ts): none, echo what arrives, or send a 20 ms G.711 stream. */
+export const RTP_MODES = ['off', 'echo', 'send'] as const;
+export type RtpMode = (typeof RTP_MODES)[number];
 
 export interface SimBehaviour {
   options: (typeof OPTIONS_MODES)[number];
@@ -23,6 +26,8 @@ export interface SimBehaviour {
   answerMs: number;
   /** ACK → the sim's own BYE; 0 = never (the caller hangs up). */
   holdMs: number;
+  /** RTP per call: `off` binds nothing (the SDP port is not listened on), `echo`, `send`. */
+  rtp: RtpMode;
 }
 
 export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
@@ -34,6 +39,7 @@ export const DEFAULT_BEHAVIOUR: Readonly<SimBehaviour> = Object.freeze({
   ringMs: 0,
   answerMs: 0,
   holdMs: 0,
+  rtp: 'off',
 });
 
 const MAX_MS = 86_400_000;
@@ -70,6 +76,7 @@ const FIELDS: { [K in keyof SimBehaviour]: (value: unknown) => SimBehaviour[K] }
   ringMs: (v) => ms('ringMs', v),
   answerMs: (v) => ms('answerMs', v),
   holdMs: (v) => ms('holdMs', v),
+  rtp: (v) => oneOf('rtp', RTP_MODES, v),
 };
 
 /** `base` with a validated partial update applied; `patch` is untrusted input (JSON). */

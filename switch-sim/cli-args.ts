@@ -3,7 +3,9 @@
  * CliUsageError whose one-line message names it; the CLI prints it and exits 2.
  */
 import { parseArgs } from 'node:util';
+import { RTP_MODES, type RtpMode } from './behaviour.ts';
 import { parseHostPort, parseListenUri } from './listen-uri.ts';
+import { parseRtpPorts } from './rtp-ports.ts';
 import type { SwitchSimOptions } from './switch-sim.ts';
 
 export const USAGE = `Usage: switch-sim --listen udp://HOST:PORT [--listen tcp://HOST:PORT] [options]
@@ -23,8 +25,15 @@ Options:
   --answer-ms N      delay from 180 Ringing to 200 OK, ms (default: 0)
   --hold-ms N        the sim hangs up (sends BYE) N ms after the ACK; 0 = never, the caller
                      hangs up (default: 0)
-  --http HOST:PORT   control server: GET /status, GET|POST /behaviour, POST /hangup-all
-                     (default: none)
+  --rtp MODE         media per answered call, on a UDP port of --rtp-ports bound on the SIP
+                     address and put in the SDP: off (no socket, the SDP port is not listened
+                     on), echo (send every packet back to its source), send (a 20 ms PCMU
+                     stream to the peer's SDP address); from the 200 OK to the end of the call
+                     (default: off; POST /behaviour {"rtp":...} changes it at run time)
+  --rtp-ports LO-HI  UDP ports for the RTP sockets, even ones only; when all are in use an
+                     INVITE gets 503 RTP Ports Exhausted (default: 20000-29999)
+  --http HOST:PORT   control server: GET /status, GET /calls, GET|POST /behaviour,
+                     POST /hangup-all (default: none)
   --log-level LEVEL  fatal, error, warn, info, debug, trace or silent
                      (default: $LOG_LEVEL, else info)
   -h, --help         print this help and exit
@@ -81,6 +90,8 @@ export function parseSwitchSimArgs(argv: readonly string[]): ParsedArgs {
         'ring-ms': { type: 'string' },
         'answer-ms': { type: 'string' },
         'hold-ms': { type: 'string' },
+        rtp: { type: 'string' },
+        'rtp-ports': { type: 'string' },
         http: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -106,6 +117,15 @@ export function parseSwitchSimArgs(argv: readonly string[]): ParsedArgs {
   if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) {
     throw new CliUsageError('--log-level', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
+  const rtp = values.rtp;
+  if (rtp !== undefined && !(RTP_MODES as readonly string[]).includes(rtp)) {
+    throw new CliUsageError('--rtp', `expected one of ${RTP_MODES.join(', ')}, got "${rtp}"`);
+  }
+  const rtpPorts = values['rtp-ports'];
+  if (rtpPorts !== undefined) {
+    const range = parseRtpPorts(rtpPorts);
+    if (typeof range === 'string') throw new CliUsageError('--rtp-ports', range);
+  }
   const options: SwitchSimOptions = { listen };
   if (logLevel !== undefined) options.logLevel = logLevel;
   if (values.id !== undefined) options.id = values.id;
@@ -120,6 +140,8 @@ export function parseSwitchSimArgs(argv: readonly string[]): ParsedArgs {
   if (answerMs !== undefined) options.answerMs = answerMs;
   const holdMs = ms('--hold-ms', values['hold-ms']);
   if (holdMs !== undefined) options.holdMs = holdMs;
+  if (rtp !== undefined) options.rtp = rtp as RtpMode;
+  if (rtpPorts !== undefined) options.rtpPorts = rtpPorts;
   if (listen.length === 0) throw new CliUsageError('--listen', 'at least one --listen udp://HOST:PORT or tcp://HOST:PORT is required');
   return { help: false, options };
 }

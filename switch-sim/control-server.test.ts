@@ -31,7 +31,8 @@ describe('control server', () => {
       cps: 0,
       maxCps: null,
       calls: { total: 0, answered: 0, rejected: 0, cancelled: 0, failed: 0, dropped: 0, completed: 0 },
-      behaviour: { options: 'answer', invite: 'answer', slowMs: 3000, channels: null, cps: null, ringMs: 0, answerMs: 0, holdMs: 0 },
+      behaviour: { options: 'answer', invite: 'answer', slowMs: 3000, channels: null, cps: null, ringMs: 0, answerMs: 0, holdMs: 0, rtp: 'off' },
+      rtp: { mode: 'off', ports: '20000-29999', portsFree: 5000, calls: 0, refused: 0, packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, lastRemote: null },
     });
   });
 
@@ -75,6 +76,7 @@ describe('control server', () => {
     [{ channels: 'many' }, 'channels'],
     [{ cps: -1 }, 'cps'],
     [{ holdMs: '100' }, 'holdMs'],
+    [{ rtp: 'loud' }, 'rtp'],
     [{ colour: 'red' }, 'colour'],
     [[1, 2], 'behaviour'],
   ])('400 naming the field for %j', async (body, field) => {
@@ -93,5 +95,7 @@ describe('control server', () => {
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET');
     expect((await fetch(`${base}/behaviour`)).status).toBe(200);
+    expect((await fetch(`${base}/calls`, { method: 'POST' })).status).toBe(405);
+    expect(await (await fetch(`${base}/calls`)).json()).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The sim's HTTP control server (node:http), for health checks and failure tests:
- *   GET  /status      → counters, live channels, behaviour
+ *   GET  /status      → counters, live channels, behaviour, RTP totals
+ *   GET  /calls       → per-call RTP counters (`?callId=` picks one call)
  *   GET  /behaviour   → the current behaviour
  *   POST /behaviour   → partial update (JSON object); 400 naming the field on bad input
  *   POST /hangup-all  → the sim sends BYE for every established call
@@ -12,6 +13,7 @@ import type { SimBehaviour } from './behaviour.ts';
 
 export interface ControlHandlers {
   status(): unknown;
+  calls(callId?: string): unknown;
   behaviour(): SimBehaviour;
   setBehaviour(patch: unknown): SimBehaviour;
   hangupAll(): number;
@@ -60,7 +62,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 export async function startControlServer(host: string, port: number, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = new URL(req.url ?? '/', 'http://sim').pathname;
+    const url = new URL(req.url ?? '/', 'http://sim');
+    const path = url.pathname;
     const method = req.method ?? 'GET';
     const allow = (methods: string): never => {
       throw Object.assign(new HttpError(405, `${method} not allowed on ${path}`), { allow: methods });
@@ -69,6 +72,9 @@ export async function startControlServer(host: string, port: number, handlers: C
       case '/status':
         if (method !== 'GET') allow('GET');
         return send(res, 200, handlers.status());
+      case '/calls':
+        if (method !== 'GET') allow('GET');
+        return send(res, 200, handlers.calls(url.searchParams.get('callId') ?? undefined));
       case '/behaviour':
         if (method === 'GET') return send(res, 200, handlers.behaviour());
         if (method !== 'POST') allow('GET, POST');

@@ -19,7 +19,7 @@ describe('switch-sim CLI', () => {
   it('--help lists every option', async () => {
     const { out, io: cliIo } = io();
     await runSwitchSimCli(['--help'], cliIo);
-    for (const opt of ['--listen', '--id', '--channels', '--cps', '--ring-ms', '--answer-ms', '--hold-ms', '--http', '--log-level', '--help']) {
+    for (const opt of ['--listen', '--id', '--channels', '--cps', '--ring-ms', '--answer-ms', '--hold-ms', '--rtp', '--rtp-ports', '--http', '--log-level', '--help']) {
       expect(out.stdout).toContain(opt);
     }
     expect(out.stdout).toBe(USAGE);
@@ -38,6 +38,10 @@ describe('switch-sim CLI', () => {
     [['--listen', 'udp://127.0.0.21:5060', '--log-level', 'loud'], '--log-level'],
     [['--listen', 'udp://127.0.0.21:5060', '--id', 'a b'], '--id'],
     [['--listen', 'udp://127.0.0.21:5060', '--colour'], '--colour'],
+    [['--listen', 'udp://127.0.0.21:5060', '--rtp', 'loud'], '--rtp'],
+    [['--listen', 'udp://127.0.0.21:5060', '--rtp-ports', '20000'], '--rtp-ports'],
+    [['--listen', 'udp://127.0.0.21:5060', '--rtp-ports', '21000-20000'], '--rtp-ports'],
+    [['--listen', 'udp://127.0.0.21:5060', '--rtp-ports', '80-90'], '--rtp-ports'],
     [[], '--listen'],
   ])('%j → one line naming %s, exit 2', async (argv, option) => {
     const { out, io: cliIo } = io();
@@ -52,6 +56,7 @@ describe('switch-sim CLI', () => {
     const parsed = parseSwitchSimArgs([
       '--listen', 'udp://127.0.0.21:5060', '--listen', 'tcp://[::1]:5070', '--id', 'sw1', '--channels', '30', '--cps', 'unlimited',
       '--ring-ms', '10', '--answer-ms', '20', '--hold-ms', '30', '--http', '127.0.0.21:8060', '--log-level', 'debug',
+      '--rtp', 'echo', '--rtp-ports', '20000-20999',
     ]);
     expect(parsed).toEqual({
       help: false,
@@ -63,6 +68,8 @@ describe('switch-sim CLI', () => {
         ringMs: 10,
         answerMs: 20,
         holdMs: 30,
+        rtp: 'echo',
+        rtpPorts: '20000-20999',
         http: '127.0.0.21:8060',
         logLevel: 'debug',
       },

@@ -9,6 +9,7 @@
 import type { SipRequest } from '../shared/sip/message.ts';
 import type { SimBehaviour } from './behaviour.ts';
 import type { SimTransportName } from './listen-uri.ts';
+import type { RtpSession } from './rtp-media.ts';
 import type { Source } from './sim-listener.ts';
 import type { TimerHandle } from './timer-set.ts';
 
@@ -46,10 +47,15 @@ export class SimCall {
   readonly transport: SimTransportName;
   /** Our address as the caller reached it: used in Contact, Via and the SDP. */
   readonly localAddress: string;
-  readonly rtpPort: number;
+  /** The m= port of our SDP: the bound RTP port, or (rtp off) one nothing listens on. */
+  rtpPort: number;
   readonly sessionId: string;
-  /** SDP body of the 200 OK. */
-  readonly answerSdp: Buffer;
+  /** SDP body of the 200 OK; undefined while the RTP socket is binding. */
+  answerSdp: Buffer | undefined;
+  /** The call's RTP socket and counters (rtp echo/send); closed when the call ends. */
+  readonly media: RtpSession | undefined;
+  /** The 200 was due while the RTP socket was still binding: send it once bound. */
+  answerWhenBound = false;
   readonly startedAt = Date.now();
   state: CallState = 'early';
   /** Record-Route values of the INVITE, in order (§12.1.1: the UAS route set). */
@@ -76,7 +82,8 @@ export class SimCall {
     sessionId: string;
     routeSet: string[];
     remoteTarget: string;
-    answerSdp: Buffer;
+    answerSdp: Buffer | undefined;
+    media: RtpSession | undefined;
   }) {
     this.invite = init.invite;
     this.txn = init.txn;
@@ -93,6 +100,7 @@ export class SimCall {
     this.routeSet = init.routeSet;
     this.remoteTarget = init.remoteTarget;
     this.answerSdp = init.answerSdp;
+    this.media = init.media;
     this.remoteCseq = init.invite.cseq.seq;
   }
 }

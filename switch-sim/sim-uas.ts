@@ -9,8 +9,10 @@ import { ERROR_CODES, SipParseError, isSipfleetError } from '../shared/errors.ts
 import type { Logger } from '../shared/log.ts';
 import { acceptedMedia, makeSdpAnswer, newSessionId } from '../shared/sdp/make-sdp-answer.ts';
 import { makeSdpOffer } from '../shared/sdp/make-sdp-offer.ts';
+import type { MediaSection } from '../shared/sdp/media-section.ts';
 import { parseSdp } from '../shared/sdp/parse-sdp.ts';
 import { serializeSdp } from '../shared/sdp/serialize-sdp.ts';
+import type { SessionDescription } from '../shared/sdp/session-description.ts';
 import { headerKey } from '../shared/sip/header-names.ts';
 import { generateBranch, generateTag } from '../shared/sip/ids.ts';
 import { makeResponse, type ResponseOptions } from '../shared/sip/make-response.ts';
@@ -24,6 +26,8 @@ import { nextHop } from './next-hop.ts';
 import { parseErrorResponse } from './parse-error-response.ts';
 import { RateWindow } from './rate-window.ts';
 import { retransmit } from './retransmit.ts';
+import { SimMedia, rtpTarget, type RtpSession } from './rtp-media.ts';
+import { RtpPortPool, type RtpPortRange } from './rtp-ports.ts';
 import { SimCall, dialogKey, type InviteTxn } from './sim-call.ts';
 import { isWildcard, type SimListener, type Source } from './sim-listener.ts';
 import { TimerSet } from './timer-set.ts';
@@ -59,8 +63,19 @@ export const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE';
 /** Methods that only make sense inside a dialog: out of one they get 481 (not 501). */
 const DIALOG_ONLY = new Set(['BYE', 'INFO', 'UPDATE', 'PRACK']);
 const RETRY_AFTER: [string, string][] = [['Retry-After', '1']];
+/** With `rtp: off` the SDP carries one of these ports, and nothing listens on it (the old behaviour). */
 const RTP_PORT_BASE = 20000;
 const RTP_PORT_PAIRS = 5000;
+const NO_RTP_PORT = 'RTP Ports Exhausted';
+
+/** Our SDP for a 200 (answer or offer), before it is serialized: the RTP port may still change. */
+interface SdpPlan {
+  ours: SessionDescription;
+  /** Our accepted (or offered) audio section. */
+  section: MediaSection;
+  /** The peer's offer and its section matching `section`; undefined when we made the offer. */
+  offer: { sdp: SessionDescription; section: MediaSection } | undefined;
+}
 
 export interface SimUasOptions {
   id: string;
@@ -69,6 +84,8 @@ export interface SimUasOptions {
   behaviour: SimBehaviour;
   /** Every listener, for sending a request on a transport other than the dialog's. */
   listeners: () => readonly SimListener[];
+  /** Ports for the per-call RTP sockets (rtp echo/send). */
+  rtpPorts: RtpPortRange;
 }
 
 function isBlank(data: Buffer): boolean {
@@ -82,6 +99,8 @@ function isSdp(contentType: string | undefined): boolean {
 
 export class SimUas {
   readonly counters: CallCounters = { total: 0, answered: 0, rejected: 0, cancelled: 0, failed: 0, dropped: 0, completed: 0 };
+  /** Per-call RTP sockets and their counters. */
+  readonly media: SimMedia;
   readonly #id: string;
   readonly #log: Logger;
   readonly #t: SimTimerConfig;
@@ -100,6 +119,7 @@ export class SimUas {
   readonly #rate = new RateWindow(1000);
   #live = 0;
   #rtpCounter = 0;
+  #closed = false;
 
   constructor(options: SimUasOptions) {
     this.#id = options.id;
@@ -109,6 +129,7 @@ export class SimUas {
     this.#listeners = options.listeners;
     this.#server = `sipfleet-switch-sim (${options.id})`;
     this.#timers = new TimerSet((err) => this.#log.error({ err }, 'switch-sim timer callback failed'));
+    this.media = new SimMedia({ pool: new RtpPortPool(options.rtpPorts), mode: () => this.#behaviour.rtp, log: this.#log });
   }
 
   get behaviour(): SimBehaviour {
@@ -170,13 +191,15 @@ export class SimUas {
     return n;
   }
 
-  /** Cancel every timer and forget all state (the listeners are closed by the owner). */
-  close(): void {
+  /** Cancel every timer, close every RTP socket and forget all state (the listeners are closed by the owner). */
+  async close(): Promise<void> {
+    this.#closed = true;
     this.#timers.clearAll();
     this.#inviteTxns.clear();
     this.#dialogs.clear();
     this.#responseCache.clear();
     this.#clientTxns.clear();
+    await this.media.closeAll();
   }
 
   // ---- dispatch ----
@@ -265,10 +288,15 @@ export class SimUas {
     if (b.invite === '486') return this.#reject(txn, 486, 'Busy Here');
 
     const localAddress = this.#localAddress(src, req);
-    const rtpPort = RTP_PORT_BASE + 2 * (this.#rtpCounter++ % RTP_PORT_PAIRS);
     const sessionId = newSessionId();
-    const sdp = this.#sdpFor(req, localAddress, rtpPort, sessionId, sessionId);
-    if (sdp === undefined) return this.#reject(txn, 488, 'Not Acceptable Here');
+    const plan = this.#sdpFor(req, localAddress, RTP_PORT_BASE + 2 * (this.#rtpCounter++ % RTP_PORT_PAIRS), sessionId, sessionId);
+    if (plan === undefined) return this.#reject(txn, 488, 'Not Acceptable Here');
+    let media: RtpSession | undefined;
+    if (b.rtp !== 'off') {
+      // The SDP gets the bound port once the socket is bound (see #whenBound).
+      media = this.media.open(req.callId, localAddress);
+      if (media === undefined) return this.#reject(txn, 503, NO_RTP_PORT, RETRY_AFTER);
+    }
 
     this.#live++;
     this.#rate.add(now);
@@ -278,14 +306,19 @@ export class SimUas {
       txn,
       timings: { ringMs: b.ringMs, answerMs: b.answerMs, holdMs: b.holdMs },
       localAddress,
-      rtpPort,
+      rtpPort: plan.section.port,
       sessionId,
       routeSet: req.values('record-route'),
       remoteTarget,
-      answerSdp: sdp,
+      answerSdp: media === undefined ? sdpBytes(plan) : undefined,
+      media,
     });
     txn.call = call;
     this.#dialogs.set(call.key, call);
+    if (media !== undefined) {
+      this.#retarget(call, plan);
+      this.#whenBound(call, media, plan);
+    }
     if (b.invite === 'slow') call.timer = this.#timers.after(b.slowMs, () => this.#proceed(call));
     else this.#proceed(call);
   }
@@ -312,9 +345,32 @@ export class SimUas {
     call.txn.source.reply(buf);
   }
 
+  /** Once the RTP socket is bound, put its port in the SDP (and send the 200 if it was due); no port → 503. */
+  #whenBound(call: SimCall, media: RtpSession, plan: SdpPlan): void {
+    media.bound
+      .then((port) => {
+        if (this.#closed || call.state !== 'early') return;
+        if (port === undefined) {
+          this.media.noteRefused();
+          this.#endCall(call, 'rejected (no RTP port could be bound)');
+          this.#reject(call.txn, 503, NO_RTP_PORT, RETRY_AFTER);
+          return;
+        }
+        plan.section.setPort(port);
+        call.rtpPort = port;
+        call.answerSdp = sdpBytes(plan);
+        if (call.answerWhenBound) this.#answer(call);
+      })
+      .catch((err: unknown) => this.#log.error({ err, callId: call.callId }, 'switch-sim RTP bind callback failed'));
+  }
+
   #answer(call: SimCall): void {
     call.timer = undefined;
     if (call.state !== 'early') return;
+    if (call.answerSdp === undefined) {
+      call.answerWhenBound = true;
+      return;
+    }
     call.state = 'answered';
     this.counters.answered++;
     const txn = call.txn;
@@ -322,6 +378,8 @@ export class SimUas {
     txn.last = buf;
     txn.finalStatus = 200;
     txn.source.reply(buf);
+    // The answer is out: media flows from now on (see rtp-media.ts).
+    if (call.media !== undefined) this.media.activate(call.media);
     this.#retransmit2xx(call, call.invite.cseq.seq, buf, txn.source);
     // RFC 6026 §7.1 (Accepted): keep absorbing INVITE retransmissions for 64*T1.
     this.#forgetTxnAfter(txn, 64 * this.#t.t1);
@@ -392,6 +450,8 @@ export class SimUas {
     if (call === undefined || call.pending2xx === undefined || call.pending2xx.cseq !== req.cseq.seq) return;
     call.pending2xx.stop();
     call.pending2xx = undefined;
+    // An answer to the offer we put in the 2xx (the INVITE had none): where our stream goes.
+    if (call.media !== undefined && req.body.length > 0 && isSdp(req.contentType)) this.#retargetFromAnswer(call, req);
     if (call.state !== 'answered') return;
     call.state = 'established';
     // The caller got our 1xx long ago and stopped resending the INVITE (§17.1.1.2): the Accepted
@@ -463,8 +523,10 @@ export class SimUas {
     if (req.cseq.seq < call.remoteCseq) return this.#finalNon2xx(txn, 500, 'Server Internal Error (CSeq out of order)');
     call.remoteCseq = req.cseq.seq;
     if (call.state !== 'established' || call.pending2xx !== undefined) return this.#finalNon2xx(txn, 491, 'Request Pending');
-    const sdp = this.#sdpFor(req, call.localAddress, call.rtpPort, call.sessionId, String(call.sdpVersion + 1));
-    if (sdp === undefined) return this.#finalNon2xx(txn, 488, 'Not Acceptable Here');
+    const plan = this.#sdpFor(req, call.localAddress, call.rtpPort, call.sessionId, String(call.sdpVersion + 1));
+    if (plan === undefined) return this.#finalNon2xx(txn, 488, 'Not Acceptable Here');
+    const sdp = sdpBytes(plan);
+    this.#retarget(call, plan);
     call.sdpVersion++;
     this.#refreshTarget(call, req);
     const buf = serializeMessage(this.#dialogResponse(req, call, 200, 'OK', sdp));
@@ -484,8 +546,10 @@ export class SimUas {
     if (req.method === 'UPDATE') {
       let sdp: Buffer | undefined;
       if (req.body.length > 0 && isSdp(req.contentType)) {
-        sdp = this.#sdpFor(req, call.localAddress, call.rtpPort, call.sessionId, String(call.sdpVersion + 1));
-        if (sdp === undefined) return this.#response(req, 488, 'Not Acceptable Here');
+        const plan = this.#sdpFor(req, call.localAddress, call.rtpPort, call.sessionId, String(call.sdpVersion + 1));
+        if (plan === undefined) return this.#response(req, 488, 'Not Acceptable Here');
+        sdp = sdpBytes(plan);
+        this.#retarget(call, plan);
         call.sdpVersion++;
       }
       this.#refreshTarget(call, req);
@@ -573,7 +637,9 @@ export class SimUas {
     this.#log.debug({ callId: call.callId, outcome, ms: Date.now() - call.startedAt }, 'call outcome');
   }
 
+  /** The call stops: its RTP socket closes, its channel is freed. */
   #release(call: SimCall): void {
+    if (call.media !== undefined) this.media.close(call.media);
     if (!call.holdsChannel) return;
     call.holdsChannel = false;
     this.#live--;
@@ -584,18 +650,41 @@ export class SimUas {
   }
 
   /** The SDP for a 200: an answer to the request's offer, or our offer when it has none. Undefined → 488. */
-  #sdpFor(req: SipRequest, address: string, port: number, sessionId: string, sessionVersion: string): Buffer | undefined {
+  #sdpFor(req: SipRequest, address: string, port: number, sessionId: string, sessionVersion: string): SdpPlan | undefined {
     const options = { address, port, sessionId, sessionVersion, username: this.#id };
-    if (req.body.length === 0 || !isSdp(req.contentType)) return Buffer.from(serializeSdp(makeSdpOffer(options)));
+    if (req.body.length === 0 || !isSdp(req.contentType)) {
+      const ours = makeSdpOffer(options);
+      return { ours, section: ours.media[0], offer: undefined };
+    }
     try {
-      const answer = makeSdpAnswer(parseSdp(req.body), options);
-      return acceptedMedia(answer) === undefined ? undefined : Buffer.from(serializeSdp(answer));
+      const offer = parseSdp(req.body);
+      const answer = makeSdpAnswer(offer, options);
+      const section = acceptedMedia(answer);
+      if (section === undefined) return undefined;
+      return { ours: answer, section, offer: { sdp: offer, section: offer.media[answer.media.indexOf(section)] } };
     } catch (err) {
       if (isSipfleetError(err) && err.code === ERROR_CODES.SDP_ERR_PARSE) {
         this.#log.debug({ callId: req.callId, err: err.message }, 'bad SDP offer');
         return undefined;
       }
       throw err;
+    }
+  }
+
+  /** The peer's offer says where our RTP goes. */
+  #retarget(call: SimCall, plan: SdpPlan): void {
+    if (call.media === undefined || plan.offer === undefined) return;
+    this.media.setTarget(call.media, rtpTarget(plan.offer.sdp, plan.offer.section, { sdp: plan.ours, section: plan.section }));
+  }
+
+  /** The peer's answer (in an ACK) to our offer: its first audio stream with a port. */
+  #retargetFromAnswer(call: SimCall, req: SipRequest): void {
+    try {
+      const answer = parseSdp(req.body);
+      const section = answer.media.find((m) => m.type === 'audio' && m.port !== 0);
+      if (section !== undefined && call.media !== undefined) this.media.setTarget(call.media, rtpTarget(answer, section));
+    } catch (err) {
+      this.#log.debug({ callId: call.callId, err: (err as Error).message }, 'bad SDP answer in ACK');
     }
   }
 
@@ -632,4 +721,8 @@ export class SimUas {
       headers: [...(options.headers ?? []), ['Server', this.#server]],
     });
   }
+}
+
+function sdpBytes(plan: SdpPlan): Buffer {
+  return Buffer.from(serializeSdp(plan.ours));
 }

@@ -4,9 +4,11 @@
  */
 import { ERROR_CODES, SipfleetError } from '../shared/errors.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
-import { DEFAULT_BEHAVIOUR, applyBehaviour, type SimBehaviour } from './behaviour.ts';
+import { DEFAULT_BEHAVIOUR, applyBehaviour, type RtpMode, type SimBehaviour } from './behaviour.ts';
 import { startControlServer, type ControlServer } from './control-server.ts';
 import { formatListenUri, parseHostPort, parseListenUri, type ListenSpec, type SimTransportName } from './listen-uri.ts';
+import type { RtpCallInfo, RtpStatus } from './rtp-media.ts';
+import { DEFAULT_RTP_PORTS, checkRtpPorts, parseRtpPorts, type RtpPortRange } from './rtp-ports.ts';
 import type { SimListener } from './sim-listener.ts';
 import { DEFAULT_TIMERS, SimUas, type CallCounters, type SimTimerConfig } from './sim-uas.ts';
 import { startTcpListener } from './tcp-listener.ts';
@@ -25,6 +27,10 @@ export interface SwitchSimOptions {
   ringMs?: number;
   answerMs?: number;
   holdMs?: number;
+  /** RTP per answered call: off (default), echo or send. */
+  rtp?: RtpMode;
+  /** Ports for the per-call RTP sockets, `LO-HI` or a range (default 20000-29999); even ports only. */
+  rtpPorts?: string | RtpPortRange;
   /** Any behaviour field; the shortcuts above win. */
   behaviour?: Partial<SimBehaviour>;
   /** RFC 3261 T1/T2/T4 in ms (defaults 500/4000/5000); shorten them in tests. */
@@ -52,6 +58,8 @@ export interface SwitchSimStatus {
   maxCps: number | null;
   calls: CallCounters;
   behaviour: SimBehaviour;
+  /** RTP totals over every call (and the live RTP sockets). */
+  rtp: RtpStatus;
 }
 
 export interface SwitchSim {
@@ -62,6 +70,8 @@ export interface SwitchSim {
   /** Live channels. */
   channels(): number;
   stats(): SwitchSimStatus;
+  /** Per-call RTP counters: live calls, then recently ended ones (bounded); only calls that had a socket. */
+  calls(callId?: string): RtpCallInfo[];
   behaviour(): SimBehaviour;
   /** Validated partial update (throws CFG_ERR_INVALID naming the field); returns the new behaviour. */
   setBehaviour(patch: Partial<SimBehaviour>): SimBehaviour;
@@ -88,29 +98,31 @@ export async function startSwitchSim(options: SwitchSimOptions): Promise<SwitchS
   });
   const httpSpec = options.http === undefined ? undefined : parseHostPort(options.http);
   if (typeof httpSpec === 'string') throw invalid('http', httpSpec);
+  const rtpPorts = options.rtpPorts === undefined ? DEFAULT_RTP_PORTS : typeof options.rtpPorts === 'string' ? parseRtpPorts(options.rtpPorts) : checkRtpPorts(options.rtpPorts);
+  if (typeof rtpPorts === 'string') throw invalid('rtpPorts', rtpPorts);
   const shortcuts = Object.fromEntries(
-    (['channels', 'cps', 'ringMs', 'answerMs', 'holdMs'] as const).filter((k) => options[k] !== undefined).map((k) => [k, options[k]]),
+    (['channels', 'cps', 'ringMs', 'answerMs', 'holdMs', 'rtp'] as const).filter((k) => options[k] !== undefined).map((k) => [k, options[k]]),
   );
   const behaviour = applyBehaviour(applyBehaviour(DEFAULT_BEHAVIOUR, options.behaviour ?? {}), shortcuts);
   const timers: SimTimerConfig = { ...DEFAULT_TIMERS, ...options.timers };
   const log = options.logger ?? createLogger({ component: 'switch-sim', id }, options.logLevel === undefined ? {} : { level: options.logLevel });
 
   const listeners: SimListener[] = [];
-  const uas = new SimUas({ id, log, timers, behaviour, listeners: () => listeners });
+  const uas = new SimUas({ id, log, timers, behaviour, listeners: () => listeners, rtpPorts });
   let control: ControlServer | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      uas.close();
-      await Promise.all([...listeners.map((l) => l.close()), control?.close()]);
+      await Promise.all([uas.close(), ...listeners.map((l) => l.close()), control?.close()]);
     })();
     return closing;
   };
 
   const stats = (): SwitchSimStatus => {
     const b = uas.behaviour;
-    return { id, channels: uas.channels, maxChannels: b.channels, cps: uas.cps, maxCps: b.cps, calls: { ...uas.counters }, behaviour: b };
+    return { id, channels: uas.channels, maxChannels: b.channels, cps: uas.cps, maxCps: b.cps, calls: { ...uas.counters }, behaviour: b, rtp: uas.media.status() };
   };
+  const calls = (callId?: string): RtpCallInfo[] => uas.media.calls(callId);
   try {
     for (const spec of specs) {
       const start = spec.transport === 'udp' ? startUdpListener : startTcpListener;
@@ -120,7 +132,7 @@ export async function startSwitchSim(options: SwitchSimOptions): Promise<SwitchS
       control = await startControlServer(
         httpSpec.host,
         httpSpec.port,
-        { status: stats, behaviour: () => uas.behaviour, setBehaviour: (p) => uas.setBehaviour(p), hangupAll: () => uas.hangupAll() },
+        { status: stats, calls, behaviour: () => uas.behaviour, setBehaviour: (p) => uas.setBehaviour(p), hangupAll: () => uas.hangupAll() },
         log,
       );
     }
@@ -140,6 +152,7 @@ export async function startSwitchSim(options: SwitchSimOptions): Promise<SwitchS
     http: control === undefined ? undefined : { host: control.host, port: control.port },
     channels: () => uas.channels,
     stats,
+    calls,
     behaviour: () => uas.behaviour,
     setBehaviour: (patch) => uas.setBehaviour(patch),
     hangupAll: () => uas.hangupAll(),
