@@ -41,14 +41,16 @@ async function keysOf(cluster: string): Promise<string[]> {
 describe('cluster store key names', () => {
   it('the Lua key builders produce exactly what keys.ts produces', async () => {
     const k = storeKeys('main');
-    const args = ['node:7', 'call-1@host:5060', 'switch:sw1', '1732345678901', 'sw-1.a_b', '2001:db8::1'];
+    const args = ['node:7', 'call-1@host:5060', 'switch:sw1', '1732345678901', 'sw-1.a_b', '2001:db8::1', 'rtp-1.a_b'];
     const lua = `${commonLua()}
-local p, node, id, level, epoch, sw, source = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local p, node, id, level, epoch, sw, source, relay = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_node_epoch(p, node),
   k_node_info(p, node), k_node_calls(p, node, epoch), k_call(p, id), k_level_calls(p, level),
-  k_level_admits(p, level), k_switches(p), k_events(p), k_probes(p), k_probe(p, sw, node), k_sticky(p, source)}`;
+  k_level_admits(p, level), k_switches(p), k_events(p), k_probes(p), k_probe(p, sw, node), k_sticky(p, source),
+  k_relays(p), k_media_session(p, id), k_media_by_start(p), k_media_by_expiry(p), k_media_relays(p),
+  k_relay_media(p, relay)}`;
     const fromLua = await client.eval(lua, 0, k.prefix, ...args);
-    const [node, id, level, epoch, sw, source] = args;
+    const [node, id, level, epoch, sw, source, relay] = args;
     expect(fromLua).toEqual([
       k.nodes,
       k.fenced,
@@ -65,6 +67,12 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       k.probes,
       k.probe(sw, node),
       k.sticky(source),
+      k.relays,
+      k.mediaSession(id),
+      k.mediaByStart,
+      k.mediaByExpiry,
+      k.mediaRelays,
+      k.relayMedia(relay),
     ]);
     expect(k.prefix).toBe('sf:{main}:');
   });
@@ -135,6 +143,68 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       await new Promise((resolve) => setTimeout(resolve, 400));
       expect(await keysOf(cluster)).toEqual([k.switches]);
       expect(await store.removeSwitch('sw1')).toBe(true);
+      expect(await keysOf(cluster)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('relays and media sessions use only the keys keys.ts names; removal and expiry leave nothing', async () => {
+    const cluster = 'keys-check-media';
+    const k = storeKeys(cluster);
+    const store = new RedisClusterStore({ cluster, url: redis.url });
+    try {
+      const relay = { id: 'rtp1', host: '2001:db8::9', port: 2223, weight: 5, zone: 'eu', state: 'draining' } as const;
+      expect(await store.seedRelays([relay])).toBe(1);
+      expect(await keysOf(cluster)).toEqual([k.relays]);
+      expect(JSON.parse((await client.hget(k.relays, 'rtp1')) ?? '')).toEqual({ id: 'rtp1', host: '2001:db8::9', port: 2223, weight: 5, state: 'draining', zone: 'eu' });
+
+      // Call ids may hold ':' and braces; one that spells an index name cannot reach the index.
+      const odd = 'by-start';
+      await store.putMediaSession({ callId: 'c:1@h{x}', fromTag: 'f1', relayId: 'rtp1', nodeId: 'n:1' }, 300);
+      await store.putMediaSession({ callId: odd, fromTag: 'f2', relayId: 'rtp2', nodeId: 'n:1' }, 300);
+      expect(await keysOf(cluster)).toEqual(
+        [k.relays, k.mediaSession('c:1@h{x}'), k.mediaSession(odd), k.mediaByStart, k.mediaByExpiry, k.mediaRelays, k.relayMedia('rtp1'), k.relayMedia('rtp2')].sort(),
+      );
+      expect(await client.hgetall(k.mediaSession(odd))).toMatchObject({ from: 'f2', relay: 'rtp2', node: 'n:1' });
+      expect((await client.smembers(k.mediaRelays)).sort()).toEqual(['rtp1', 'rtp2']);
+      // Every media key expires by itself, a little after its last session.
+      for (const key of [k.mediaSession(odd), k.mediaByStart, k.mediaByExpiry, k.mediaRelays, k.relayMedia('rtp1')]) {
+        const ttl = await client.pttl(key);
+        expect(ttl, key).toBeGreaterThan(0);
+        expect(ttl, key).toBeLessThanOrEqual(302);
+      }
+
+      // Moving a session to another relay empties the old relay's set: its key goes, and the relay leaves the index.
+      await store.putMediaSession({ callId: odd, fromTag: 'f2', relayId: 'rtp1', nodeId: 'n:1' }, 300);
+      expect(await client.exists(k.relayMedia('rtp2'))).toBe(0);
+      expect(await client.smembers(k.mediaRelays)).toEqual(['rtp1']);
+      expect(await client.zcard(k.relayMedia('rtp1'))).toBe(2);
+
+      // Removal leaves nothing of the session.
+      expect(await store.removeMediaSession(odd)).toBe(true);
+      expect(await store.removeMediaSession('c:1@h{x}')).toBe(true);
+      expect(await keysOf(cluster)).toEqual([k.relays]);
+
+      // Expiry alone (nobody reads or removes) leaves nothing either.
+      await store.putMediaSession({ callId: 'c2', fromTag: 'f', relayId: 'rtp3', nodeId: 'n:1' }, 200);
+      expect(await keysOf(cluster)).toHaveLength(6);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await keysOf(cluster)).toEqual([k.relays]);
+
+      // An expired session found by a reader is pruned from every index.
+      await store.putMediaSession({ callId: 'c3', fromTag: 'f', relayId: 'rtp3', nodeId: 'n:1' }, 100);
+      await store.putMediaSession({ callId: 'c4', fromTag: 'f', relayId: 'rtp4', nodeId: 'n:1' }, 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await store.listMediaSessions()).toMatchObject([{ callId: 'c4' }]);
+      expect(await store.relaySessionCounts()).toEqual({ rtp4: 1 });
+      expect(await client.zrange(k.mediaByStart, '0', '-1')).toEqual(['c4']);
+      expect(await client.zrange(k.mediaByExpiry, '0', '-1')).toEqual(['c4']);
+      expect(await client.smembers(k.mediaRelays)).toEqual(['rtp4']);
+      expect(await client.exists(k.relayMedia('rtp3'))).toBe(0);
+      expect(await store.removeMediaSession('c4')).toBe(true);
+
+      expect(await store.removeRelay('rtp1')).toBe(true);
       expect(await keysOf(cluster)).toEqual([]);
     } finally {
       await store.close();

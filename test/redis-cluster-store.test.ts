@@ -95,6 +95,15 @@ function everyMethod(store: ClusterStore, epoch: number): Array<[string, () => P
     ['probeReports', () => store.probeReports()],
     ['stickyGet', () => store.stickyGet('10.0.0.1')],
     ['stickySet', () => store.stickySet('10.0.0.1', 'sw1', 5000)],
+    ['listRelays', () => store.listRelays()],
+    ['putRelay', () => store.putRelay({ id: 'rtp1', host: '10.0.1.1', port: 2223, weight: 1, state: 'active' })],
+    ['removeRelay', () => store.removeRelay('rtp1')],
+    ['seedRelays', () => store.seedRelays([{ id: 'rtp1', host: '10.0.1.1', port: 2223, weight: 1, state: 'active' }])],
+    ['putMediaSession', () => store.putMediaSession({ callId: 'x', fromTag: 't', relayId: 'rtp1', nodeId: 'n1' }, 5000)],
+    ['getMediaSession', () => store.getMediaSession('x')],
+    ['removeMediaSession', () => store.removeMediaSession('x')],
+    ['listMediaSessions', () => store.listMediaSessions()],
+    ['relaySessionCounts', () => store.relaySessionCounts()],
   ];
 }
 

@@ -10,7 +10,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSipfleetError } from '../errors.ts';
-import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, NodeLease, SwitchRecord } from './cluster-store.ts';
+import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, MediaSessionRecord, NodeLease, RelayRecord, SwitchRecord } from './cluster-store.ts';
 
 export interface ContractStore {
   readonly store: ClusterStore;
@@ -40,6 +40,14 @@ const SUBSCRIBE_SETTLE_MS = 400;
 
 function switchRecord(id: string, extra: Partial<SwitchRecord> = {}): SwitchRecord {
   return { id, host: '10.0.0.1', port: 5060, transport: 'udp', weight: 10, priority: 0, state: 'active', ...extra };
+}
+
+function relayRecord(id: string, extra: Partial<RelayRecord> = {}): RelayRecord {
+  return { id, host: '10.0.1.1', port: 2223, weight: 10, state: 'active', ...extra };
+}
+
+function mediaSession(callId: string, relayId: string, extra: Partial<Omit<MediaSessionRecord, 'startedAtMs'>> = {}): Omit<MediaSessionRecord, 'startedAtMs'> {
+  return { callId, fromTag: `tag-${callId}`, relayId, nodeId: 'n1', ...extra };
 }
 
 /** A listener that counts its calls. */
@@ -541,6 +549,234 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       await sleep(200);
       expect(remote.count).toBe(0);
       expect((await store.listSwitches()).map((s) => s.id)).toEqual(['sw2', 'sw3']);
+    });
+
+    it('the relay registry: put, list in id order, replace, remove; every client of the cluster sees it', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      expect(await store.listRelays()).toEqual([]);
+      const b = relayRecord('rtp-b', { host: '2001:db8::7', port: 65535, weight: 1000, zone: 'eu-1', state: 'draining' });
+      const a = relayRecord('rtp-a', { port: 1, weight: 1 });
+      await store.putRelay(b);
+      await store.putRelay({ ...a, zone: undefined });
+      expect(await store.listRelays()).toEqual([a, b]);
+      expect(Object.keys((await store.listRelays())[0])).not.toContain('zone'); // absent optionals stay absent
+      expect(await peer.listRelays()).toEqual([a, b]);
+
+      const a2 = { ...a, state: 'disabled' as const, weight: 7, zone: 'us' };
+      await peer.putRelay(a2);
+      expect(await store.listRelays()).toEqual([a2, b]);
+      expect(await store.removeRelay('rtp-a')).toBe(true);
+      expect(await peer.removeRelay('rtp-a')).toBe(false);
+      expect(await peer.listRelays()).toEqual([b]);
+      // Relays and switches are separate registries, even with the same ids.
+      await store.putSwitch(switchRecord('rtp-b'));
+      expect(await store.listRelays()).toEqual([b]);
+      expect(await peer.removeSwitch('rtp-b')).toBe(true);
+      expect(await store.listRelays()).toEqual([b]);
+      // The returned records are copies: changing one changes nothing stored.
+      const [listed] = await store.listRelays();
+      (listed as { weight: number }).weight = 3;
+      expect((await store.listRelays())[0].weight).toBe(1000);
+    });
+
+    it('refuses invalid relay records with STORE_ERR_INVALID naming the field', async () => {
+      const cases: Array<[Partial<Record<keyof RelayRecord, unknown>>, string]> = [
+        [{ id: 'bad id' }, 'relay.id'],
+        [{ id: 'a:b' }, 'relay.id'],
+        [{ id: '' }, 'relay.id'],
+        [{ id: 'x'.repeat(65) }, 'relay.id'],
+        [{ host: '' }, 'relay.host'],
+        [{ host: '[::1]' }, 'relay.host'],
+        [{ host: 'a b' }, 'relay.host'],
+        [{ host: 'h'.repeat(256) }, 'relay.host'],
+        [{ port: 0 }, 'relay.port'],
+        [{ port: 65536 }, 'relay.port'],
+        [{ port: 2223.5 }, 'relay.port'],
+        [{ port: '2223' }, 'relay.port'],
+        [{ zone: '' }, 'relay.zone'],
+        [{ zone: 'z'.repeat(65) }, 'relay.zone'],
+        [{ weight: 0 }, 'relay.weight'],
+        [{ weight: 1001 }, 'relay.weight'],
+        [{ weight: 1.5 }, 'relay.weight'],
+        [{ state: 'gone' }, 'relay.state'],
+        [{ state: undefined }, 'relay.state'],
+      ];
+      for (const [change, field] of cases) {
+        const relay = { ...relayRecord('rtp1'), ...change } as RelayRecord;
+        await expect(store.putRelay(relay), JSON.stringify(change)).rejects.toSatisfy(invalidField(field));
+      }
+      await expect(store.putRelay({ ...relayRecord('rtp1'), zone: 'z'.repeat(64) })).resolves.toBeUndefined(); // the bounds themselves pass
+      await expect(store.removeRelay('rtp1')).resolves.toBe(true);
+      await expect(store.seedRelays([relayRecord('rtp1'), relayRecord('rtp2', { weight: 0 })])).rejects.toSatisfy(invalidField('relays[1].weight'));
+      await expect(store.seedRelays([relayRecord('rtp1'), relayRecord('rtp1')])).rejects.toSatisfy(invalidField('relays[1].id'));
+      await expect(store.removeRelay('bad id')).rejects.toSatisfy(invalidField('id'));
+      expect(await store.listRelays()).toEqual([]); // a refused seed adds nothing, not even its valid records
+    });
+
+    it('seedRelays adds only the ids that are missing and never overwrites a record', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const live = relayRecord('rtp1', { weight: 5, state: 'draining' }); // changed live through the ops API
+      await store.putRelay(live);
+      const config = [relayRecord('rtp1'), relayRecord('rtp2', { zone: 'eu' }), relayRecord('rtp3', { host: 'rtp3.example.net' })];
+      expect(await peer.seedRelays(config)).toBe(2);
+      expect(await store.listRelays()).toEqual([live, config[1], config[2]]);
+      expect(await store.seedRelays(config)).toBe(0); // every node seeds at start: the first wins
+      expect(await store.seedRelays([])).toBe(0);
+      expect(await peer.listRelays()).toEqual([live, config[1], config[2]]);
+      expect(await store.listSwitches()).toEqual([]); // relays are not switches
+    });
+
+    it('relay changes fire onSwitchesChanged on every client of the cluster within 1 s; no change, no notice', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const local = counter();
+      const remote = counter();
+      store.onSwitchesChanged(local.fn);
+      const stopRemote = peer.onSwitchesChanged(remote.fn);
+      await sleep(SUBSCRIBE_SETTLE_MS);
+      const reset = (): void => void ((local.count = 0), (remote.count = 0));
+      const both = (what: string): Promise<void> => until(() => local.count > 0 && remote.count > 0, 1000, what);
+      reset();
+
+      await store.putRelay(relayRecord('rtp1'));
+      await both('a relay put to reach both clients');
+      reset();
+      await peer.seedRelays([relayRecord('rtp1'), relayRecord('rtp2')]);
+      await both('a relay seed through the other client to reach both');
+      reset();
+      await store.putRelay(relayRecord('rtp2', { state: 'draining' }));
+      await both('a relay replacement to reach both');
+      reset();
+      await peer.removeRelay('rtp1');
+      await both('a relay removal to reach both');
+
+      // Nothing changed (and media sessions are no registry change): no notice.
+      reset();
+      await store.putRelay(relayRecord('rtp2', { state: 'draining' }));
+      await peer.seedRelays([relayRecord('rtp2')]);
+      expect(await store.removeRelay('rtp1')).toBe(false);
+      await store.putMediaSession(mediaSession(callId('quiet'), 'rtp2'), LONG_TTL);
+      await sleep(300);
+      expect([local.count, remote.count]).toEqual([0, 0]);
+      stopRemote();
+    });
+
+    it('media sessions: put, get from any client, replace, remove; start on the store clock', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const id = callId('media');
+      expect(await store.getMediaSession(id)).toBeUndefined();
+      const before = await store.now();
+      await store.putMediaSession(mediaSession(id, 'rtp1', { nodeId: 'n:1' }), LONG_TTL);
+      const after = await store.now();
+      const got = await peer.getMediaSession(id);
+      expect(got).toEqual({ callId: id, fromTag: `tag-${id}`, relayId: 'rtp1', nodeId: 'n:1', startedAtMs: got?.startedAtMs });
+      expect(got?.startedAtMs).toBeGreaterThanOrEqual(before);
+      expect(got?.startedAtMs).toBeLessThanOrEqual(after);
+      expect(await store.relaySessionCounts()).toEqual({ rtp1: 1 });
+
+      // Replaced whole by another node: it moves to the new relay, the old relay's count drops.
+      await peer.putMediaSession(mediaSession(id, 'rtp2', { fromTag: 'other-tag', nodeId: 'n2' }), LONG_TTL);
+      expect(await store.getMediaSession(id)).toMatchObject({ callId: id, fromTag: 'other-tag', relayId: 'rtp2', nodeId: 'n2' });
+      expect(await store.relaySessionCounts()).toEqual({ rtp2: 1 });
+      expect((await store.listMediaSessions()).map((m) => [m.callId, m.relayId])).toEqual([[id, 'rtp2']]);
+
+      expect(await store.removeMediaSession(id)).toBe(true);
+      expect(await peer.removeMediaSession(id)).toBe(false);
+      expect(await peer.getMediaSession(id)).toBeUndefined();
+      expect(await store.relaySessionCounts()).toEqual({});
+      expect(await store.listMediaSessions()).toEqual([]);
+
+      await expect(store.putMediaSession(mediaSession('', 'rtp1'), 1000)).rejects.toSatisfy(invalidField('session.callId'));
+      await expect(store.putMediaSession(mediaSession('c', 'rtp1', { fromTag: '' }), 1000)).rejects.toSatisfy(invalidField('session.fromTag'));
+      await expect(store.putMediaSession(mediaSession('c', 'bad id'), 1000)).rejects.toSatisfy(invalidField('session.relayId'));
+      await expect(store.putMediaSession(mediaSession('c', 'rtp1', { nodeId: '' }), 1000)).rejects.toSatisfy(invalidField('session.nodeId'));
+      await expect(store.putMediaSession(mediaSession('c', 'rtp1'), 0)).rejects.toSatisfy(invalidField('ttlMs'));
+      await expect(store.getMediaSession('')).rejects.toSatisfy(invalidField('callId'));
+      await expect(store.removeMediaSession('')).rejects.toSatisfy(invalidField('callId'));
+      await expect(store.listMediaSessions(Number.NaN)).rejects.toSatisfy(invalidField('limit'));
+      expect(await store.listMediaSessions()).toEqual([]);
+    });
+
+    it('media sessions expire after their ttl: gone from get, list and the relay counts', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const short = callId('short');
+      const kept = callId('kept');
+      const moved = callId('moved');
+      await store.putMediaSession(mediaSession(short, 'rtp1'), 300);
+      await peer.putMediaSession(mediaSession(kept, 'rtp1'), LONG_TTL);
+      // A short session replaced by a long one on another relay: the replacement's ttl counts.
+      await store.putMediaSession(mediaSession(moved, 'rtp1'), 300);
+      await store.putMediaSession(mediaSession(moved, 'rtp2'), LONG_TTL);
+      expect(await peer.relaySessionCounts()).toEqual({ rtp1: 2, rtp2: 1 });
+      expect(await store.getMediaSession(short)).toBeDefined();
+
+      await sleep(450);
+      expect(await store.getMediaSession(short)).toBeUndefined();
+      expect(await peer.relaySessionCounts()).toEqual({ rtp1: 1, rtp2: 1 });
+      expect((await store.listMediaSessions()).map((m) => m.callId).sort()).toEqual([kept, moved].sort());
+      expect(await store.removeMediaSession(short)).toBe(false); // expired: nothing to remove
+      expect(await store.getMediaSession(moved)).toMatchObject({ relayId: 'rtp2' });
+
+      // An expired session's call id can be used again.
+      await peer.putMediaSession(mediaSession(short, 'rtp3'), LONG_TTL);
+      expect(await store.relaySessionCounts()).toEqual({ rtp1: 1, rtp2: 1, rtp3: 1 });
+    });
+
+    it('listMediaSessions: oldest start first, up to the limit', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const id = callId('order');
+        await (i % 2 === 0 ? store : peer).putMediaSession(mediaSession(id, `rtp${i % 2}`), LONG_TTL);
+        ids.push(id);
+        await sleep(3); // distinct start ms
+      }
+      const listed = await peer.listMediaSessions();
+      expect(listed.map((m) => m.callId)).toEqual(ids);
+      const starts = listed.map((m) => m.startedAtMs);
+      expect(starts).toEqual([...starts].sort((x, y) => x - y));
+      expect(listed[1]).toEqual({ callId: ids[1], fromTag: `tag-${ids[1]}`, relayId: 'rtp1', nodeId: 'n1', startedAtMs: starts[1] });
+      expect((await store.listMediaSessions(2)).map((m) => m.callId)).toEqual(ids.slice(0, 2));
+      expect(await store.listMediaSessions(0)).toEqual([]);
+      // Replacing a session makes it the newest (a replacement is a new session).
+      await store.putMediaSession(mediaSession(ids[0], 'rtp1'), LONG_TTL);
+      expect((await store.listMediaSessions()).map((m) => m.callId)).toEqual([...ids.slice(1), ids[0]]);
+      expect((await store.listMediaSessions(3)).map((m) => m.callId)).toEqual(ids.slice(1, 4));
+    });
+
+    it('relaySessionCounts stays exact through concurrent puts, moves, removes and expiries', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const ids = Array.from({ length: 60 }, () => callId('count'));
+      const relayOf = (i: number): string => `rtp${i % 3}`;
+      // 60 sessions over 3 relays, from both clients at once; every 4th one is short-lived.
+      await Promise.all(ids.map((id, i) => (i % 2 === 0 ? store : peer).putMediaSession(mediaSession(id, relayOf(i)), i % 4 === 3 ? 300 : LONG_TTL)));
+      expect(await store.relaySessionCounts()).toEqual({ rtp0: 20, rtp1: 20, rtp2: 20 });
+      // Concurrently: move the first 10 to rtp9 (some twice), remove the next 10 (some twice).
+      await Promise.all([
+        ...ids.slice(0, 10).map((id, i) => (i % 2 === 0 ? store : peer).putMediaSession(mediaSession(id, 'rtp9'), LONG_TTL)),
+        ...ids.slice(0, 4).map((id) => peer.putMediaSession(mediaSession(id, 'rtp9'), LONG_TTL)),
+        ...ids.slice(10, 20).map((id) => store.removeMediaSession(id)),
+        ...ids.slice(10, 14).map((id) => peer.removeMediaSession(id)),
+      ]);
+      const expected = (live: (i: number) => boolean): Record<string, number> => {
+        const counts: Record<string, number> = {};
+        ids.forEach((_id, i) => {
+          if (i >= 10 && i < 20) return;
+          if (!live(i)) return;
+          const relay = i < 10 ? 'rtp9' : relayOf(i);
+          counts[relay] = (counts[relay] ?? 0) + 1;
+        });
+        return Object.fromEntries(Object.entries(counts).sort(([x], [y]) => (x < y ? -1 : 1)));
+      };
+      expect(await peer.relaySessionCounts()).toEqual(expected(() => true));
+      expect(await store.listMediaSessions()).toHaveLength(50);
+
+      await sleep(450); // the short-lived ones (i % 4 === 3, not moved) expire
+      const live = (i: number): boolean => i < 10 || i % 4 !== 3;
+      expect(await store.relaySessionCounts()).toEqual(expected(live));
+      expect(await peer.listMediaSessions()).toHaveLength(ids.filter((_id, i) => (i < 10 || i >= 20) && live(i)).length);
+      await Promise.all(ids.map((id) => store.removeMediaSession(id)));
+      expect(await peer.relaySessionCounts()).toEqual({});
+      expect(await peer.listMediaSessions()).toEqual([]);
     });
 
     it('probe reports: every node reports, listed per switch, replaced, and gone after their ttl', async () => {

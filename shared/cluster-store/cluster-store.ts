@@ -119,6 +119,37 @@ export interface SwitchRecord {
   readonly state: SwitchAdminState;
 }
 
+/** Admin state of an rtpengine relay: `draining` takes no new sessions, existing ones continue. */
+export type RelayAdminState = 'active' | 'draining' | 'disabled';
+
+/** An rtpengine media relay as the cluster knows it. Seeded from `cluster.rtp-relays`; changed live by the ops API. */
+export interface RelayRecord {
+  readonly id: string;
+  /** The ng control socket: bare host (IPv6 without brackets) and UDP port. */
+  readonly host: string;
+  readonly port: number;
+  /** Zone the relay serves (e.g. `eu`); absent = no zone (used only when nothing zoned is left). */
+  readonly zone?: string | undefined;
+  /** 1..1000: share of new sessions among equally loaded relays of a zone. */
+  readonly weight: number;
+  readonly state: RelayAdminState;
+}
+
+/**
+ * The relay chosen for one call, kept with the call so that any node can send the later
+ * `answer`/`delete` to the same relay, and so that the sessions of a dead node are deleted.
+ */
+export interface MediaSessionRecord {
+  readonly callId: string;
+  /** The caller's From tag (rtpengine's `from-tag` of the offer). */
+  readonly fromTag: string;
+  readonly relayId: string;
+  /** The node that created the session (and relays its in-dialog offers and answers). */
+  readonly nodeId: string;
+  /** Store-clock ms. */
+  readonly startedAtMs: number;
+}
+
 /** The cluster-wide caps (the `cluster` level): live, changed by the ops API without a restart. */
 export interface ClusterLimitsRecord {
   readonly cps?: number | undefined;
@@ -191,7 +222,7 @@ export interface ClusterStore {
   seedSwitches(switches: readonly SwitchRecord[]): Promise<number>;
   /**
    * Called (on every node, within ~1 s) after any registry change made through any node (the
-   * switches or the cluster limits); the listener re-reads what it needs. Returns an unsubscribe
+   * switches, the media relays or the cluster limits); the listener re-reads what it needs. Returns an unsubscribe
    * function.
    */
   onSwitchesChanged(listener: () => void): () => void;
@@ -202,6 +233,45 @@ export interface ClusterStore {
   putClusterLimits(limits: ClusterLimitsRecord): Promise<void>;
   /** Set the caps only when none are stored yet (a node's config seeds its cluster); true when set. */
   seedClusterLimits(limits: ClusterLimitsRecord): Promise<boolean>;
+
+  // ---- media relays (live like the switch registry: changes notify `onSwitchesChanged`) ----
+
+  /** The relays, sorted by id. */
+  listRelays(): Promise<RelayRecord[]>;
+  /**
+   * Add or replace a relay, and notify every node (only when the record changed).
+   *
+   * @throws SipfleetError `STORE_ERR_INVALID` naming the field (`relay.port`).
+   */
+  putRelay(relay: RelayRecord): Promise<void>;
+  /** Remove a relay (its sessions are left to end); false when it did not exist. */
+  removeRelay(id: string): Promise<boolean>;
+  /** Add the relays that are not in the registry yet (never overwrites one); returns how many. */
+  seedRelays(relays: readonly RelayRecord[]): Promise<number>;
+
+  // ---- media sessions (one per call that goes through a relay) ----
+
+  /**
+   * Record (or replace) a call's media session; it expires after `ttlMs` (the maximum call age).
+   * `startedAtMs` is the store clock now, also for a replacement (a replacement is a new session
+   * and moves the call to its relay's count atomically). A session is live while the store clock
+   * is at or before start + ttl. The relay id is not checked against the registry.
+   */
+  putMediaSession(session: Omit<MediaSessionRecord, 'startedAtMs'>, ttlMs: number): Promise<void>;
+  getMediaSession(callId: string): Promise<MediaSessionRecord | undefined>;
+  /** Forget a call's media session; false when there was none. */
+  removeMediaSession(callId: string): Promise<boolean>;
+  /**
+   * Unexpired sessions, oldest first (ties by call id), at most `limit` (default 1000, clamped to
+   * 10 000 like `calls()`), for the reaper of dead nodes' sessions.
+   */
+  listMediaSessions(limit?: number): Promise<MediaSessionRecord[]>;
+  /**
+   * Unexpired sessions per relay id (the load the cluster put on each relay): only relays with at
+   * least one session appear (a missing relay has 0), keys in id order. A relay removed from the
+   * registry keeps its count until its sessions end.
+   */
+  relaySessionCounts(): Promise<Record<string, number>>;
 
   // ---- shared probe results ----
 

@@ -20,6 +20,12 @@ describe('storeKeys', () => {
       k.probes,
       k.probe('sw1', 'd1'),
       k.sticky('2001:db8::1'),
+      k.relays,
+      k.mediaSession('abc@host'),
+      k.mediaByStart,
+      k.mediaByExpiry,
+      k.mediaRelays,
+      k.relayMedia('rtp1'),
     ];
     for (const key of all) expect(key.startsWith('sf:{main}:')).toBe(true);
     expect(new Set(all).size).toBe(all.length);
@@ -28,6 +34,8 @@ describe('storeKeys', () => {
     expect(k.probe('sw1', 'd:1')).toBe('sf:{main}:probe:sw1:d:1');
     expect(k.sticky('2001:db8::1')).toBe('sf:{main}:sticky:2001:db8::1');
     expect(k.events).toBe('sf:{main}:events');
+    expect(k.mediaSession('by-start')).toBe('sf:{main}:media:session:by-start'); // never an index name
+    expect(k.relayMedia('rtp1')).toBe('sf:{main}:relay:media:rtp1');
   });
 
   it('refuses cluster names that would break the hash tag', () => {

@@ -20,10 +20,17 @@
  * | `level:calls:<level>`                 | zset   | callId → start ms; ZCARD is the level's channels |
  * | `level:admits:<level>`                | zset   | `<µs>:<callId>` → admission µs, last 1 s (cpsNow) |
  * | `switches`                            | hash   | switchId → the `SwitchRecord` as canonical JSON  |
+ * | `cluster-limits`                      | string | the cluster's caps (`ClusterLimitsRecord`), canonical JSON |
+ * | `relays`                              | hash   | relayId → the `RelayRecord` as canonical JSON    |
+ * | `media:session:<callId>`              | hash   | from (tag), relay, node, start (ms), exp (ms, 3 decimals); PEXPIREAT just after exp |
+ * | `media:by-start`                      | zset   | callId → start ms (every media session, oldest first) |
+ * | `media:by-expiry`                     | zset   | callId → expiry ms (pruned when past)            |
+ * | `media:relays`                        | set    | relay ids whose `relay:media:` set is non-empty  |
+ * | `relay:media:<relayId>`               | zset   | callId → expiry ms; unexpired members = the relay's sessions |
  * | `probes`                              | zset   | `<switchId>:<nodeId>` → report expiry (ms)       |
  * | `probe:<switchId>:<nodeId>`           | hash   | up, lat, p99, at (ms); expires with the report   |
  * | `sticky:<source key>`                 | string | the switchId the source sticks to; PX = its ttl  |
- * | `events` (a pub/sub channel, no key)  | -      | change notices (`switches`) for every node       |
+ * | `events` (a pub/sub channel, no key)  | -      | change notices (`switches`: switches, relays or caps) for every node |
  */
 import { SipfleetError } from '../errors.ts';
 
@@ -50,6 +57,18 @@ export interface StoreKeys {
   readonly probes: string;
   probe(switchId: string, nodeId: string): string;
   sticky(sourceKey: string): string;
+  /** The media relay registry. */
+  readonly relays: string;
+  /** One call's media session (relay, from tag, node, start, expiry). */
+  mediaSession(callId: string): string;
+  /** Media sessions by start (oldest first). */
+  readonly mediaByStart: string;
+  /** Media sessions by expiry (pruning). */
+  readonly mediaByExpiry: string;
+  /** Relay ids that have media sessions. */
+  readonly mediaRelays: string;
+  /** One relay's media sessions, scored by expiry. */
+  relayMedia(relayId: string): string;
 }
 
 /**
@@ -86,5 +105,12 @@ export function storeKeys(cluster: string): StoreKeys {
     probe: (switchId, nodeId) => `${prefix}probe:${switchId}:${nodeId}`,
     // A source key may hold ':' (IPv6) or braces: only the first {...} of a name is its hash tag.
     sticky: (sourceKey) => `${prefix}sticky:${sourceKey}`,
+    relays: `${prefix}relays`,
+    // Under `media:session:`, so that no call id can name an index (`media:by-start`).
+    mediaSession: (callId) => `${prefix}media:session:${callId}`,
+    mediaByStart: `${prefix}media:by-start`,
+    mediaByExpiry: `${prefix}media:by-expiry`,
+    mediaRelays: `${prefix}media:relays`,
+    relayMedia: (relayId) => `${prefix}relay:media:${relayId}`,
   };
 }

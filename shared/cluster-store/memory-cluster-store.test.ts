@@ -56,4 +56,42 @@ describe('MemoryClusterStore specifics', () => {
     await store.reap();
     expect(await store.levelStats(['cluster:main'])).toEqual([{ level: 'cluster:main', channels: 0, cpsNow: 0 }]);
   });
+
+  it('media sessions follow the injected clock: live up to and including their expiry, then gone everywhere', async () => {
+    const clock = manualClock();
+    const store = new MemoryClusterStore({ clock });
+    const session = (callId: string, relayId: string) => ({ callId, fromTag: `t-${callId}`, relayId, nodeId: 'n1' });
+    await store.putMediaSession(session('a', 'rtp1'), 1000);
+    clock.advance(0.5);
+    await store.putMediaSession(session('b', 'rtp2'), 2000);
+    expect(await store.getMediaSession('a')).toEqual({ callId: 'a', fromTag: 't-a', relayId: 'rtp1', nodeId: 'n1', startedAtMs: 1_700_000_000_000 });
+    clock.advance(999.5); // exactly a's expiry: still live (like a Redis PEXPIRE)
+    expect(await store.relaySessionCounts()).toEqual({ rtp1: 1, rtp2: 1 });
+    clock.advance(0.001);
+    expect(await store.getMediaSession('a')).toBeUndefined();
+    expect(await store.relaySessionCounts()).toEqual({ rtp2: 1 });
+    expect((await store.listMediaSessions()).map((m) => m.callId)).toEqual(['b']);
+    // A replacement restarts the session (new start, new ttl) on its new relay.
+    await store.putMediaSession(session('b', 'rtp1'), 10);
+    expect(await store.getMediaSession('b')).toMatchObject({ relayId: 'rtp1', startedAtMs: 1_700_000_001_000 });
+    expect(await store.relaySessionCounts()).toEqual({ rtp1: 1 });
+    clock.advance(11);
+    expect(await store.relaySessionCounts()).toEqual({});
+    expect(await store.removeMediaSession('b')).toBe(false);
+  });
+
+  it('stays bounded: removed and expired media sessions leave no state behind', async () => {
+    const clock = manualClock();
+    const store = new MemoryClusterStore({ clock });
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 1000; i++) {
+        const callId = `m${round}-${i}`;
+        await store.putMediaSession({ callId, fromTag: 'f', relayId: `rtp${i % 7}`, nodeId: 'n1' }, i % 2 === 0 ? 5 : 3_600_000);
+        if (i % 2 === 1) await store.removeMediaSession(callId);
+      }
+      clock.advance(10);
+    }
+    expect(await store.listMediaSessions()).toEqual([]);
+    expect(await store.relaySessionCounts()).toEqual({});
+  });
 });

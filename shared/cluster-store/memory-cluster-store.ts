@@ -20,15 +20,18 @@ import type {
   ClusterLimitsRecord,
   ClusterStore,
   LevelStats,
+  MediaSessionRecord,
   NodeLease,
   ProbeReport,
   ReapResult,
+  RelayRecord,
   ReleaseResult,
   SwitchRecord,
 } from './cluster-store.ts';
 import { AdmissionLog } from './admission-log.ts';
 import { ChangeListeners } from './change-listeners.ts';
 import { clusterLimitsJson, parseClusterLimits } from './cluster-limits-record.ts';
+import { normalizeRelayRecord, normalizeRelaySeed } from './normalize-relay-record.ts';
 import { normalizeSeed, normalizeSwitchRecord } from './normalize-switch-record.ts';
 import { byId, byReport } from './record-order.ts';
 import { ExpiryQueue } from './expiry-queue.ts';
@@ -37,6 +40,7 @@ import {
   assertAdmitRequest,
   assertEpoch,
   assertId,
+  assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
   assertStickyKey,
@@ -65,6 +69,19 @@ interface MemoryCall {
 
 function byStart(a: MemoryCall, b: MemoryCall): number {
   return a.startedAtMs - b.startedAtMs || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0);
+}
+
+interface MemoryMediaSession extends MediaSessionRecord {
+  /** Store-clock ms (sub-ms precision); the session is live while the clock is at or before it. */
+  readonly expiresAtMs: number;
+}
+
+function byMediaStart(a: MemoryMediaSession, b: MemoryMediaSession): number {
+  return a.startedAtMs - b.startedAtMs || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0);
+}
+
+function toMediaRecord(m: MemoryMediaSession): MediaSessionRecord {
+  return { callId: m.callId, fromTag: m.fromTag, relayId: m.relayId, nodeId: m.nodeId, startedAtMs: m.startedAtMs };
 }
 
 function toRecord(c: MemoryCall): CallRecord {
@@ -106,6 +123,13 @@ export class MemoryClusterStore implements ClusterStore {
   /** The registry: id → canonical record. */
   readonly #switches = new Map<string, SwitchRecord>();
   readonly #switchListeners: ChangeListeners;
+  /** The relay registry: id → canonical record. */
+  readonly #relays = new Map<string, RelayRecord>();
+  /** callId → its media session (expired ones are dropped before any media read or write). */
+  readonly #media = new Map<string, MemoryMediaSession>();
+  /** relayId → callIds of its sessions; the size is the relay's session count. */
+  readonly #relayMedia = new Map<string, Set<string>>();
+  readonly #mediaExpiry: ExpiryQueue<MemoryMediaSession>;
   /** The cluster's caps, canonical JSON (undefined until seeded or set). */
   #clusterLimits: string | undefined;
   /** `<switchId>:<nodeId>` → report. */
@@ -124,6 +148,11 @@ export class MemoryClusterStore implements ClusterStore {
       isLive: (c) => this.#calls.get(c.callId) === c,
       live: () => [...this.#calls.values()].map((c) => ({ expiresAtMs: c.expiresAtMs, item: c })),
       liveCount: () => this.#calls.size,
+    });
+    this.#mediaExpiry = new ExpiryQueue<MemoryMediaSession>({
+      isLive: (m) => this.#media.get(m.callId) === m,
+      live: () => [...this.#media.values()].map((m) => ({ expiresAtMs: m.expiresAtMs, item: m })),
+      liveCount: () => this.#media.size,
     });
   }
 
@@ -338,6 +367,7 @@ export class MemoryClusterStore implements ClusterStore {
     }
     pruneExpired(this.#probes, this.#clock.nowMs());
     pruneExpired(this.#sticky, this.#clock.nowMs());
+    this.#pruneMedia(this.#clock.nowMs());
     return { nodes, calls };
   }
 
@@ -438,6 +468,116 @@ export class MemoryClusterStore implements ClusterStore {
   onSwitchesChanged(listener: () => void): () => void {
     if (this.#closed) return () => {};
     return this.#switchListeners.add(listener);
+  }
+
+  // ---- media relays ----
+
+  async listRelays(): Promise<RelayRecord[]> {
+    this.#assertOpen('listRelays');
+    return [...this.#relays.values()].sort(byId).map((relay) => ({ ...relay }));
+  }
+
+  async putRelay(relay: RelayRecord): Promise<void> {
+    this.#assertOpen('putRelay');
+    const record = normalizeRelayRecord(relay);
+    const old = this.#relays.get(record.id);
+    if (old !== undefined && JSON.stringify(old) === JSON.stringify(record)) return;
+    this.#relays.set(record.id, record);
+    this.#changed();
+  }
+
+  async removeRelay(id: string): Promise<boolean> {
+    this.#assertOpen('removeRelay');
+    assertSwitchId('id', id);
+    if (!this.#relays.delete(id)) return false;
+    this.#changed();
+    return true;
+  }
+
+  async seedRelays(relays: readonly RelayRecord[]): Promise<number> {
+    this.#assertOpen('seedRelays');
+    let added = 0;
+    for (const record of normalizeRelaySeed(relays)) {
+      if (this.#relays.has(record.id)) continue;
+      this.#relays.set(record.id, record);
+      added++;
+    }
+    if (added > 0) this.#changed();
+    return added;
+  }
+
+  // ---- media sessions ----
+
+  #dropMedia(m: MemoryMediaSession): void {
+    this.#media.delete(m.callId);
+    const set = this.#relayMedia.get(m.relayId);
+    set?.delete(m.callId);
+    if (set?.size === 0) this.#relayMedia.delete(m.relayId);
+  }
+
+  /** Drops every session whose expiry is before `nowMs` (live while `nowMs <= expiresAtMs`, like a Redis PEXPIRE). */
+  #pruneMedia(nowMs: number): void {
+    for (;;) {
+      const expired = this.#mediaExpiry.popExpired(nowMs, 1000);
+      for (const m of expired) this.#dropMedia(m);
+      if (expired.length < 1000) return;
+    }
+  }
+
+  async putMediaSession(session: Omit<MediaSessionRecord, 'startedAtMs'>, ttlMs: number): Promise<void> {
+    this.#assertOpen('putMediaSession');
+    assertMediaSession(session);
+    assertTtl(ttlMs);
+    const nowMs = this.#clock.nowMs();
+    this.#pruneMedia(nowMs);
+    const old = this.#media.get(session.callId);
+    if (old !== undefined) this.#dropMedia(old);
+    const m: MemoryMediaSession = {
+      callId: session.callId,
+      fromTag: session.fromTag,
+      relayId: session.relayId,
+      nodeId: session.nodeId,
+      startedAtMs: Math.floor(nowMs),
+      expiresAtMs: nowMs + ttlMs,
+    };
+    this.#media.set(m.callId, m);
+    let set = this.#relayMedia.get(m.relayId);
+    if (set === undefined) this.#relayMedia.set(m.relayId, (set = new Set()));
+    set.add(m.callId);
+    this.#mediaExpiry.push(m.expiresAtMs, m);
+  }
+
+  async getMediaSession(callId: string): Promise<MediaSessionRecord | undefined> {
+    this.#assertOpen('getMediaSession');
+    assertId('callId', callId);
+    this.#pruneMedia(this.#clock.nowMs());
+    const m = this.#media.get(callId);
+    return m === undefined ? undefined : toMediaRecord(m);
+  }
+
+  async removeMediaSession(callId: string): Promise<boolean> {
+    this.#assertOpen('removeMediaSession');
+    assertId('callId', callId);
+    this.#pruneMedia(this.#clock.nowMs());
+    const m = this.#media.get(callId);
+    if (m === undefined) return false;
+    this.#dropMedia(m);
+    return true;
+  }
+
+  async listMediaSessions(limit?: number): Promise<MediaSessionRecord[]> {
+    this.#assertOpen('listMediaSessions');
+    const n = callsLimit(limit);
+    this.#pruneMedia(this.#clock.nowMs());
+    return [...this.#media.values()].sort(byMediaStart).slice(0, n).map(toMediaRecord);
+  }
+
+  async relaySessionCounts(): Promise<Record<string, number>> {
+    this.#assertOpen('relaySessionCounts');
+    this.#pruneMedia(this.#clock.nowMs());
+    const counts: Record<string, number> = {};
+    for (const relayId of [...this.#relayMedia.keys()].sort()) counts[relayId] = this.#relayMedia.get(relayId)?.size ?? 0;
+    return counts;
   }
 
   // ---- probe reports and stickiness ----

@@ -5,19 +5,10 @@
  * therefore serialise to equal JSON, which lets `putSwitch` tell a real change from a rewrite.
  */
 import type { SwitchAdminState, SwitchRecord } from './cluster-store.ts';
-import { assertSwitchId, invalid } from './validate-store-args.ts';
+import { assertHost, assertSwitchId, assertZone, invalid, isInt } from './validate-store-args.ts';
 
 const TRANSPORTS: ReadonlySet<string> = new Set<SwitchRecord['transport']>(['udp', 'tcp', 'tls']);
 const STATES: ReadonlySet<string> = new Set<SwitchAdminState>(['active', 'disabled', 'draining']);
-/** Longest host name or address literal (DNS names are at most 253; an IPv6 zone id adds some). */
-const HOST_MAX = 255;
-/** Same bound as the config's `zone`. */
-const ZONE_MAX = 64;
-
-function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
-}
-
 /**
  * Validates a switch record and returns its canonical copy. `field` prefixes the name in errors
  * (`switch`, `switches[2]`).
@@ -27,10 +18,7 @@ function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is num
 export function normalizeSwitchRecord(sw: SwitchRecord, field = 'switch'): SwitchRecord {
   if (typeof sw !== 'object' || sw === null) throw invalid(field, 'must be an object');
   assertSwitchId(`${field}.id`, sw.id);
-  // A bare host: IPv6 without brackets, no whitespace or control characters.
-  if (typeof sw.host !== 'string' || sw.host === '' || sw.host.length > HOST_MAX || /[\s[\]\u0000-\u001f\u007f]/.test(sw.host)) {
-    throw invalid(`${field}.host`, `must be a bare host name or address of 1-${HOST_MAX} characters (IPv6 without brackets)`);
-  }
+  assertHost(`${field}.host`, sw.host);
   if (!isInt(sw.port, 1, 65535)) throw invalid(`${field}.port`, 'must be an integer 1-65535');
   if (!TRANSPORTS.has(sw.transport)) throw invalid(`${field}.transport`, 'must be udp, tcp or tls');
   if (!isInt(sw.weight, 1, 1000)) throw invalid(`${field}.weight`, 'must be an integer 1-1000');
@@ -39,9 +27,7 @@ export function normalizeSwitchRecord(sw: SwitchRecord, field = 'switch'): Switc
     throw invalid(`${field}.cps`, 'must be a number >= 0 (or absent for no cap)');
   }
   if (sw.channels !== undefined && !isInt(sw.channels, 0)) throw invalid(`${field}.channels`, 'must be an integer >= 0 (or absent for no cap)');
-  if (sw.zone !== undefined && (typeof sw.zone !== 'string' || sw.zone === '' || sw.zone.length > ZONE_MAX)) {
-    throw invalid(`${field}.zone`, `must be a string of 1-${ZONE_MAX} characters (or absent)`);
-  }
+  assertZone(`${field}.zone`, sw.zone);
   if (!STATES.has(sw.state)) throw invalid(`${field}.state`, 'must be active, disabled or draining');
 
   const out: { -readonly [K in keyof SwitchRecord]: SwitchRecord[K] } = {

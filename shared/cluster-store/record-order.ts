@@ -2,14 +2,14 @@
  * The orders both adapters list registry records and probe reports in, so that every node and
  * both adapters agree: plain code-unit comparison of the ids, never locale-dependent.
  */
-import type { ProbeReport, SwitchRecord } from './cluster-store.ts';
+import type { ProbeReport } from './cluster-store.ts';
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Switches by id. */
-export function byId(a: SwitchRecord, b: SwitchRecord): number {
+/** Registry records (switches, relays) by id. */
+export function byId(a: { readonly id: string }, b: { readonly id: string }): number {
   return compare(a.id, b.id);
 }
 

@@ -21,9 +21,11 @@ import type {
   ClusterLimitsRecord,
   ClusterStore,
   LevelStats,
+  MediaSessionRecord,
   NodeLease,
   ProbeReport,
   ReapResult,
+  RelayRecord,
   ReleaseResult,
   SwitchRecord,
 } from './cluster-store.ts';
@@ -31,14 +33,16 @@ import { ChangeListeners } from './change-listeners.ts';
 import { clusterLimitsJson, parseClusterLimits } from './cluster-limits-record.ts';
 import { ChangeSubscriber } from './change-subscriber.ts';
 import { storeKeys, type StoreKeys } from './keys.ts';
+import { normalizeRelayRecord, normalizeRelaySeed, parseRelayRecord } from './normalize-relay-record.ts';
 import { normalizeSeed, normalizeSwitchRecord, parseSwitchRecord } from './normalize-switch-record.ts';
 import { byId, byReport } from './record-order.ts';
 import { StoreScripts } from './scripts.ts';
-import { REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
+import { MEDIA_PRUNE_STEP, REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
 import {
   assertAdmitRequest,
   assertEpoch,
   assertId,
+  assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
   assertStickyKey,
@@ -351,6 +355,68 @@ export class RedisClusterStore implements ClusterStore {
       onSubscribed: () => this.#switchListeners.notify('subscribed'),
     });
     return unsubscribe;
+  }
+
+  // ---- media relays ----
+
+  async listRelays(): Promise<RelayRecord[]> {
+    return this.#op('listRelays', async () => {
+      const relays: RelayRecord[] = [];
+      for (const [id, json] of Object.entries(await this.#scripts.relaysJson())) {
+        const relay = parseRelayRecord(json);
+        // Only this adapter writes the hash; a record it cannot read was written by something else.
+        if (relay === undefined || relay.id !== id) this.#log.error({ relayId: id }, 'skipping an unreadable relay record in the registry');
+        else relays.push(relay);
+      }
+      return relays.sort(byId);
+    });
+  }
+
+  async putRelay(relay: RelayRecord): Promise<void> {
+    const record = normalizeRelayRecord(relay);
+    await this.#op('putRelay', () => this.#scripts.putRelay(record));
+  }
+
+  async removeRelay(id: string): Promise<boolean> {
+    assertSwitchId('id', id);
+    return this.#op('removeRelay', () => this.#scripts.removeRelay(id));
+  }
+
+  async seedRelays(relays: readonly RelayRecord[]): Promise<number> {
+    const records = normalizeRelaySeed(relays);
+    if (records.length === 0) return 0;
+    return this.#op('seedRelays', () => this.#scripts.seedRelays(records));
+  }
+
+  // ---- media sessions ----
+
+  async putMediaSession(session: Omit<MediaSessionRecord, 'startedAtMs'>, ttlMs: number): Promise<void> {
+    assertMediaSession(session);
+    assertTtl(ttlMs);
+    await this.#op('putMediaSession', () => this.#scripts.putMediaSession(session, ttlMs, MEDIA_PRUNE_STEP));
+  }
+
+  async getMediaSession(callId: string): Promise<MediaSessionRecord | undefined> {
+    assertId('callId', callId);
+    return this.#op('getMediaSession', () => this.#scripts.getMediaSession(callId));
+  }
+
+  async removeMediaSession(callId: string): Promise<boolean> {
+    assertId('callId', callId);
+    return this.#op('removeMediaSession', () => this.#scripts.removeMediaSession(callId, MEDIA_PRUNE_STEP));
+  }
+
+  async listMediaSessions(limit?: number): Promise<MediaSessionRecord[]> {
+    const n = callsLimit(limit);
+    if (n === 0) return [];
+    return this.#op('listMediaSessions', () => this.#scripts.listMediaSessions(n, MEDIA_PRUNE_STEP));
+  }
+
+  async relaySessionCounts(): Promise<Record<string, number>> {
+    const counts = await this.#op('relaySessionCounts', () => this.#scripts.relaySessionCounts());
+    const out: Record<string, number> = {};
+    for (const [relayId, n] of counts.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[relayId] = n;
+    return out;
   }
 
   // ---- probe reports and stickiness ----

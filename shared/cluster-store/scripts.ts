@@ -11,7 +11,18 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import type { AdmitRequest, AdmitResult, CallRecord, LevelStats, NodeLease, ProbeReport, ReleaseResult, SwitchRecord } from './cluster-store.ts';
+import type {
+  AdmitRequest,
+  AdmitResult,
+  CallRecord,
+  LevelStats,
+  MediaSessionRecord,
+  NodeLease,
+  ProbeReport,
+  RelayRecord,
+  ReleaseResult,
+  SwitchRecord,
+} from './cluster-store.ts';
 import { cpsParams } from './cps-window.ts';
 import type { StoreKeys } from './keys.ts';
 import { ADMISSION_LOG_MAX } from './store-limits.ts';
@@ -34,6 +45,14 @@ export const SCRIPT_NAMES = [
   'put-cluster-limits',
   'put-probe-report',
   'list-probe-reports',
+  'put-relay',
+  'remove-relay',
+  'seed-relays',
+  'put-media-session',
+  'get-media-session',
+  'remove-media-session',
+  'list-media-sessions',
+  'relay-session-counts',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -239,7 +258,6 @@ export class StoreScripts {
     return (await this.#run('remove-switch', [k.switches], [k.prefix, id])) === 1;
   }
 
-  /** `switches` are canonical and their ids distinct. Returns how many were added. */
   /** `json` is canonical (clusterLimitsJson). True when the caps changed (a notice went out). */
   async putClusterLimits(json: string, seed: boolean): Promise<boolean> {
     const k = this.#keys;
@@ -250,11 +268,81 @@ export class StoreScripts {
     return this.#redis.get(this.#keys.clusterLimits);
   }
 
+  /** `switches` are canonical and their ids distinct. Returns how many were added. */
   async seedSwitches(switches: readonly SwitchRecord[]): Promise<number> {
     const k = this.#keys;
     const argv: string[] = [k.prefix];
     for (const sw of switches) argv.push(sw.id, JSON.stringify(sw));
     return Number(await this.#run('seed-switches', [k.switches], argv));
+  }
+
+  // ---- media relays ----
+
+  /** Every stored relay record as JSON, by id (unordered; the caller parses and sorts). */
+  async relaysJson(): Promise<Record<string, string>> {
+    return this.#redis.hgetall(this.#keys.relays);
+  }
+
+  /** `relay` is canonical (normalizeRelayRecord). True when the registry changed (a notice went out). */
+  async putRelay(relay: RelayRecord): Promise<boolean> {
+    const k = this.#keys;
+    return (await this.#run('put-relay', [k.relays], [k.prefix, relay.id, JSON.stringify(relay)])) === 1;
+  }
+
+  async removeRelay(id: string): Promise<boolean> {
+    const k = this.#keys;
+    return (await this.#run('remove-relay', [k.relays], [k.prefix, id])) === 1;
+  }
+
+  /** `relays` are canonical and their ids distinct. Returns how many were added. */
+  async seedRelays(relays: readonly RelayRecord[]): Promise<number> {
+    const k = this.#keys;
+    const argv: string[] = [k.prefix];
+    for (const relay of relays) argv.push(relay.id, JSON.stringify(relay));
+    return Number(await this.#run('seed-relays', [k.relays], argv));
+  }
+
+  // ---- media sessions ----
+
+  /** Returns the session's start (store clock ms). */
+  async putMediaSession(session: Omit<MediaSessionRecord, 'startedAtMs'>, ttlMs: number, pruneBudget: number): Promise<number> {
+    const k = this.#keys;
+    const keys = [k.mediaSession(session.callId), k.mediaByStart, k.mediaByExpiry, k.mediaRelays, k.relayMedia(session.relayId)];
+    const argv = [k.prefix, session.callId, session.fromTag, session.relayId, session.nodeId, ttlMs, pruneBudget];
+    return Number(await this.#run('put-media-session', keys, argv));
+  }
+
+  async getMediaSession(callId: string): Promise<MediaSessionRecord | undefined> {
+    const r = asArray(await this.#run('get-media-session', [this.#keys.mediaSession(callId)], []), 'get-media-session');
+    if (r.length < 4) return undefined;
+    return { callId, fromTag: String(r[0]), relayId: String(r[1]), nodeId: String(r[2]), startedAtMs: Number(r[3]) };
+  }
+
+  /** True when a live session was removed. */
+  async removeMediaSession(callId: string, pruneBudget: number): Promise<boolean> {
+    const k = this.#keys;
+    const keys = [k.mediaSession(callId), k.mediaByStart, k.mediaByExpiry, k.mediaRelays];
+    return (await this.#run('remove-media-session', keys, [k.prefix, callId, pruneBudget])) === 1;
+  }
+
+  /** Live sessions, oldest first. */
+  async listMediaSessions(limit: number, pruneBudget: number): Promise<MediaSessionRecord[]> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('list-media-sessions', [k.mediaByStart, k.mediaByExpiry, k.mediaRelays], [k.prefix, limit, pruneBudget]), 'list-media-sessions');
+    const sessions: MediaSessionRecord[] = [];
+    for (let i = 0; i + 4 < r.length; i += 5) {
+      sessions.push({ callId: String(r[i]), fromTag: String(r[i + 1]), relayId: String(r[i + 2]), nodeId: String(r[i + 3]), startedAtMs: Number(r[i + 4]) });
+    }
+    return sessions;
+  }
+
+  /** relayId → live sessions, for relays with at least one (unordered). */
+  async relaySessionCounts(): Promise<Array<[string, number]>> {
+    const k = this.#keys;
+    const r = asArray(await this.#run('relay-session-counts', [k.mediaRelays], [k.prefix]), 'relay-session-counts');
+    const counts: Array<[string, number]> = [];
+    for (let i = 0; i + 1 < r.length; i += 2) counts.push([String(r[i]), Number(r[i + 1])]);
+    return counts;
   }
 
   /** Returns the write time (store clock ms). */

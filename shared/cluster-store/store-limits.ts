@@ -16,3 +16,5 @@ export const CALLS_LIMIT_MAX = 10_000;
 export const CPS_WINDOW_US = 1_000_000;
 /** Longest source key `stickySet`/`stickyGet` take (a key is one Redis key name). */
 export const STICKY_KEY_MAX = 512;
+/** Expired media sessions dropped by one media store call at most (the next call drops more). */
+export const MEDIA_PRUNE_STEP = 100;

@@ -3,7 +3,7 @@
  * refuse the same inputs the same way (`STORE_ERR_INVALID`, `detail.field` naming the culprit).
  */
 import { SipfleetError } from '../errors.ts';
-import type { AdmitRequest, CallRecord, ProbeReport } from './cluster-store.ts';
+import type { AdmitRequest, CallRecord, MediaSessionRecord, ProbeReport } from './cluster-store.ts';
 import { CALLS_LIMIT_DEFAULT, CALLS_LIMIT_MAX, STICKY_KEY_MAX } from './store-limits.ts';
 
 /** Switch ids follow the config's id rule: 1-64 of A-Z a-z 0-9 . _ - (so never ':' in a key). */
@@ -19,6 +19,29 @@ function isNonNegativeFinite(n: number): boolean {
 
 export function assertId(field: string, value: string): void {
   if (typeof value !== 'string' || value === '') throw invalid(field, 'must be a non-empty string');
+}
+
+/** Longest host name or address literal (DNS names are at most 253; an IPv6 zone id adds some). */
+export const HOST_MAX = 255;
+/** Same bound as the config's `zone`. */
+export const ZONE_MAX = 64;
+
+export function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+}
+
+/** A bare host: IPv6 without brackets, no whitespace or control characters, 1-HOST_MAX characters. */
+export function assertHost(field: string, host: string): void {
+  if (typeof host !== 'string' || host === '' || host.length > HOST_MAX || /[\s[\]\u0000-\u001f\u007f]/.test(host)) {
+    throw invalid(field, `must be a bare host name or address of 1-${HOST_MAX} characters (IPv6 without brackets)`);
+  }
+}
+
+/** An optional zone: absent, or a string of 1-ZONE_MAX characters. */
+export function assertZone(field: string, zone: string | undefined): void {
+  if (zone !== undefined && (typeof zone !== 'string' || zone === '' || zone.length > ZONE_MAX)) {
+    throw invalid(field, `must be a string of 1-${ZONE_MAX} characters (or absent)`);
+  }
 }
 
 export function assertSwitchId(field: string, value: string): void {
@@ -84,4 +107,18 @@ export function assertProbeReport(report: Omit<ProbeReport, 'atMs'>): void {
 /** A stickiness source key: non-empty, at most STICKY_KEY_MAX characters. */
 export function assertStickyKey(key: string): void {
   if (typeof key !== 'string' || key === '' || key.length > STICKY_KEY_MAX) throw invalid('key', `must be a string of 1-${STICKY_KEY_MAX} characters`);
+}
+
+/**
+ * A media session as `putMediaSession` takes it: non-empty call id, from tag and node id, a relay
+ * id following the switch id rule.
+ *
+ * @throws SipfleetError `STORE_ERR_INVALID`, `detail.field` naming the culprit (`session.relayId`).
+ */
+export function assertMediaSession(session: Omit<MediaSessionRecord, 'startedAtMs'>): void {
+  if (typeof session !== 'object' || session === null) throw invalid('session', 'must be an object');
+  assertId('session.callId', session.callId);
+  assertId('session.fromTag', session.fromTag);
+  assertSwitchId('session.relayId', session.relayId);
+  assertId('session.nodeId', session.nodeId);
 }

@@ -41,11 +41,67 @@ local function k_events(prefix) return prefix .. 'events' end
 local function k_probes(prefix) return prefix .. 'probes' end
 local function k_probe(prefix, switch_id, node) return prefix .. 'probe:' .. switch_id .. ':' .. node end
 local function k_sticky(prefix, source) return prefix .. 'sticky:' .. source end
+local function k_relays(prefix) return prefix .. 'relays' end
+local function k_media_session(prefix, id) return prefix .. 'media:session:' .. id end
+local function k_media_by_start(prefix) return prefix .. 'media:by-start' end
+local function k_media_by_expiry(prefix) return prefix .. 'media:by-expiry' end
+local function k_media_relays(prefix) return prefix .. 'media:relays' end
+local function k_relay_media(prefix, relay) return prefix .. 'relay:media:' .. relay end
 
 -- Tells every node (subscribed to the cluster's `events` channel) that the switch registry
 -- changed; they re-read it. Pub/sub is fire-and-forget: see docs/cluster-store.md.
 local function publish_switches_changed(prefix)
   redis.call('PUBLISH', k_events(prefix), 'switches')
+end
+
+-- ---- media sessions ----
+-- A session is live while its expiry (ms, store clock, sub-ms precision) is at or after now,
+-- like a key's PEXPIRE. Its hash carries `exp` and expires by itself a little later; the indexes
+-- (`media:by-start`, `media:by-expiry`, `relay:media:<relay>`, `media:relays`) are pruned here.
+
+-- A ms score or time with its sub-ms part (ZADD/ZCOUNT take decimals; int() would round).
+local function ms3(n)
+  return string.format('%.3f', n)
+end
+
+-- Drops `id` from its relay's session set, and the relay from `media:relays` once that is empty.
+local function media_unlink_relay(prefix, id, relay)
+  local set = k_relay_media(prefix, relay)
+  redis.call('ZREM', set, id)
+  if redis.call('EXISTS', set) == 0 then redis.call('SREM', k_media_relays(prefix), relay) end
+end
+
+-- Forgets session `id` (whose hash holds `relay`, or nil when the hash is gone): indexes and hash.
+local function media_drop(prefix, id, relay)
+  redis.call('ZREM', k_media_by_start(prefix), id)
+  redis.call('ZREM', k_media_by_expiry(prefix), id)
+  if relay then media_unlink_relay(prefix, id, relay) end
+  redis.call('DEL', k_media_session(prefix, id))
+end
+
+-- Drops up to `budget` sessions whose expiry is before `now_ms`, earliest expiry first.
+-- Returns 1 when expired ones remain, else 0.
+local function media_prune(prefix, now_ms, budget)
+  local ids = redis.call('ZRANGEBYSCORE', k_media_by_expiry(prefix), '-inf', '(' .. ms3(now_ms), 'LIMIT', 0, budget)
+  for _, id in ipairs(ids) do
+    local rec = redis.call('HMGET', k_media_session(prefix, id), 'relay', 'exp')
+    -- A hash written again since (a newer session of the same call) is left to its own expiry.
+    if rec[2] and tonumber(rec[2]) >= now_ms then
+      redis.call('ZADD', k_media_by_expiry(prefix), rec[2], id)
+    else
+      media_drop(prefix, id, rec[1])
+    end
+  end
+  if #ids >= budget then return 1 end
+  return 0
+end
+
+-- Keeps an index key no longer than its longest-lived session: PEXPIREAT just after the highest
+-- expiry of `by_expiry` (a zset of expiry scores), so a cluster that stopped using media relays
+-- keeps nothing.
+local function media_expire_with(key, by_expiry)
+  local last = redis.call('ZRANGE', by_expiry, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', key, int(math.ceil(tonumber(last[2])) + 1)) end
 end
 
 -- Releases call `id` given its record's node, epoch (string) and levels (JSON array): removes it
