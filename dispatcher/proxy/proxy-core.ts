@@ -179,9 +179,12 @@ export class ProxyCore implements ServerTransactionUser {
       // A switch is a switch even inside a carrier's range (a loopback lab, a shared subnet).
       const fromSwitch = this.#o.router.isFromKnownPeer(source);
       carrierId = fromSwitch && phones !== undefined ? undefined : carriers?.match(source)?.id;
+      // Without carriers configured nobody is checked (the single-node default): every source is
+      // a trunk. With carriers, anyone else is a phone (registrar on) or an unknown source.
+      const checked = carriers !== undefined && carriers.size > 0;
       if (fromSwitch) origin = phones !== undefined ? 'switch' : 'carrier';
-      else if (carrierId === undefined && phones !== undefined) origin = 'phone';
-      else if (carrierId === undefined && carriers !== undefined && carriers.size > 0) {
+      else if (carrierId === undefined && checked && phones !== undefined) origin = 'phone';
+      else if (carrierId === undefined && checked) {
         this.#stats.unknownSources++;
         if (this.#o.unknownSources === 'drop') return txn.abort();
         return this.#reply(txn, 403, 'Forbidden (Unknown Source)');

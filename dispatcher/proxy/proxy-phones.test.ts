@@ -239,6 +239,15 @@ describe('the proxy core with softphones', () => {
     expect(parseResponse(sentResponsesTo(h, SW1)[1]).get('retry-after')).toBe('5');
   });
 
+  it('without carriers configured checks no source: a stranger\'s INVITE goes to a switch unchallenged', async () => {
+    const phones = new FakePhones();
+    const h = proxyHarness({ phones });
+    h.transport.inject(request({ uri: 'sip:+15557654321@192.0.2.100', viaHost: '203.0.113.50:40001' }), PHONE);
+    await tick();
+    expect(phones.authed).toHaveLength(0);
+    expect(h.admission.admits).toHaveLength(1);
+  });
+
   it('leaves carrier calls alone: no auth, straight to admission and a switch', async () => {
     const { h, phones } = setup();
     h.transport.inject(request(), CARRIER);

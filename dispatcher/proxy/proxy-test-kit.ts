@@ -58,7 +58,7 @@ export interface ProxyHarness {
 }
 
 export function proxyHarness(
-  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones'>> = {},
+  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media'>> = {},
 ): ProxyHarness {
   const clock = new ManualClock();
   const transport = new FakeTransport(LISTENERS);

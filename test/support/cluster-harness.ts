@@ -19,12 +19,28 @@ export interface ClusterHarnessOptions {
   switchArgs?: string[];
   /** Environment for the dispatcher processes. */
   env?: Record<string, string>;
+  /**
+   * Sources of the one carrier `local` (default `[127.0.0.0/8]`: everyone on loopback is a
+   * carrier). Phone tests narrow it (e.g. `['127.0.0.40/32']`) so that other loopback addresses
+   * are phones (docs/registrar.md, "Who is who").
+   */
+  carrierSources?: string[];
+  /**
+   * Extra listeners on each dispatcher, besides `udp://` and `tcp://` on its port (each on a port
+   * of its own, see `DispatcherNodeHandle.ports`). `tls`/`wss` need `tls`.
+   */
+  extraListeners?: Array<'tls' | 'ws' | 'wss'>;
+  /** `node.tls` of every dispatcher: PEM paths (the certificate must name every dispatcher IP). */
+  tls?: { cert: string; key: string };
 }
 
 export interface DispatcherNodeHandle {
   id: string;
   ip: string;
+  /** The UDP and TCP port. */
   port: number;
+  /** Port of each listener by transport (`udp`, `tcp`, and the `extraListeners`). */
+  ports: Record<string, number>;
   process: DispatcherProcess;
   restart(): Promise<void>;
 }
@@ -46,6 +62,7 @@ export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promis
   const switchLines: string[] = [];
   const switchSpecs: Array<{ name: string; listen: string[]; http: string }> = [];
   const clusterName = `c${Date.now().toString(36)}`;
+  const dispatchers: DispatcherNodeHandle[] = [];
   try {
     for (let i = 0; i < (o.switches ?? 2); i++) {
       const ip = `127.0.0.${21 + i}`;
@@ -56,22 +73,25 @@ export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promis
       const extra = o.switchYaml?.(i);
       switchLines.push(`    - { id: sw${i + 1}, address: ${ip}:${port}, transport: udp${extra ? `, ${extra}` : ''} }`);
     }
-    const dispatchers: DispatcherNodeHandle[] = [];
     for (let i = 0; i < (o.dispatchers ?? 3); i++) {
       const ip = `127.0.0.${11 + i}`;
       const id = `d${i + 1}`;
       const port = await freePort(ip);
+      const ports: Record<string, number> = { udp: port, tcp: port };
+      for (const t of o.extraListeners ?? []) ports[t] = await freePort(ip, ['tcp']);
+      const listen = Object.entries(ports).map(([t, p]) => `${t}://${ip}:${p}`);
       const http = `${ip}:${await freePort(ip)}`;
+      const tls = o.tls === undefined ? '' : `\n  tls: { cert: ${o.tls.cert}, key: ${o.tls.key} }`;
       const yaml = `node:
   id: ${id}
-  listen: [udp://${ip}:${port}, tcp://${ip}:${port}]
+  listen: [${listen.join(', ')}]${tls}
   http: ${http}
 store: ${redis.url}
 cluster:
   name: ${clusterName}
 ${o.clusterYaml ?? ''}
   carriers:
-    - { id: local, sources: [127.0.0.0/8] }
+    - { id: local, sources: [${(o.carrierSources ?? ['127.0.0.0/8']).join(', ')}] }
   switches:
 ${switchLines.join('\n')}
 `;
@@ -79,6 +99,7 @@ ${switchLines.join('\n')}
         id,
         ip,
         port,
+        ports,
         process: await startDispatcherProcess(id, yaml, http, o.env),
         async restart() {
           await handle.process.stop();
@@ -105,6 +126,7 @@ ${switchLines.join('\n')}
       },
     };
   } catch (err) {
+    for (const d of dispatchers) await d.process.stop().catch(() => undefined);
     for (const s of switches) await s.stop().catch(() => undefined);
     await redis.stop().catch(() => undefined);
     throw err;

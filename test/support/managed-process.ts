@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { requireTool } from './require-tool.ts';
 
 /** How a managed process ended: exactly one of `code` / `signal` is set. */
 export interface ProcessExit {
@@ -30,6 +31,12 @@ export interface StartProcessOptions {
    * under `setpriv --pdeathsig SIGKILL` (util-linux), which execs it: same pid, same argv.
    */
   dieWithParent?: boolean;
+  /**
+   * Run the process inside this network namespace (`ip netns exec <netns> <command>`; iproute2
+   * execs the command, so the pid is the command's). Needs root. `readyWhen` probes run in the
+   * test's own namespace: probe over a route into the namespace, or by pid (`isPortListening`).
+   */
+  netns?: string;
 }
 
 /** A child process owned by a test: output captured, stoppable, never outliving the run. */
@@ -274,14 +281,14 @@ export async function startProcess(options: StartProcessOptions): Promise<Manage
     else env[key] = value;
   }
   const setpriv = options.dieWithParent === false ? null : findSetpriv();
-  // Under setpriv a missing executable would only show as exit 127: fail the same way as spawn.
-  if (setpriv !== null && !isRunnable(options.command, options.cwd, env.PATH)) {
+  // Under setpriv (or ip netns exec) a missing executable would only show as exit 127: fail the
+  // same way as spawn.
+  if ((setpriv !== null || options.netns !== undefined) && !isRunnable(options.command, options.cwd, env.PATH)) {
     throw new Error(`${options.name}: cannot start ${options.command}: spawn ${options.command} ENOENT`);
   }
-  const [command, args] =
-    setpriv === null
-      ? [options.command, options.args ?? []]
-      : [setpriv, ['--pdeathsig', 'SIGKILL', '--', options.command, ...(options.args ?? [])]];
+  let [command, args] = [options.command, options.args ?? []];
+  if (options.netns !== undefined) [command, args] = [requireTool('ip', 'iproute2'), ['netns', 'exec', options.netns, command, ...args]];
+  if (setpriv !== null) [command, args] = [setpriv, ['--pdeathsig', 'SIGKILL', '--', command, ...args]];
   const child = spawn(command, args, {
     cwd: options.cwd,
     env,

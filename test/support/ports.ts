@@ -97,7 +97,9 @@ export async function isPortFree(host: string, port: number, kind: PortKind): Pr
  * one that must not see stray connections, is up.
  *
  * `host` narrows the match to that local address or the wildcard address; `pid` to sockets
- * that process holds (via /proc/PID/fd), so a stranger already on the port does not count.
+ * that process holds (via /proc/PID/fd), so a stranger already on the port does not count; the
+ * tables are then read from /proc/PID/net, so this also works for a process in another network
+ * namespace.
  */
 export async function isPortListening(
   port: number,
@@ -110,7 +112,9 @@ export async function isPortListening(
   for (const table of kind === 'tcp' ? ['tcp', 'tcp6'] : ['udp', 'udp6']) {
     let text: string;
     try {
-      text = await readFile(`/proc/net/${table}`, 'utf8');
+      // /proc/PID/net shows the tables of that process's network namespace (a process started
+      // under `ip netns exec` included); /proc/net is this process's.
+      text = await readFile(filter.pid === undefined ? `/proc/net/${table}` : `/proc/${filter.pid}/net/${table}`, 'utf8');
     } catch {
       continue;
     }

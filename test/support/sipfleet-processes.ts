@@ -26,8 +26,22 @@ export interface DispatcherProcess extends ManagedProcess {
   metrics(): Promise<Record<string, number>>;
 }
 
-/** `yaml` must set node.http (used to wait for readiness and to read metrics). */
-export async function startDispatcherProcess(name: string, yaml: string, http: string, env: Record<string, string> = {}): Promise<DispatcherProcess> {
+/** Where a component runs: `netns` = inside that network namespace (`ip netns exec`, root only). */
+export interface SipfleetProcessOptions {
+  netns?: string;
+}
+
+/**
+ * `yaml` must set node.http (used to wait for readiness and to read metrics; with `netns`, it
+ * must be reachable from the test's own namespace, e.g. over a veth into that namespace).
+ */
+export async function startDispatcherProcess(
+  name: string,
+  yaml: string,
+  http: string,
+  env: Record<string, string> = {},
+  options: SipfleetProcessOptions = {},
+): Promise<DispatcherProcess> {
   const dir = mkdtempSync(join(tmpdir(), `sipfleet-${name}-`));
   const configPath = join(dir, `${name}.yaml`);
   writeFileSync(configPath, yaml);
@@ -38,6 +52,7 @@ export async function startDispatcherProcess(name: string, yaml: string, http: s
     env: { LOG_LEVEL: 'warn', ...env },
     readyWhen: () => httpOk(`http://${http}/readyz`),
     readyTimeoutMs: 15_000,
+    netns: options.netns,
   });
   return Object.assign(proc, {
     configPath,
@@ -70,7 +85,13 @@ export interface SwitchSimStatus {
   [key: string]: unknown;
 }
 
-export async function startSwitchSimProcess(name: string, listen: string[], http: string, extra: string[] = []): Promise<SwitchSimProcess> {
+export async function startSwitchSimProcess(
+  name: string,
+  listen: string[],
+  http: string,
+  extra: string[] = [],
+  options: SipfleetProcessOptions = {},
+): Promise<SwitchSimProcess> {
   const args = [BIN, 'switch-sim', '--id', name, ...listen.flatMap((l) => ['--listen', l]), '--http', http, ...extra];
   const proc = await startProcess({
     name,
@@ -79,6 +100,7 @@ export async function startSwitchSimProcess(name: string, listen: string[], http
     env: { LOG_LEVEL: 'warn' },
     readyWhen: () => httpOk(`http://${http}/status`),
     readyTimeoutMs: 15_000,
+    netns: options.netns,
   });
   return Object.assign(proc, {
     http,

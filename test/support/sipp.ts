@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startProcess, type ManagedProcess, type ProcessExit } from './managed-process.ts';
 import { freePort, isPortListening } from './ports.ts';
+import { parseMessage, type SipRequest, type SipResponse } from '../../shared/sip/index.ts';
 import { requireTool } from './require-tool.ts';
 
 /**
@@ -62,6 +63,14 @@ export interface SippOptions {
   keys?: Record<string, string>;
   /** Keep the temp dir (its path is in the result) instead of deleting it. */
   keepWorkDir?: boolean;
+  /**
+   * Run sipp inside this network namespace (`ip netns exec`, root only). Ports cannot be probed
+   * from here then: `localPort` is required and the control port is `controlPort` (default
+   * `localPort + 1`).
+   */
+  netns?: string;
+  /** `-cp`, sipp's UDP control port; default a free port (with `netns`: `localPort + 1`). */
+  controlPort?: number;
 }
 
 export interface SippResult {
@@ -126,6 +135,7 @@ process.on('exit', () => {
 
 interface PreparedRun {
   command: string;
+  netns: string | undefined;
   args: string[];
   workDir: string;
   localIp: string;
@@ -143,8 +153,9 @@ function defaultRunTimeoutS(opts: SippOptions): number {
 async function prepare(opts: SippOptions, defaults: { calls: number; timeoutS: number }): Promise<PreparedRun> {
   const sipp = requireTool('sipp', 'sip-tester');
   const localIp = opts.localIp ?? '127.0.0.1';
+  if (opts.netns !== undefined && opts.localPort === undefined) throw new Error(`sipp in netns ${opts.netns}: localPort is required`);
   const localPort = opts.localPort ?? (await freePort(localIp));
-  const controlPort = await freePort(localIp, ['udp']);
+  const controlPort = opts.controlPort ?? (opts.netns !== undefined ? localPort + 1 : await freePort(localIp, ['udp']));
   const timeoutS = opts.timeoutS ?? defaults.timeoutS;
   const workDir = await mkdtemp(join(tmpdir(), 'sipfleet-sipp-'));
 
@@ -171,9 +182,9 @@ async function prepare(opts: SippOptions, defaults: { calls: number; timeoutS: n
 
   if (opts.cpu !== undefined) {
     const taskset = requireTool('taskset', 'util-linux');
-    return { command: taskset, args: ['-c', String(opts.cpu), sipp, ...args], workDir, localIp, localPort, timeoutS };
+    return { command: taskset, args: ['-c', String(opts.cpu), sipp, ...args], netns: opts.netns, workDir, localIp, localPort, timeoutS };
   }
-  return { command: sipp, args, workDir, localIp, localPort, timeoutS };
+  return { command: sipp, args, netns: opts.netns, workDir, localIp, localPort, timeoutS };
 }
 
 /**
@@ -187,7 +198,7 @@ async function prepare(opts: SippOptions, defaults: { calls: number; timeoutS: n
 export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const run = await prepare(opts, { calls: 1, timeoutS: defaultRunTimeoutS(opts) });
   try {
-    const proc = await startProcess({ name: `sipp-${scenarioLabel(opts.scenario)}`, command: run.command, args: run.args, cwd: run.workDir });
+    const proc = await startProcess({ name: `sipp-${scenarioLabel(opts.scenario)}`, command: run.command, args: run.args, cwd: run.workDir, netns: run.netns });
     let killedAtDeadline = false;
     const deadline = setTimeout(() => {
       killedAtDeadline = true;
@@ -216,7 +227,8 @@ export async function startSipp(opts: SippOptions): Promise<BackgroundSipp> {
       command: run.command,
       args: run.args,
       cwd: run.workDir,
-      // taskset execs sipp, so the pid is sipp's either way.
+      netns: run.netns,
+      // taskset (and ip netns exec) exec sipp, so the pid is sipp's either way.
       readyWhen: (p) => isPortListening(run.localPort, kind, { host: run.localIp, pid: p.pid }),
       readyTimeoutMs: 10_000,
     });
@@ -380,4 +392,23 @@ function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[Math.min(rank, sorted.length) - 1];
+}
+
+/**
+ * The SIP messages of a sipp `-trace_msg` file (`-message_file`), sent and received, in order.
+ * sipp writes each as a block headed `UDP message received [n] bytes :` (or `sent`) between
+ * dashed lines, line ends as they were (normalised to CRLF here).
+ */
+export function parseSippMessageTrace(text: string): Array<{ direction: 'sent' | 'received'; message: SipRequest | SipResponse }> {
+  const out: Array<{ direction: 'sent' | 'received'; message: SipRequest | SipResponse }> = [];
+  for (const block of text.split(/^-{20,}.*$/m)) {
+    const m = /^(?:UDP|TCP|TLS) message (sent|received)[^\n]*\n\n([\s\S]*)$/.exec(block.trim() + '\n');
+    if (m === null) continue;
+    try {
+      out.push({ direction: m[1] as 'sent' | 'received', message: parseMessage(Buffer.from(m[2].replace(/\r?\n/g, '\r\n'), 'latin1')) });
+    } catch {
+      // a partial block
+    }
+  }
+  return out;
 }
