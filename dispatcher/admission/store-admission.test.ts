@@ -86,6 +86,7 @@ async function setup(cluster: Partial<ClusterConfig> = {}, switches: Partial<Swi
       keepalive: { enabled: false, interval: 30_000, timeout: 5000, misses: 3 },
       abuse: { threshold: 20, window: 60_000, banTime: 600_000, scanners: [] },
     },
+    media: { zones: [], required: true, probe: { interval: 2000, timeout: 1000, fall: 3, rise: 2 }, statsInterval: 5000 },
     rtpRelays: [],
     ...cluster,
   };

@@ -44,7 +44,15 @@ export const CONFIG_SCHEMA: SchemaNode = {
     failover: { codes: [V], attempts: V, timeout: V },
     switches: [{ id: S, address: S, transport: S, weight: V, priority: V, cps: V, channels: V, zone: S, state: S }],
     carriers: [{ id: S, sources: [S], cps: V, channels: V, selection: S, rejectCode: V, zone: S }],
-    users: [{ username: S, password: S, ha1: S, channels: V, cps: V }],
+    users: [{ username: S, password: S, ha1: S, channels: V, cps: V, zone: S }],
+    media: {
+      zones: [{ sources: [S], zone: S }],
+      defaultZone: S,
+      zoneOrder: [S],
+      required: V,
+      probe: { interval: V, timeout: V, fall: V, rise: V },
+      statsInterval: V,
+    },
     registrar: {
       enabled: V,
       minExpires: V,
@@ -56,7 +64,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       keepalive: { enabled: V, interval: V, timeout: V, misses: V },
       abuse: { threshold: V, window: V, banTime: V, scanners: [S] },
     },
-    'rtp-relays': [{ id: S, ng: S, zone: S, weight: V }],
+    'rtp-relays': [{ id: S, ng: S, zone: S, weight: V, state: S }],
   },
   ops: {
     listen: S,

@@ -131,10 +131,14 @@ export interface UserConfig {
   ha1Sha256?: string;
   channels?: number;
   cps?: number;
+  /** Media zone of this user's calls (`none`: media flows directly). */
+  zone?: string;
 }
 
 export interface RtpRelayConfig {
   id: string;
+  /** Admin state seeded into the relay registry (default active). */
+  state: SwitchState;
   /** Canonical `host:port` of the rtpengine ng control socket. */
   ng: string;
   host: string;
@@ -145,6 +149,25 @@ export interface RtpRelayConfig {
 
 export const DIGEST_ALGORITHMS = ['SHA-256', 'MD5'] as const;
 export type DigestAlgorithm = (typeof DIGEST_ALGORITHMS)[number];
+
+/** The zone value that means "no relay": the call's media flows directly between the ends. */
+export const NO_MEDIA_ZONE = 'none';
+
+/** How each call's media relay (rtpengine) is chosen; see docs/media.md. */
+export interface MediaConfig {
+  /** Zones by the INVITE's source address, checked after the carrier's and the user's zone. */
+  zones: Array<{ sources: Cidr[]; zone: string }>;
+  /** The zone of a call no carrier, user or source rule names; absent = any relay. */
+  defaultZone?: string;
+  /** Zones tried after the call's own, in order; absent = every other zone, in registry order. */
+  zoneOrder?: string[];
+  /** true: a call that needs a relay and finds none gets 503; false: its media flows directly. */
+  required: boolean;
+  /** ng `ping` health checks of every relay, by every node. */
+  probe: { interval: number; timeout: number; fall: number; rise: number };
+  /** ms between `statistics` reads (each relay's own session count). */
+  statsInterval: number;
+}
 
 /** The registrar (RFC 3261 §10) every dispatcher runs for softphones; see docs/registrar.md. */
 export interface RegistrarConfig {
@@ -207,6 +230,7 @@ export interface ClusterConfig {
   carriers: CarrierConfig[];
   users: UserConfig[];
   registrar: RegistrarConfig;
+  media: MediaConfig;
   /** YAML key `rtp-relays`. */
   rtpRelays: RtpRelayConfig[];
 }

@@ -44,7 +44,7 @@ describe('SIPFLEET_* overrides', () => {
       SIPFLEET_CLUSTER__PROBE__FALL: '4',
     });
     expect(cfg.node.listen.map((l) => l.url)).toEqual(['udp://127.0.0.1:5070', 'tcp://[::1]:5070']);
-    expect(cfg.cluster.rtpRelays).toEqual([{ id: 'r1', ng: '127.0.0.31:2223', host: '127.0.0.31', port: 2223, zone: 'eu', weight: 1 }]);
+    expect(cfg.cluster.rtpRelays).toEqual([{ id: 'r1', ng: '127.0.0.31:2223', host: '127.0.0.31', port: 2223, zone: 'eu', weight: 1, state: 'active' }]);
     // The whole-mapping override applies first, the more specific one on top of it.
     expect(cfg.cluster.probe).toMatchObject({ interval: 3000, timeout: 1000, fall: 4, rise: 2 });
   });

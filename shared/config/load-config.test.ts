@@ -134,8 +134,8 @@ describe('a valid configuration', () => {
     expect(c.carriers[0].sources.map((s) => s.text)).toEqual(['127.0.0.0/8', '10.1.2.3/32', '2001:db8::/32']);
     expect(c.carriers[1]).toEqual({ id: 'other', sources: [{ family: 4, network: '192.0.2.0', prefix: 24, text: '192.0.2.0/24' }], selection: 'weighted' });
     expect(c.rtpRelays).toEqual([
-      { id: 'r1', ng: '127.0.0.31:2223', host: '127.0.0.31', port: 2223, zone: 'eu', weight: 2 },
-      { id: 'r2', ng: '[::1]:2223', host: '::1', port: 2223, weight: 1 },
+      { id: 'r1', ng: '127.0.0.31:2223', host: '127.0.0.31', port: 2223, zone: 'eu', weight: 2, state: 'active' },
+      { id: 'r2', ng: '[::1]:2223', host: '::1', port: 2223, weight: 1, state: 'active' },
     ]);
   });
 
@@ -191,6 +191,7 @@ describe('a valid configuration', () => {
         keepalive: { enabled: true, interval: 30_000, timeout: 5000, misses: 3 },
         abuse: { threshold: 20, window: 60_000, banTime: 600_000, scanners: DEFAULT_SCANNERS },
       },
+      media: { zones: [], required: true, probe: { interval: 2000, timeout: 1000, fall: 3, rise: 2 }, statsInterval: 5000 },
       rtpRelays: [],
     });
   });

@@ -1,4 +1,5 @@
-import { DIGEST_ALGORITHMS, REDIS_OUTAGE_MODES, type DigestAlgorithm, type RegistrarConfig, SELECTIONS, UNKNOWN_SOURCE_MODES, type ClusterConfig, type ClusterLimits, type ProbeConfig } from './config-types.ts';
+import { tryParseCidr } from './cidr.ts';
+import { DIGEST_ALGORITHMS, REDIS_OUTAGE_MODES, type MediaConfig, type DigestAlgorithm, type RegistrarConfig, SELECTIONS, UNKNOWN_SOURCE_MODES, type ClusterConfig, type ClusterLimits, type ProbeConfig } from './config-types.ts';
 import { formatDuration } from './duration.ts';
 import type { Fields } from './fields.ts';
 import { validateCarriers, validateRtpRelays, validateSwitches, validateUsers } from './validate-members.ts';
@@ -116,6 +117,44 @@ function validateRegistrar(f: Fields): RegistrarConfig {
   };
 }
 
+const ZONE_RULE = { maxLength: 64, pattern: /^[A-Za-z0-9._-]+$/, hint: 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" and "-"' };
+
+function validateMedia(f: Fields): MediaConfig {
+  const zones: MediaConfig['zones'] = [];
+  f.list('zones').forEach((value, i) => {
+    const z = f.itemMap('zones', i, value);
+    const zone = z.str('zone', ZONE_RULE);
+    const sources: MediaConfig['zones'][number]['sources'] = [];
+    z.list('sources', { required: true, nonEmpty: true }).forEach((v, j) => {
+      const text = z.itemStr('sources', j, v);
+      if (text === undefined) return;
+      const cidr = tryParseCidr(text);
+      if (typeof cidr === 'string') z.issues.invalid(z.itemPath('sources', j), cidr, text);
+      else sources.push(cidr);
+    });
+    zones.push({ sources, zone });
+  });
+  const p = f.map('probe');
+  const interval = p.duration('interval', 2000, { min: 100, max: 3_600_000 });
+  const probe = {
+    interval,
+    timeout: p.duration('timeout', Math.min(1000, interval), { min: 10, max: 60_000 }),
+    fall: p.int('fall', 3, { min: 1, max: 100 }),
+    rise: p.int('rise', 2, { min: 1, max: 100 }),
+  };
+  if (probe.timeout > interval) p.invalid('timeout', `must not exceed ${p.field('interval')} (${formatDuration(interval)})`, formatDuration(probe.timeout));
+  const media: MediaConfig = {
+    zones,
+    required: bool(f, 'required', true),
+    probe,
+    statsInterval: f.duration('statsInterval', 5000, { min: 100, max: 3_600_000 }),
+  };
+  const defaultZone = f.optStr('defaultZone', ZONE_RULE);
+  if (defaultZone !== undefined) media.defaultZone = defaultZone;
+  if (f.has('zoneOrder')) media.zoneOrder = stringList(f, 'zoneOrder', []);
+  return media;
+}
+
 export function validateCluster(f: Fields): ClusterConfig {
   const name = f.str('name', { pattern: /^[A-Za-z0-9._-]+$/, maxLength: 64, hint: 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" and "-"' });
   const realm =
@@ -139,6 +178,7 @@ export function validateCluster(f: Fields): ClusterConfig {
     carriers: validateCarriers(f, selection),
     users: validateUsers(f, realm),
     registrar: validateRegistrar(f.map('registrar')),
+    media: validateMedia(f.map('media')),
     rtpRelays: validateRtpRelays(f),
   };
 }

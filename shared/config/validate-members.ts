@@ -115,6 +115,7 @@ export function validateUsers(f: Fields, realm: string): UserConfig[] {
       ha1Sha256: password !== undefined ? digestHa1('sha256', username, realm, password) : undefined,
       channels: u.optInt('channels', COUNT),
       cps: u.optInt('cps', COUNT),
+      zone: u.optStr('zone', ZONE),
     });
   });
 }
@@ -125,7 +126,7 @@ export function validateRtpRelays(f: Fields): RtpRelayConfig[] {
     const id = r.str('id', ID);
     if (id) ids.check(r.issues, r.field('id'), id, `id ${JSON.stringify(id)}`);
     const { host, port, text } = address(r, 'ng');
-    const relay: RtpRelayConfig = { id, ng: text, host, port, weight: r.int('weight', 1, { min: 1, max: 1000 }) };
+    const relay: RtpRelayConfig = { id, ng: text, host, port, weight: r.int('weight', 1, { min: 1, max: 1000 }), state: r.oneOf('state', SWITCH_STATES, 'active') };
     return optionals(relay, { zone: r.optStr('zone', ZONE) });
   });
 }
