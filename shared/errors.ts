@@ -44,6 +44,26 @@ export const ERROR_CODES = {
   STORE_ERR_UNAVAILABLE: 'STORE_ERR_UNAVAILABLE',
   /** A cluster store call got an invalid argument (duplicate level, cps <= 0, bad cluster name). */
   STORE_ERR_INVALID: 'STORE_ERR_INVALID',
+  /** A bencoded document is malformed (truncated, leading zero, duplicate key...); `detail.offset` says where. */
+  BENCODE_ERR_DECODE: 'BENCODE_ERR_DECODE',
+  /** A bencoded document broke a decoder or encoder limit (`maxLength`, `maxDepth`); `detail.limit` names it. */
+  BENCODE_ERR_LIMIT: 'BENCODE_ERR_LIMIT',
+  /** A value cannot be bencoded (non-integer number, boolean, null, lone surrogate); `detail.path` says where. */
+  BENCODE_ERR_ENCODE: 'BENCODE_ERR_ENCODE',
+  /** No reply from the media relay (rtpengine ng) after every retransmission within the timeout. */
+  MEDIA_ERR_TIMEOUT: 'MEDIA_ERR_TIMEOUT',
+  /** The media relay answered `result: error`; `detail.reason` holds its `error-reason`. */
+  MEDIA_ERR_RELAY: 'MEDIA_ERR_RELAY',
+  /** The media relay's reply could not be understood (not bencode, no `result`, wrong field types). */
+  MEDIA_ERR_PROTOCOL: 'MEDIA_ERR_PROTOCOL',
+  /** The ng client has `maxPending` requests in flight already; the request was not sent. */
+  MEDIA_ERR_OVERLOAD: 'MEDIA_ERR_OVERLOAD',
+  /** The ng client was closed, or its socket failed, before a reply arrived. */
+  MEDIA_ERR_CLOSED: 'MEDIA_ERR_CLOSED',
+  /** The ng request datagram could not be sent (unreachable address, socket error). */
+  MEDIA_ERR_SEND: 'MEDIA_ERR_SEND',
+  /** An ng request could not be built (params holding `command`, an unencodable value, too large for one datagram); nothing was sent. */
+  MEDIA_ERR_INVALID: 'MEDIA_ERR_INVALID',
   /** An external tool needed by a test or the lab is missing. */
   ENV_ERR_TOOL_MISSING: 'ENV_ERR_TOOL_MISSING',
 } as const;
