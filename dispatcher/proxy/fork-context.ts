@@ -18,7 +18,7 @@
  * request could not be sent as a 503 (§16.9), as in §16.7 step 6; a branch that never answers its
  * CANCEL is given up 64*T1 later (§9.1).
  */
-import { makeResponse, SipRequest, type HeaderField, type SipResponse } from '../../shared/sip/index.ts';
+import { makeResponse, type SipRequest, type SipResponse } from '../../shared/sip/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ClientTransaction } from '../transaction/client-transaction.ts';
 import type { TimerHandle } from '../transaction/clock.ts';
@@ -26,6 +26,7 @@ import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import type { TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { Target } from '../transport/transport.ts';
 import type { ProxyContext } from './proxy-context.ts';
+import { cancelFor } from './cancel-request.ts';
 import type { BranchPlan } from './response-context.ts';
 
 export interface ForkContextHooks {
@@ -416,20 +417,7 @@ export class ForkContext implements ProxyContext {
     const inv = b.request;
     if (inv === undefined || b.cancelSent) return;
     b.cancelSent = true;
-    const headers: HeaderField[] = [];
-    let via = false;
-    for (const h of inv.headers) {
-      if (h.key === 'via') {
-        if (!via) headers.push({ name: 'Via', key: 'via', value: h.value, raw: undefined });
-        via = true;
-      } else if (h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'route') {
-        headers.push(h);
-      } else if (h.key === 'cseq') {
-        headers.push({ name: 'CSeq', key: 'cseq', value: `${inv.cseq.seq} CANCEL`, raw: undefined });
-      }
-    }
-    headers.push({ name: 'Max-Forwards', key: 'max-forwards', value: '70', raw: undefined });
-    const cancel = new SipRequest('CANCEL', inv.uri, headers, Buffer.alloc(0));
+    const cancel = cancelFor(inv);
     const log = this.#log;
     const callId = inv.callId;
     try {

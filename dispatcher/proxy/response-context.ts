@@ -7,13 +7,7 @@
  * Branches are sequential (no parallel forking toward switches), so at most one client
  * transaction is live at a time.
  */
-import {
-  generateBranch,
-  makeResponse,
-  SipRequest,
-  type HeaderField,
-  type SipResponse,
-} from '../../shared/sip/index.ts';
+import { generateBranch, makeResponse, type SipRequest, type SipResponse } from '../../shared/sip/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ClientTransaction } from '../transaction/client-transaction.ts';
 import type { TimerHandle } from '../transaction/clock.ts';
@@ -21,6 +15,7 @@ import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import type { TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { Target } from '../transport/transport.ts';
 import type { AttemptOutcome, RouteCandidate } from '../routing/router.ts';
+import { cancelFor } from './cancel-request.ts';
 import type { ProxyContext } from './proxy-context.ts';
 
 export interface BranchPlan {
@@ -332,20 +327,7 @@ export class ResponseContext implements ProxyContext {
     const inv = b.request;
     // Only a done branch has dropped its request, and a done branch is never CANCELled.
     if (inv === undefined) return;
-    const headers: HeaderField[] = [];
-    let via = false;
-    for (const h of inv.headers) {
-      if (h.key === 'via') {
-        if (!via) headers.push({ name: 'Via', key: 'via', value: h.value, raw: undefined });
-        via = true;
-      } else if (h.key === 'from' || h.key === 'to' || h.key === 'call-id' || h.key === 'route') {
-        headers.push(h);
-      } else if (h.key === 'cseq') {
-        headers.push({ name: 'CSeq', key: 'cseq', value: `${inv.cseq.seq} CANCEL`, raw: undefined });
-      }
-    }
-    headers.push({ name: 'Max-Forwards', key: 'max-forwards', value: '70', raw: undefined });
-    const cancel = new SipRequest('CANCEL', inv.uri, headers, Buffer.alloc(0));
+    const cancel = cancelFor(inv);
     this.#o.layer.sendRequest(cancel, b.target, {
       onResponse: () => {},
       onTimeout: () => this.#o.log.debug({ callId: inv.callId }, 'CANCEL timed out'),
