@@ -6,12 +6,12 @@
  * It never blocks the event loop or hangs a caller: commands are not queued while disconnected
  * (`enableOfflineQueue: false`), time out after `commandTimeoutMs`, are never replayed after a
  * reconnect, and every failure rejects with `SipfleetError` `STORE_ERR_UNAVAILABLE`. The client
- * reconnects by itself with a capped exponential backoff.
+ * reconnects by itself with a capped exponential backoff. All of that is `RedisConnection`, which
+ * the registrar store shares.
  *
  * Registry change notices travel over pub/sub on a second connection (`ChangeSubscriber`), opened
  * by the first `onSwitchesChanged` and closed with the store.
  */
-import { Redis, type RedisOptions } from 'ioredis';
 import { SipfleetError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type {
@@ -36,6 +36,7 @@ import { storeKeys, type StoreKeys } from './keys.ts';
 import { normalizeRelayRecord, normalizeRelaySeed, parseRelayRecord } from './normalize-relay-record.ts';
 import { normalizeSeed, normalizeSwitchRecord, parseSwitchRecord } from './normalize-switch-record.ts';
 import { byId, byReport } from './record-order.ts';
+import { RedisConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import { StoreScripts } from './scripts.ts';
 import { MEDIA_PRUNE_STEP, REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
 import {
@@ -51,156 +52,55 @@ import {
   callsLimit,
 } from './validate-store-args.ts';
 
-export interface RedisClusterStoreOptions {
+/** Where and how to connect (url or sentinels, password, timeouts): see `RedisConnectionOptions`. */
+export interface RedisClusterStoreOptions extends RedisConnectionOptions {
   /** The cluster name: every key lives under `sf:{<cluster>}:`. */
   readonly cluster: string;
-  /** `redis://[:password@]host:port[/db]`; or give `sentinels` + `sentinelName`. */
-  readonly url?: string | undefined;
-  readonly sentinels?: readonly { readonly host: string; readonly port: number }[] | undefined;
-  /** The Sentinel master name. */
-  readonly sentinelName?: string | undefined;
-  /** Password of the Redis data nodes (not of the sentinels). */
-  readonly password?: string | undefined;
   readonly logger?: Logger | undefined;
-  /** A command without a reply after this long rejects (default 250 ms). */
-  readonly commandTimeoutMs?: number | undefined;
-  /** Longest wait between reconnect attempts (default 2000 ms). */
-  readonly maxReconnectDelayMs?: number | undefined;
 }
 
-/** Status values of ioredis during which a connection attempt is under way. */
-const CONNECTING = new Set(['wait', 'connecting', 'connect']);
 /** Upper bound on loop steps (reap, drain, resync) in one store call. */
 const MAX_STEPS = 10_000;
 
 export class RedisClusterStore implements ClusterStore {
-  readonly #redis: Redis;
+  /** The command client, its connected state and the STORE_ERR_UNAVAILABLE mapping of `op`. */
+  readonly #conn: RedisConnection;
   readonly #keys: StoreKeys;
   readonly #scripts: StoreScripts;
   readonly #log: Logger;
-  readonly #timeoutMs: number;
-  readonly #listeners = new Set<(connected: boolean) => void>();
   readonly #switchListeners: ChangeListeners;
   /** Opened by the first `onSwitchesChanged`. */
   #subscriber: ChangeSubscriber | undefined;
-  #connected = false;
-  #closed = false;
-  /** Time of the last logged client error, to log an outage once rather than per retry. */
-  #lastErrorLogAt = 0;
 
   constructor(options: RedisClusterStoreOptions) {
     const keys = storeKeys(options.cluster);
     this.#keys = keys;
-    this.#timeoutMs = options.commandTimeoutMs ?? 250;
     this.#log = (options.logger ?? createLogger()).child({ component: 'cluster-store', store: 'redis', cluster: options.cluster });
     this.#switchListeners = new ChangeListeners((err, why) => this.#log.error({ err, why }, 'switches-changed listener failed'));
-    const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50);
-    const common: RedisOptions = {
-      enableOfflineQueue: false,
-      commandTimeout: this.#timeoutMs,
-      // A command in flight when the connection drops fails at once and is never replayed: an
-      // admit the caller saw fail must not take effect later.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: Math.max(1000, 4 * this.#timeoutMs),
-      retryStrategy: backoff,
-      protocol: 2,
-      disableClientInfo: true,
-      password: options.password,
-    };
-    if (options.sentinels !== undefined && options.sentinels.length > 0) {
-      if (options.sentinelName === undefined || options.sentinelName === '') {
-        throw new SipfleetError('STORE_ERR_INVALID', 'cluster store: sentinelName is required with sentinels', { detail: { field: 'sentinelName' } });
-      }
-      this.#redis = new Redis({
-        ...common,
-        sentinels: options.sentinels.map((s) => ({ host: s.host, port: s.port })),
-        name: options.sentinelName,
-        sentinelRetryStrategy: backoff,
-        sentinelCommandTimeout: this.#timeoutMs,
-        failoverDetector: true,
-      });
-    } else if (options.url !== undefined) {
-      this.#redis = new Redis(options.url, common);
-    } else {
-      throw new SipfleetError('STORE_ERR_INVALID', 'cluster store: give url or sentinels', { detail: { field: 'url' } });
-    }
-    this.#scripts = new StoreScripts(this.#redis, keys);
-    this.#redis.on('ready', () => this.#setConnected(true));
-    this.#redis.on('close', () => this.#setConnected(false));
-    this.#redis.on('end', () => this.#setConnected(false));
-    this.#redis.on('error', (err: Error) => {
-      const now = Date.now();
-      if (now - this.#lastErrorLogAt < 10_000) return;
-      this.#lastErrorLogAt = now;
-      this.#log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'redis client error');
+    this.#conn = new RedisConnection(options, {
+      label: 'cluster store',
+      log: this.#log,
+      invalidOptions: (field) =>
+        new SipfleetError(
+          'STORE_ERR_INVALID',
+          field === 'url' ? 'cluster store: give url or sentinels' : 'cluster store: sentinelName is required with sentinels',
+          { detail: { field } },
+        ),
     });
+    this.#scripts = new StoreScripts(this.#conn.redis, keys);
   }
 
   get connected(): boolean {
-    return this.#connected;
+    return this.#conn.connected;
   }
 
   onConnectionChange(listener: (connected: boolean) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  #setConnected(connected: boolean): void {
-    if (this.#connected === connected) return;
-    this.#connected = connected;
-    if (connected) {
-      this.#lastErrorLogAt = 0;
-      this.#log.info('redis ready');
-    } else if (!this.#closed) {
-      this.#log.warn('redis connection lost; reconnecting');
-    }
-    for (const listener of this.#listeners) {
-      try {
-        listener(connected);
-      } catch (err) {
-        this.#log.error({ err }, 'cluster store connection listener threw');
-      }
-    }
-  }
-
-  /**
-   * While a connection attempt is under way (the first one after start, or one that may finish
-   * any moment), waits for it, at most the command timeout. Otherwise returns at once: a command
-   * sent while disconnected rejects immediately.
-   */
-  async #settleConnecting(): Promise<void> {
-    if (this.#connected || !CONNECTING.has(this.#redis.status)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#redis.off('ready', done);
-        this.#redis.off('close', done);
-        this.#redis.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#timeoutMs);
-      this.#redis.once('ready', done);
-      this.#redis.once('close', done);
-      this.#redis.once('end', done);
-    });
+    return this.#conn.onConnectionChange(listener);
   }
 
   /** Runs one store operation: STORE_ERR_UNAVAILABLE for any Redis or connection failure. */
-  async #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new SipfleetError('STORE_ERR_UNAVAILABLE', `cluster store ${op}: the store is closed`, { detail: { op } });
-    await this.#settleConnecting();
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof SipfleetError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      // A reply error while connected is not an outage but a fault worth seeing (READONLY during
-      // a failover, OOM, a script error); connection failures are logged once per outage.
-      if (err instanceof Error && err.name === 'ReplyError') this.#log.error({ op, err: { message } }, 'redis refused a cluster store command');
-      throw new SipfleetError('STORE_ERR_UNAVAILABLE', `cluster store ${op}: ${message}`, { cause: err, detail: { op } });
-    }
+  #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return this.#conn.op(op, fn);
   }
 
   /** Releases calls of fenced epochs until none is left (bounded steps). */
@@ -346,9 +246,9 @@ export class RedisClusterStore implements ClusterStore {
    * in place and after every reconnect (notices sent meanwhile were lost), with no change behind it.
    */
   onSwitchesChanged(listener: () => void): () => void {
-    if (this.#closed) return () => {};
+    if (this.#conn.closed) return () => {};
     const unsubscribe = this.#switchListeners.add(listener);
-    this.#subscriber ??= new ChangeSubscriber(this.#redis, this.#keys.events, this.#log, {
+    this.#subscriber ??= new ChangeSubscriber(this.#conn.redis, this.#keys.events, this.#log, {
       onMessage: (message) => {
         if (message === 'switches') this.#switchListeners.notify('notice');
       },
@@ -446,18 +346,10 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      if (this.#redis.status === 'ready') await this.#redis.quit();
-      else this.#redis.disconnect();
-    } catch {
-      this.#redis.disconnect();
-    }
-    this.#subscriber?.close();
-    this.#switchListeners.clear();
-    this.#setConnected(false);
-    this.#listeners.clear();
+    await this.#conn.close(() => {
+      this.#subscriber?.close();
+      this.#switchListeners.clear();
+    });
   }
 }
 

@@ -3,19 +3,19 @@
  * (or a Redis Sentinel master), timed on Redis TIME so that every node shares one clock. See
  * docs/registrar-store.md for the key layout and scripts.
  *
- * Like the cluster store it never blocks the event loop or hangs a caller: commands are not queued
- * while disconnected (`enableOfflineQueue: false`), time out after `commandTimeoutMs`, are never
- * replayed after a reconnect, and every failure rejects with `SipfleetError`
- * `STORE_ERR_UNAVAILABLE`. Bad arguments reject with `STORE_ERR_INVALID` before anything is sent.
+ * Like the cluster store (through the same `RedisConnection`) it never blocks the event loop or
+ * hangs a caller: commands are not queued while disconnected (`enableOfflineQueue: false`), time
+ * out after `commandTimeoutMs`, are never replayed after a reconnect, and every failure rejects
+ * with `SipfleetError` `STORE_ERR_UNAVAILABLE`. Bad arguments reject with `STORE_ERR_INVALID`
+ * before anything is sent.
  *
  * Ban notices travel over pub/sub on a second connection (`ChangeSubscriber`, channel
  * `sf:{<cluster>}:reg:bans`), opened by the first `onBan` and closed with the store. Pub/sub
  * drops what is published while a connection is down: after every re-subscription (not the
  * first) the bans in force are announced again to the local listeners.
  */
-import { Redis, type RedisOptions } from 'ioredis';
 import { ChangeSubscriber } from '../cluster-store/change-subscriber.ts';
-import { SipfleetError } from '../errors.ts';
+import { RedisConnection, type RedisConnectionOptions } from '../cluster-store/redis-connection.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { RegistrarScripts } from './registrar-scripts.ts';
 import { bindingRef, registrarKeys, type RegistrarKeys } from './registrar-keys.ts';
@@ -48,25 +48,13 @@ import {
   usersLimit,
 } from './validate-registrar-args.ts';
 
-export interface RedisRegistrarStoreOptions {
+/** Where and how to connect (url or sentinels, password, timeouts): see `RedisConnectionOptions`. */
+export interface RedisRegistrarStoreOptions extends RedisConnectionOptions {
   /** The cluster name: every key lives under `sf:{<cluster>}:reg:`. */
   readonly cluster: string;
-  /** `redis://[:password@]host:port[/db]`; or give `sentinels` + `sentinelName`. */
-  readonly url?: string | undefined;
-  readonly sentinels?: readonly { readonly host: string; readonly port: number }[] | undefined;
-  /** The Sentinel master name. */
-  readonly sentinelName?: string | undefined;
-  /** Password of the Redis data nodes (not of the sentinels). */
-  readonly password?: string | undefined;
   readonly logger?: Logger | undefined;
-  /** A command without a reply after this long rejects (default 250 ms). */
-  readonly commandTimeoutMs?: number | undefined;
-  /** Longest wait between reconnect attempts (default 2000 ms). */
-  readonly maxReconnectDelayMs?: number | undefined;
 }
 
-/** Status values of ioredis during which a connection attempt is under way. */
-const CONNECTING = new Set(['wait', 'connecting', 'connect']);
 /** Upper bound on loop steps (sweep, owner pages) in one store call. */
 const MAX_STEPS = 10_000;
 /** Bindings one script call touches at most (sweep, owner page, move/ping batches). */
@@ -87,112 +75,36 @@ function parseBan(message: string): Ban | undefined {
 }
 
 export class RedisRegistrarStore implements RegistrarStore {
-  readonly #redis: Redis;
+  /** The command client, its connected state and the STORE_ERR_UNAVAILABLE mapping of `op`. */
+  readonly #conn: RedisConnection;
   readonly #keys: RegistrarKeys;
   readonly #scripts: RegistrarScripts;
   readonly #log: Logger;
-  readonly #timeoutMs: number;
   readonly #banListeners = new Set<(ban: Ban) => void>();
   /** Opened by the first `onBan`. */
   #subscriber: ChangeSubscriber | undefined;
   #subscribedOnce = false;
-  #connected = false;
-  #closed = false;
-  #lastErrorLogAt = 0;
 
   constructor(options: RedisRegistrarStoreOptions) {
     const keys = registrarKeys(options.cluster);
     this.#keys = keys;
-    this.#timeoutMs = options.commandTimeoutMs ?? 250;
     this.#log = (options.logger ?? createLogger()).child({ component: 'registrar-store', store: 'redis', cluster: options.cluster });
-    const maxDelay = options.maxReconnectDelayMs ?? 2000;
-    const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 10), maxDelay) + Math.floor(Math.random() * 50);
-    const common: RedisOptions = {
-      enableOfflineQueue: false,
-      commandTimeout: this.#timeoutMs,
-      // A command in flight when the connection drops fails at once and is never replayed: a
-      // REGISTER the caller saw fail must not take effect later.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: Math.max(1000, 4 * this.#timeoutMs),
-      retryStrategy: backoff,
-      protocol: 2,
-      disableClientInfo: true,
-      password: options.password,
-    };
-    if (options.sentinels !== undefined && options.sentinels.length > 0) {
-      if (options.sentinelName === undefined || options.sentinelName === '') throw invalid('sentinelName', 'is required with sentinels');
-      this.#redis = new Redis({
-        ...common,
-        sentinels: options.sentinels.map((s) => ({ host: s.host, port: s.port })),
-        name: options.sentinelName,
-        sentinelRetryStrategy: backoff,
-        sentinelCommandTimeout: this.#timeoutMs,
-        failoverDetector: true,
-      });
-    } else if (options.url !== undefined) {
-      this.#redis = new Redis(options.url, common);
-    } else {
-      throw invalid('url', 'or sentinels must be given');
-    }
-    this.#scripts = new RegistrarScripts(this.#redis, keys);
-    this.#redis.on('ready', () => this.#setConnected(true));
-    this.#redis.on('close', () => this.#setConnected(false));
-    this.#redis.on('end', () => this.#setConnected(false));
-    this.#redis.on('error', (err: Error) => {
-      const now = Date.now();
-      if (now - this.#lastErrorLogAt < 10_000) return;
-      this.#lastErrorLogAt = now;
-      this.#log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'redis client error');
+    this.#conn = new RedisConnection(options, {
+      label: 'registrar store',
+      log: this.#log,
+      invalidOptions: (field) => (field === 'url' ? invalid('url', 'or sentinels must be given') : invalid('sentinelName', 'is required with sentinels')),
     });
+    this.#scripts = new RegistrarScripts(this.#conn.redis, keys);
   }
 
   /** True while the command connection is ready. */
   get connected(): boolean {
-    return this.#connected;
-  }
-
-  #setConnected(connected: boolean): void {
-    if (this.#connected === connected) return;
-    this.#connected = connected;
-    if (connected) {
-      this.#lastErrorLogAt = 0;
-      this.#log.info('redis ready');
-    } else if (!this.#closed) {
-      this.#log.warn('redis connection lost; reconnecting');
-    }
-  }
-
-  /** While a connection attempt is under way, waits for it, at most the command timeout. */
-  async #settleConnecting(): Promise<void> {
-    if (this.#connected || !CONNECTING.has(this.#redis.status)) return;
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#redis.off('ready', done);
-        this.#redis.off('close', done);
-        this.#redis.off('end', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.#timeoutMs);
-      this.#redis.once('ready', done);
-      this.#redis.once('close', done);
-      this.#redis.once('end', done);
-    });
+    return this.#conn.connected;
   }
 
   /** Runs one store operation: STORE_ERR_UNAVAILABLE for any Redis or connection failure. */
-  async #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new SipfleetError('STORE_ERR_UNAVAILABLE', `registrar store ${op}: the store is closed`, { detail: { op } });
-    await this.#settleConnecting();
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof SipfleetError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof Error && err.name === 'ReplyError') this.#log.error({ op, err: { message } }, 'redis refused a registrar store command');
-      throw new SipfleetError('STORE_ERR_UNAVAILABLE', `registrar store ${op}: ${message}`, { cause: err, detail: { op } });
-    }
+  #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return this.#conn.op(op, fn);
   }
 
   #parseUser(json: string): UserRecord | undefined {
@@ -347,16 +259,16 @@ export class RedisRegistrarStore implements RegistrarStore {
   #replayBans(): void {
     this.listBans().then(
       (bans) => {
-        if (!this.#closed) for (const ban of bans) this.#notify(ban);
+        if (!this.#conn.closed) for (const ban of bans) this.#notify(ban);
       },
       (err: unknown) => this.#log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'could not re-read the bans after a reconnect'),
     );
   }
 
   onBan(listener: (ban: Ban) => void): () => void {
-    if (this.#closed) return () => {};
+    if (this.#conn.closed) return () => {};
     this.#banListeners.add(listener);
-    this.#subscriber ??= new ChangeSubscriber(this.#redis, this.#keys.bans, this.#log, {
+    this.#subscriber ??= new ChangeSubscriber(this.#conn.redis, this.#keys.bans, this.#log, {
       onMessage: (message) => {
         const ban = parseBan(message);
         if (ban === undefined) this.#log.error('ignoring an unreadable ban notice');
@@ -390,16 +302,9 @@ export class RedisRegistrarStore implements RegistrarStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      if (this.#redis.status === 'ready') await this.#redis.quit();
-      else this.#redis.disconnect();
-    } catch {
-      this.#redis.disconnect();
-    }
-    this.#subscriber?.close();
-    this.#banListeners.clear();
-    this.#setConnected(false);
+    await this.#conn.close(() => {
+      this.#subscriber?.close();
+      this.#banListeners.clear();
+    });
   }
 }
