@@ -14,9 +14,11 @@ import { toErrorReply } from './error-reply.ts';
 import type { OpsDeps } from './ops-deps.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { callRoutes } from './routes/call-routes.ts';
+import { carrierRoutes } from './routes/carrier-routes.ts';
 import { clusterRoutes } from './routes/cluster-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { registrarRoutes } from './routes/registrar-routes.ts';
+import { rtpRelayRoutes } from './routes/rtp-relay-routes.ts';
 import { serverReadRoutes } from './routes/server-read-routes.ts';
 import { switchActionRoutes } from './routes/switch-action-routes.ts';
 import { userRoutes } from './routes/user-routes.ts';
@@ -95,7 +97,7 @@ export async function buildApp(deps: OpsDeps): Promise<FastifyInstance> {
   });
   addSecurityHooks(app, tokens, deps.audit);
 
-  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, clusterRoutes, callRoutes, userRoutes, registrarRoutes, auditRoutes]) {
+  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, rtpRelayRoutes, clusterRoutes, carrierRoutes, callRoutes, userRoutes, registrarRoutes, auditRoutes]) {
     await app.register(routes, { deps });
   }
   await app.ready();

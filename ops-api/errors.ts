@@ -14,7 +14,7 @@ export const OPS_ERRORS = {
   OPS_ERR_FORBIDDEN: 403,
   /** No such server, route or resource. */
   OPS_ERR_NOT_FOUND: 404,
-  /** The server already exists (create). */
+  /** The server (switch, dispatcher, rtp relay) or user already exists (create). */
   OPS_ERR_CONFLICT: 409,
   /** The body is larger than `ops.bodyLimit`. */
   OPS_ERR_BODY_TOO_LARGE: 413,

@@ -26,15 +26,18 @@ export type IdParams = Static<typeof IdParams>;
 
 export const Server = Type.Object({
   id: Type.String(),
-  type: Type.Union([Type.Literal('dispatcher'), Type.Literal('switch')]),
-  /** `host:port`; null for a dispatcher (the store does not expose its listen addresses yet). */
+  type: Type.Union([Type.Literal('dispatcher'), Type.Literal('switch'), Type.Literal('rtp-relay')]),
+  /** Switch: `host:port`; rtp relay: its ng control `host:port`; dispatcher: its listen URLs (null when it registered none). */
   address: Nullable(Type.String()),
   transport: Nullable(Type.String()),
   cluster: Type.String(),
   zone: Nullable(Type.String()),
   channels: Type.Object({ inUse: Type.Integer(), max: Nullable(Type.Integer()) }),
   cps: Type.Object({ now: Nullable(Type.Integer()), max: Nullable(Type.Number()) }),
-  /** Switch: its admin state when not active, else up/down/unknown from the probe reports. Dispatcher: up. */
+  /**
+   * Switch: its admin state when not active, else up/down/unknown from the probe reports.
+   * Dispatcher: up. RTP relay: its admin state when not active, else unknown (relay health is not shared yet).
+   */
   status: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('unknown'), Type.Literal('disabled'), Type.Literal('draining')]),
   adminState: Nullable(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('draining')])),
   health: Type.Object({
@@ -58,6 +61,8 @@ const Cps = Type.Number({ minimum: 0, maximum: 1_000_000 });
 const Channels = Type.Integer({ minimum: 0, maximum: 10_000_000 });
 const Zone = Type.String({ minLength: 1, maxLength: 64 });
 
+const AdminState = Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('draining')]);
+
 export const CreateServerBody = Type.Object(
   {
     id: Id,
@@ -69,7 +74,7 @@ export const CreateServerBody = Type.Object(
     cps: Type.Optional(Cps),
     channels: Type.Optional(Channels),
     zone: Type.Optional(Zone),
-    state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('draining')])),
+    state: Type.Optional(AdminState),
   },
   { additionalProperties: false },
 );
@@ -93,6 +98,55 @@ export const PatchBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 export type PatchBody = Static<typeof PatchBody>;
+
+// ---- rtp relays (the media relay registry in the cluster store) ----
+
+export const RtpRelay = Type.Object({
+  id: Type.String(),
+  /** The rtpengine ng control socket, `host:port` (`[v6]:port`), UDP. */
+  ng: Type.String(),
+  zone: Nullable(Type.String()),
+  weight: Type.Integer(),
+  state: AdminState,
+  /** The cluster's unexpired media sessions on this relay (every node's). */
+  sessions: Type.Integer(),
+});
+export type RtpRelay = Static<typeof RtpRelay>;
+export const RtpRelayList = Type.Object({ rtpRelays: Type.Array(RtpRelay) });
+
+export const CreateRtpRelayBody = Type.Object(
+  {
+    id: Id,
+    ng: Type.String({ minLength: 3, maxLength: 300, description: 'the ng control socket: host:port, [IPv6]:port or name:port' }),
+    zone: Type.Optional(Zone),
+    weight: Type.Optional(Weight),
+    state: Type.Optional(AdminState),
+  },
+  { additionalProperties: false },
+);
+export type CreateRtpRelayBody = Static<typeof CreateRtpRelayBody>;
+
+export const PatchRtpRelayBody = Type.Object(
+  { zone: Type.Optional(Nullable(Zone)), weight: Type.Optional(Weight), state: Type.Optional(AdminState) },
+  { additionalProperties: false, minProperties: 1, description: '`zone: null` removes the zone; an absent field keeps it' },
+);
+export type PatchRtpRelayBody = Static<typeof PatchRtpRelayBody>;
+
+// ---- carriers (config only) ----
+
+export const Carrier = Type.Object({
+  id: Type.String(),
+  /** Source blocks, canonical `network/prefix`. */
+  sources: Type.Array(Type.String()),
+  /** The carrier's level now (`carrier:<id>`) and its caps (null = uncapped). */
+  channels: Type.Object({ inUse: Type.Integer(), max: Nullable(Type.Integer()) }),
+  cps: Type.Object({ now: Type.Integer(), max: Nullable(Type.Number()) }),
+  selection: Type.String(),
+  rejectCode: Nullable(Type.Integer()),
+  zone: Nullable(Type.String()),
+});
+export type Carrier = Static<typeof Carrier>;
+export const CarrierList = Type.Object({ carriers: Type.Array(Carrier) });
 
 export const ClusterView = Type.Object({
   name: Type.String(),

@@ -1,10 +1,11 @@
 /**
  * The `/v1/servers` view, read from the cluster store: the live dispatchers (node leases and the
- * calls they own) and the switch registry joined with probe reports and level counts.
+ * calls they own), the switch registry joined with probe reports and level counts, and the rtp
+ * relay registry with each relay's media session count.
  */
 import { formatHostPort } from '../shared/config/host-port.ts';
-import { levelKey, type ClusterStore, type NodeLease, type ProbeReport, type SwitchRecord } from '../shared/cluster-store/cluster-store.ts';
-import type { Server } from './schemas.ts';
+import { levelKey, type ClusterStore, type NodeLease, type ProbeReport, type RelayRecord, type SwitchRecord } from '../shared/cluster-store/cluster-store.ts';
+import type { RtpRelay, Server } from './schemas.ts';
 
 /** Most calls counted per dispatcher (the store lists calls; beyond this the count is a floor). */
 const CALL_SCAN = 100_000;
@@ -67,9 +68,47 @@ export function dispatcherView(node: NodeLease, cluster: string, channels: numbe
   };
 }
 
-/** Every server of the cluster: dispatchers first (by id), then switches (by id). */
+/** A relay as `/v1/rtp-relays` shows it; `sessions` is the cluster's count (`relaySessionCounts`). */
+export function rtpRelayView(relay: RelayRecord, sessions: number): RtpRelay {
+  return { id: relay.id, ng: formatHostPort(relay), zone: relay.zone ?? null, weight: relay.weight, state: relay.state, sessions };
+}
+
+/**
+ * A relay as one of the servers: its media sessions are the "channels in use". Relay health (the
+ * nodes' ng pings) is not shared through the store, so an active relay's status is `unknown`.
+ */
+export function relayServerView(relay: RelayRecord, cluster: string, sessions: number): Server {
+  return {
+    id: relay.id,
+    type: 'rtp-relay',
+    address: formatHostPort(relay),
+    transport: null,
+    cluster,
+    zone: relay.zone ?? null,
+    channels: { inUse: sessions, max: null },
+    cps: { now: null, max: null },
+    status: relay.state === 'active' ? 'unknown' : relay.state,
+    adminState: relay.state,
+    health: { up: 0, down: 0 },
+    latency: { ewmaMs: null, p99Ms: null },
+    weight: relay.weight,
+    priority: null,
+    epoch: null,
+    version: null,
+    uptimeS: null,
+  };
+}
+
+/** Every server of the cluster: dispatchers first (by id), then switches (by id), then rtp relays (by id). */
 export async function listServers(store: ClusterStore, cluster: string): Promise<Server[]> {
-  const [nodes, switches, reports, calls] = await Promise.all([store.liveNodes(), store.listSwitches(), store.probeReports(), store.calls(undefined, CALL_SCAN)]);
+  const [nodes, switches, reports, calls, relays, sessions] = await Promise.all([
+    store.liveNodes(),
+    store.listSwitches(),
+    store.probeReports(),
+    store.calls(undefined, CALL_SCAN),
+    store.listRelays(),
+    store.relaySessionCounts(),
+  ]);
   const stats = await store.levelStats(switches.map((s) => levelKey('switch', s.id)));
   const byLevel = new Map(stats.map((s) => [s.level, s]));
   const perNode = new Map<string, number>();
@@ -78,5 +117,6 @@ export async function listServers(store: ClusterStore, cluster: string): Promise
   const pool = [...switches]
     .sort((a, b) => a.id.localeCompare(b.id))
     .map((sw) => switchView(sw, cluster, reports.filter((r) => r.switchId === sw.id), byLevel.get(levelKey('switch', sw.id))));
-  return [...dispatchers, ...pool];
+  const media = [...relays].sort((a, b) => a.id.localeCompare(b.id)).map((r) => relayServerView(r, cluster, sessions[r.id] ?? 0));
+  return [...dispatchers, ...pool, ...media];
 }

@@ -36,6 +36,36 @@ describe('startOpsApi', () => {
     await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
   });
 
+  it('seeds the rtp relay registry from cluster.rtp-relays, keeping relays the store already holds', async () => {
+    const config = parseConfig(
+      `
+node: { id: d1, listen: [udp://127.0.0.1:5060] }
+cluster:
+  name: main
+  rtp-relays:
+    - { id: r1, ng: 127.0.0.31:2223, zone: eu, weight: 2 }
+    - { id: r2, ng: "[::1]:2224", state: draining }
+ops:
+  tokens: [{ name: t, role: viewer, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
+`,
+      { baseDir: '/' },
+    );
+    const store = new MemoryClusterStore();
+    await store.putRelay({ id: 'r2', host: '127.0.0.32', port: 2223, weight: 5, state: 'disabled' });
+    const api = await startOpsApi({ config, listen: { host: '127.0.0.1', port: 0 }, store });
+    expect(await store.listRelays()).toEqual([
+      { id: 'r1', host: '127.0.0.31', port: 2223, weight: 2, state: 'active', zone: 'eu' },
+      { id: 'r2', host: '127.0.0.32', port: 2223, weight: 5, state: 'disabled' },
+    ]);
+    const res = await fetch(`${api.url}/v1/rtp-relays`, { headers });
+    expect(((await res.json()) as { rtpRelays: { id: string; ng: string }[] }).rtpRelays.map((r) => [r.id, r.ng])).toEqual([
+      ['r1', '127.0.0.31:2223'],
+      ['r2', '127.0.0.32:2223'],
+    ]);
+    await api.close();
+    await store.close();
+  });
+
   it('answers 503 OPS_ERR_STORE_UNAVAILABLE when the store fails, and leaves a given store open', async () => {
     const store = new MemoryClusterStore();
     const api = await startOpsApi({ config: CONFIG, listen: { host: '127.0.0.1', port: 0 }, store });

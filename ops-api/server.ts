@@ -44,9 +44,10 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
   const ops = o.config.ops ?? DEFAULT_OPS;
   const logger = o.logger ?? createLogger({ service: 'ops-api' });
   const store = o.store ?? createClusterStore(o.config.store, o.config.cluster.name, logger);
-  // Like every dispatcher, the config seeds switches the registry does not hold yet (a memory
-  // store has no other source); existing records are left as the ops API last set them.
+  // Like every dispatcher, the config seeds the switches and rtp relays the registry does not hold
+  // yet (a memory store has no other source); existing records are left as the ops API last set them.
   await store.seedSwitches(o.config.cluster.switches.map(({ address: _address, ...sw }) => sw)).catch((err: unknown) => logger.warn({ err }, 'could not seed the switch registry'));
+  await store.seedRelays(o.config.cluster.rtpRelays.map(({ ng: _ng, ...relay }) => relay)).catch((err: unknown) => logger.warn({ err }, 'could not seed the rtp relay registry'));
   const registrar = o.registrarStore ?? createRegistrarStore(o.config.store, o.config.cluster.name, logger);
   // Likewise the config's users (HA1 only) seed the registrar's users; existing ones are kept.
   const realm = o.config.cluster.realm;

@@ -1,4 +1,4 @@
-/** `GET /v1/servers` and `GET /v1/servers/:id`: dispatchers and switches as the store sees them. */
+/** `GET /v1/servers` and `GET /v1/servers/:id`: dispatchers, switches and rtp relays as the store sees them. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { OpsError } from '../errors.ts';
 import type { OpsDeps } from '../ops-deps.ts';

@@ -24,6 +24,7 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
     const sw = (await store.listSwitches()).find((s) => s.id === id);
     if (sw !== undefined) return sw;
     if ((await store.liveNodes()).some((n) => n.nodeId === id)) throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+    if ((await store.listRelays()).some((r) => r.id === id)) throw new OpsError('OPS_ERR_NOT_FOUND', `no switch ${id}: it is an rtp relay (use /v1/rtp-relays/${id})`);
     throw new OpsError('OPS_ERR_NOT_FOUND', `no server ${id}`);
   }
 
@@ -51,8 +52,10 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
       if (b.type === 'dispatcher') throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
       const hp = tryParseHostPort(b.address, true);
       if (typeof hp === 'string') throw new OpsError('OPS_ERR_VALIDATION', `body.address: ${hp}`);
-      const [switches, nodes] = await Promise.all([store.listSwitches(), store.liveNodes()]);
-      if (switches.some((s) => s.id === b.id) || nodes.some((n) => n.nodeId === b.id)) throw new OpsError('OPS_ERR_CONFLICT', `server ${b.id} already exists`);
+      const [switches, nodes, relays] = await Promise.all([store.listSwitches(), store.liveNodes(), store.listRelays()]);
+      if (switches.some((s) => s.id === b.id) || nodes.some((n) => n.nodeId === b.id) || relays.some((r) => r.id === b.id)) {
+        throw new OpsError('OPS_ERR_CONFLICT', `server ${b.id} already exists`);
+      }
       const sw: Mutable<SwitchRecord> = {
         id: b.id,
         host: hp.host,
