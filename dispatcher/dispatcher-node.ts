@@ -27,6 +27,8 @@ import type { Flow, ListenerInfo } from './transport/transport.ts';
 import { createRegistrarStore } from '../shared/registrar-store/create-registrar-store.ts';
 import { PhoneStack } from './registrar/phone-stack.ts';
 import { internalHopUri, OWNER_URI_INFO } from './registrar/owner-uri.ts';
+import { MediaStack } from './media/media-stack.ts';
+import { relayRecordOf } from './media/relay-pool.ts';
 
 export interface DispatcherNode {
   readonly id: string;
@@ -43,6 +45,8 @@ export interface DispatcherNode {
   readonly health: SwitchHealthTracker;
   /** The registrar and the rest of the softphone side; undefined when `cluster.registrar.enabled` is false. */
   readonly phones: PhoneStack | undefined;
+  /** Media relays (rtpengine): the relay registry, its health and load, and each call's relay. */
+  readonly media: MediaStack;
   readonly config: NodeConfig;
   admissionStats(): AdmissionStats | undefined;
   /**
@@ -50,6 +54,14 @@ export interface DispatcherNode {
    * cluster's outage policy is fail-open).
    */
   readonly ready: boolean;
+  /** True once `drain()` was called: new calls get 503 (Draining), `ready` is false. */
+  readonly draining: boolean;
+  /**
+   * Stop taking new calls (before a restart): new INVITEs outside a dialog get 503 (Draining) with
+   * Retry-After, requests inside a dialog go on, `/readyz` answers 503. One-way until the restart.
+   * `sipfleet dispatcher` calls it on SIGUSR2.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -99,6 +111,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   let pool: SwitchPool | undefined;
   let liveLimits = (): ClusterLimitsRecord => cluster.limits;
   let phones: PhoneStack | undefined;
+  let media: MediaStack | undefined;
   const info: Record<string, string> = { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) };
   const membership = new NodeMembership({
     store,
@@ -109,15 +122,20 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     logger: log.child({ layer: 'membership' }),
     localCalls,
     info,
-    // Exactly one live node hears of each reaped node: it hands the dead node's bindings over.
+    // Exactly one live node hears of each reaped node: it hands the dead node's bindings over
+    // and deletes the relay sessions of its calls (each step on its own: one failing does not
+    // stop the other).
     onReaped: async (nodeIds: readonly string[]) => {
-      await phones?.onNodesReaped(nodeIds);
+      const steps = await Promise.allSettled([phones?.onNodesReaped(nodeIds), media?.onNodesReaped(nodeIds)]);
+      for (const s of steps) if (s.status === 'rejected') log.error({ err: s.reason, nodes: nodeIds }, 'reaped nodes not fully handled');
     },
     // A store that came back empty (Redis restarted without persistence) gets the registry this
     // node last knew, live changes included; `seedSwitches` never overwrites a record it has.
     onRegistered: async () => {
       const known = pool?.snapshot() ?? [];
       await store.seedSwitches(known.length > 0 ? known : cluster.switches.map((sw) => normalizeSwitchRecord(sw)));
+      const relays = media?.pool.snapshot() ?? [];
+      await store.seedRelays(relays.length > 0 ? relays : cluster.rtpRelays.map((r) => relayRecordOf(r)));
       await store.seedClusterLimits(liveLimits());
     },
   });
@@ -183,6 +201,9 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       logger: log.child({ layer: 'phones' }),
     });
   }
+  let draining = false;
+  const mediaStack = await MediaStack.create({ nodeId: config.node.id, cluster, store, clock, logger: log.child({ layer: 'media' }) });
+  media = mediaStack;
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
   const proxy = new ProxyCore({
     identity,
@@ -192,10 +213,12 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     logger: log.child({ layer: 'proxy' }),
     carriers: carrierMatcher,
     phones,
+    media: mediaStack.service,
     unknownSources: cluster.unknownSources,
     failoverCodes: cluster.failover.codes,
     maxAttempts: cluster.failover.attempts,
     noResponseTimeoutMs: cluster.failover.timeout,
+    isDraining: () => draining,
   });
   layer = new TransactionLayer({
     transport,
@@ -238,10 +261,19 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     pool: registry,
     health,
     phones,
+    media: mediaStack,
     config,
     admissionStats: () => admission.stats?.(),
     get ready() {
-      return !closing && (store.connected || cluster.redisOutage === 'fail-open');
+      return !closing && !draining && (store.connected || cluster.redisOutage === 'fail-open');
+    },
+    get draining() {
+      return draining;
+    },
+    drain() {
+      if (draining) return;
+      draining = true;
+      log.warn({ dialogs: dialogs.size }, 'draining: new calls get 503 (Draining), dialogs in progress continue');
     },
     async close() {
       closing = true;
@@ -251,6 +283,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       await http?.close();
       transactions.close();
       dialogs.endAll('shutdown');
+      // The relay sessions of the calls just ended, and of any call still held, are deleted first.
+      await mediaStack.close();
       await transport.close();
       await phones?.close();
       await membership.stop();

@@ -1,6 +1,6 @@
 /**
  * `sipfleet dispatcher --config FILE`: load and validate the config, start the node, stop it
- * cleanly on SIGINT/SIGTERM. A bad config prints the field-named error and exits 2.
+ * cleanly on SIGINT/SIGTERM, drain on SIGUSR2. A bad config prints the field-named error and exits 2.
  */
 import { parseArgs } from 'node:util';
 import { loadConfigForCli } from '../shared/config/load-config-for-cli.ts';
@@ -11,6 +11,7 @@ export const DISPATCHER_USAGE = `Usage: sipfleet dispatcher --config FILE
 
 Start a dispatcher node (SIP proxy) as described by FILE (YAML, see docs/config.md).
 Environment variables SIPFLEET_<PATH> override file values (e.g. SIPFLEET_NODE__ID=d2).
+SIGTERM/SIGINT stop it; SIGUSR2 drains it (new calls get 503, calls in progress continue).
 
 Options:
   -c, --config FILE   node configuration (or SIPFLEET_CONFIG)
@@ -38,11 +39,15 @@ export async function runDispatcherCli(argv: string[], version: string): Promise
     process.stderr.write(`sipfleet dispatcher: ${isSipfleetError(err) ? err.message : String(err)}\n`);
     return 1;
   }
+  // SIGUSR2: drain (no new calls, dialogs continue, /readyz 503) before an orchestrated restart.
+  const drain = () => node.drain();
+  process.on('SIGUSR2', drain);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGUSR2', drain);
   await node.close();
   return 0;
 }

@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   MEDIA_ERR_SEND: 'MEDIA_ERR_SEND',
   /** An ng request could not be built (params holding `command`, an unencodable value, too large for one datagram); nothing was sent. */
   MEDIA_ERR_INVALID: 'MEDIA_ERR_INVALID',
+  /** A call needs a media relay (`media.required`) and no relay of any of its zones is usable (active and up). */
+  MEDIA_ERR_NO_RELAY: 'MEDIA_ERR_NO_RELAY',
   /** An external tool needed by a test or the lab is missing. */
   ENV_ERR_TOOL_MISSING: 'ENV_ERR_TOOL_MISSING',
 } as const;

@@ -1,6 +1,7 @@
 /**
  * Node-local HTTP endpoints for load balancers and Prometheus (`node.http`):
- * `GET /healthz` (process alive), `GET /readyz` (200 while serving, 503 otherwise),
+ * `GET /healthz` (process alive), `GET /readyz` (200 while serving, 503 otherwise: not
+ * connected, shutting down or draining; the body says `draining`),
  * `GET /metrics` (Prometheus text format). Anything else is 404; non-GET is 405.
  */
 import { createServer, type Server } from 'node:http';
@@ -23,7 +24,7 @@ export async function startNodeHttp(at: { host: string; port: number }, node: Di
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: node.id, version }));
     } else if (path === '/readyz') {
       const ready = node.ready;
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, node: node.id }));
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, node: node.id, draining: node.draining }));
     } else if (path === '/metrics') {
       renderMetrics(node).then(
         (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),

@@ -54,6 +54,7 @@ function renderNodeMetrics(node: DispatcherNode): string {
   out += line('sipfleet_unknown_sources_total', 'New requests refused or dropped from unknown sources', 'counter', p.unknownSources, labels);
   out += line('sipfleet_store_connected', '1 while the cluster store is reachable', 'gauge', node.store.connected ? 1 : 0, labels);
   out += line('sipfleet_node_epoch', 'This node\'s fencing epoch in the cluster store', 'gauge', node.membership.epoch ?? 0, labels);
+  out += processMetrics();
   const a = node.admissionStats();
   if (a !== undefined) {
     out += '# HELP sipfleet_admission_total Admission outcomes on this node\n# TYPE sipfleet_admission_total counter\n';
@@ -78,7 +79,22 @@ function renderNodeMetrics(node: DispatcherNode): string {
   for (const sw of switches) out += `sipfleet_switch_attempts_total{node="${node.id}",switch="${sw.id}"} ${p.attempts[sw.id] ?? 0}\n`;
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
-  return out + phoneMetrics(node, labels);
+  return out + phoneMetrics(node, labels) + mediaMetrics(node, labels);
+}
+
+/**
+ * The process's memory, under the names Prometheus's Node.js client (prom-client) uses, without
+ * labels (one process per scrape target): resident set, V8 heap used and reserved, and memory
+ * held outside the V8 heap by Buffers and other C++ objects tied to JS objects.
+ */
+function processMetrics(): string {
+  const m = process.memoryUsage();
+  return (
+    line('process_resident_memory_bytes', 'Resident memory size in bytes', 'gauge', m.rss) +
+    line('nodejs_heap_size_used_bytes', 'V8 heap used in bytes', 'gauge', m.heapUsed) +
+    line('nodejs_heap_size_total_bytes', 'V8 heap reserved in bytes', 'gauge', m.heapTotal) +
+    line('nodejs_external_memory_bytes', 'Memory outside the V8 heap held by JS objects (Buffers included), in bytes', 'gauge', m.external)
+  );
 }
 
 /** The registrar, the abuse guard and NAT keep-alive of this node (when the registrar is on). */
@@ -102,5 +118,37 @@ function phoneMetrics(node: DispatcherNode, labels: string): string {
     out += line('sipfleet_keepalive_misses_total', 'NAT keep-alive pings missed', 'counter', k.misses, labels);
     out += line('sipfleet_keepalive_removed_total', 'Bindings removed after missed pings or a closed connection', 'counter', k.removed, labels);
   }
+  return out;
+}
+
+/** Media relays (rtpengine) as this node sees them, and its calls' relay sessions. */
+function mediaMetrics(node: DispatcherNode, labels: string): string {
+  const m = node.media.stats();
+  const id = node.id;
+  let out = '# HELP sipfleet_relay_up 1 while the media relay answers ng pings (fall/rise), per this node\n# TYPE sipfleet_relay_up gauge\n';
+  for (const r of m.relays) out += `sipfleet_relay_up{node="${id}",relay="${r.record.id}"} ${r.health.up ? 1 : 0}\n`;
+  out += '# HELP sipfleet_relay_active 1 while the relay\'s admin state is active (0: draining or disabled)\n# TYPE sipfleet_relay_active gauge\n';
+  for (const r of m.relays) out += `sipfleet_relay_active{node="${id}",relay="${r.record.id}",state="${r.record.state}"} ${r.record.state === 'active' ? 1 : 0}\n`;
+  out += '# HELP sipfleet_relay_load Sessions per unit of weight the relay selection sees (docs/media.md)\n# TYPE sipfleet_relay_load gauge\n';
+  for (const r of m.relays) out += `sipfleet_relay_load{node="${id}",relay="${r.record.id}"} ${Number(r.load.toFixed(3))}\n`;
+  out += '# HELP sipfleet_relay_sessions Sessions on the relay: its own statistics, and the cluster\'s records\n# TYPE sipfleet_relay_sessions gauge\n';
+  for (const r of m.relays) {
+    if (r.health.relaySessions !== undefined) out += `sipfleet_relay_sessions{node="${id}",relay="${r.record.id}",source="relay"} ${r.health.relaySessions}\n`;
+    out += `sipfleet_relay_sessions{node="${id}",relay="${r.record.id}",source="cluster"} ${r.health.clusterSessions}\n`;
+  }
+  const s = m.service;
+  out += line('sipfleet_media_sessions', 'Calls with a media relay session held by this node', 'gauge', s.sessions, labels);
+  out += '# HELP sipfleet_media_calls_total New calls by media outcome: relayed, direct (no relay), refused (no usable relay)\n# TYPE sipfleet_media_calls_total counter\n';
+  for (const [k, v] of Object.entries(s.calls)) out += `sipfleet_media_calls_total{node="${id}",outcome="${k}"} ${v}\n`;
+  out += '# HELP sipfleet_media_offers_total ng offers: ok, retried (ok on the next relay), failed\n# TYPE sipfleet_media_offers_total counter\n';
+  for (const [k, v] of Object.entries(s.offers)) out += `sipfleet_media_offers_total{node="${id}",outcome="${k}"} ${v}\n`;
+  out += '# HELP sipfleet_media_answers_total ng answers: ok, failed\n# TYPE sipfleet_media_answers_total counter\n';
+  for (const [k, v] of Object.entries(s.answers)) out += `sipfleet_media_answers_total{node="${id}",outcome="${k}"} ${v}\n`;
+  const d = m.deletes;
+  out += '# HELP sipfleet_media_deletes_total ng deletes: deleted, unknown (already gone), failed, queued (for a retry), dropped (given up)\n# TYPE sipfleet_media_deletes_total counter\n';
+  for (const k of ['deleted', 'unknown', 'failed', 'queued', 'dropped'] as const) out += `sipfleet_media_deletes_total{node="${id}",outcome="${k}"} ${d[k]}\n`;
+  out += line('sipfleet_media_deletes_waiting', 'Relay session deletes queued for a retry', 'gauge', d.waiting, labels);
+  out += line('sipfleet_media_reaped_total', 'Relay sessions of dead nodes deleted by this node', 'counter', m.reaper.reaped, labels);
+  out += line('sipfleet_media_expired_total', 'Calls whose media this node ended at the maximum call age', 'counter', s.expired, labels);
   return out;
 }

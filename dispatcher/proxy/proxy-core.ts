@@ -79,6 +79,12 @@ export interface ProxyCoreOptions {
   phones?: PhoneServices | undefined;
   /** Media relays (rtpengine): each new INVITE's SDP goes through the relay chosen for its call. */
   media?: MediaService | undefined;
+  /**
+   * The node is draining (before a restart): a new INVITE outside a dialog gets 503 (Draining)
+   * with Retry-After, so the carrier tries its next dispatcher; requests inside a dialog, and
+   * calls relayed here by another node for a phone this node holds, go on as usual.
+   */
+  isDraining?: (() => boolean) | undefined;
 }
 
 export interface ProxyStats {
@@ -91,10 +97,11 @@ export interface ProxyStats {
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media'>> & {
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining'>> & {
     carriers: CarrierMatcher | undefined;
     phones: PhoneServices | undefined;
     media: MediaService | undefined;
+    isDraining: (() => boolean) | undefined;
   };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
@@ -108,7 +115,18 @@ export class ProxyCore implements ServerTransactionUser {
   };
 
   constructor(opts: ProxyCoreOptions) {
-    this.#o = { failoverCodes: [408, 500, 503], maxAttempts: 3, retryAfter: 5, noResponseTimeoutMs: 0, carriers: undefined, unknownSources: 'reject', phones: undefined, media: undefined, ...opts };
+    this.#o = {
+      failoverCodes: [408, 500, 503],
+      maxAttempts: 3,
+      retryAfter: 5,
+      noResponseTimeoutMs: 0,
+      carriers: undefined,
+      unknownSources: 'reject',
+      phones: undefined,
+      media: undefined,
+      isDraining: undefined,
+      ...opts,
+    };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
   }
 
@@ -189,6 +207,10 @@ export class ProxyCore implements ServerTransactionUser {
         if (this.#o.unknownSources === 'drop') return txn.abort();
         return this.#reply(txn, 403, 'Forbidden (Unknown Source)');
       }
+    }
+    // A draining node takes no new calls (checked after the source check: a drop stays silent).
+    if (req.method === 'INVITE' && req.toTag === undefined && !req.has('route') && !hop && this.#o.isDraining?.() === true) {
+      return this.#reply(txn, 503, 'Service Unavailable (Draining)', [['Retry-After', String(this.#o.retryAfter)]]);
     }
     if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
     this.#route(txn, flowConnection, hash, toUs, carrierId, origin).catch((err: unknown) => {

@@ -26,6 +26,11 @@ export interface ClusterHarnessOptions {
    */
   carrierSources?: string[];
   /**
+   * YAML lines (indented 4, each `- {...}`) for the whole `carriers:` list, replacing the one
+   * carrier `local` (e.g. carriers with media zones). `carrierSources` is then ignored.
+   */
+  carriersYaml?: string;
+  /**
    * Extra listeners on each dispatcher, besides `udp://` and `tcp://` on its port (each on a port
    * of its own, see `DispatcherNodeHandle.ports`). `tls`/`wss` need `tls`.
    */
@@ -91,7 +96,7 @@ cluster:
   name: ${clusterName}
 ${o.clusterYaml ?? ''}
   carriers:
-    - { id: local, sources: [${(o.carrierSources ?? ['127.0.0.0/8']).join(', ')}] }
+${o.carriersYaml ?? `    - { id: local, sources: [${(o.carrierSources ?? ['127.0.0.0/8']).join(', ')}] }`}
   switches:
 ${switchLines.join('\n')}
 `;
