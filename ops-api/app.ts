@@ -17,6 +17,8 @@ import { callRoutes } from './routes/call-routes.ts';
 import { carrierRoutes } from './routes/carrier-routes.ts';
 import { clusterRoutes } from './routes/cluster-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
+import { lifecycleRoutes } from './routes/lifecycle-routes.ts';
+import { operationRoutes } from './routes/operation-routes.ts';
 import { registrarRoutes } from './routes/registrar-routes.ts';
 import { rtpRelayRoutes } from './routes/rtp-relay-routes.ts';
 import { serverReadRoutes } from './routes/server-read-routes.ts';
@@ -97,7 +99,7 @@ export async function buildApp(deps: OpsDeps): Promise<FastifyInstance> {
   });
   addSecurityHooks(app, tokens, deps.audit);
 
-  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, rtpRelayRoutes, clusterRoutes, carrierRoutes, callRoutes, userRoutes, registrarRoutes, auditRoutes]) {
+  for (const routes of [healthRoutes, serverReadRoutes, switchActionRoutes, lifecycleRoutes, operationRoutes, rtpRelayRoutes, clusterRoutes, carrierRoutes, callRoutes, userRoutes, registrarRoutes, auditRoutes]) {
     await app.register(routes, { deps });
   }
   await app.ready();

@@ -24,7 +24,7 @@ export const OPS_ERRORS = {
   OPS_ERR_RATE_LIMITED: 429,
   /** An unexpected fault; details are in the server log only. */
   OPS_ERR_INTERNAL: 500,
-  /** The action exists but is not built (dispatcher lifecycle needs the orchestrator). */
+  /** The action is not available here: lifecycle without an orchestrator, a registry action on a dispatcher. */
   OPS_ERR_NOT_IMPLEMENTED: 501,
   /** The cluster store is unreachable. */
   OPS_ERR_STORE_UNAVAILABLE: 503,

@@ -4,6 +4,7 @@ import type { ClusterStore } from '../shared/cluster-store/cluster-store.ts';
 import type { ClusterConfig, OpsTokenConfig } from '../shared/config/config-types.ts';
 import type { RegistrarStore } from '../shared/registrar-store/registrar-store.ts';
 import type { AuditLog } from './audit-log.ts';
+import type { ServerLifecycle } from './orchestrator/server-lifecycle.ts';
 
 export interface OpsLimits {
   /** At most `max` requests per token (or client IP without one) per `windowMs`. */
@@ -24,4 +25,9 @@ export interface OpsDeps {
   logger: Logger;
   version: string;
   limits: OpsLimits;
+  /**
+   * Server lifecycle through the orchestrator (deploy, start, stop, restart, drain of a dispatcher,
+   * operations). Absent: those actions answer 501 and only the registry actions exist.
+   */
+  lifecycle?: ServerLifecycle | undefined;
 }

@@ -1,8 +1,9 @@
 /**
  * The role matrix: each route names the least role it needs, and roles are ordered
  * viewer < operator < admin. viewer reads; operator also changes existing switches and rtp relays
- * (resize, drain, disable, enable, patch), creates and changes softphone users and lifts bans;
- * admin also creates and deletes servers (switches, rtp relays) and deletes users.
+ * (resize, drain, disable, enable, patch), starts, stops and restarts the servers the orchestrator
+ * runs (and drains its dispatchers), creates and changes softphone users and lifts bans; admin also
+ * creates, deploys and deletes servers (switches, dispatchers, rtp relays) and deletes users.
  */
 import type { OpsRole } from '../shared/config/config-types.ts';
 

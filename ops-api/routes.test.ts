@@ -139,7 +139,7 @@ describe('switch actions', () => {
   });
 
   it('answers 501 for dispatcher lifecycle', async () => {
-    const expected = { status: 501, body: { code: 'OPS_ERR_NOT_IMPLEMENTED', message: 'dispatcher lifecycle needs the orchestrator (not built yet)' } };
+    const expected = { status: 501, body: { code: 'OPS_ERR_NOT_IMPLEMENTED', message: 'dispatcher lifecycle needs an orchestrator (this ops API runs without one)' } };
     expect(await call('POST', '/v1/servers/d1/drain')).toEqual(expected);
     expect(await call('POST', '/v1/servers/d1/resize', { channels: 1 })).toEqual(expected);
     expect(await call('PATCH', '/v1/servers/d1', { weight: 1 })).toEqual(expected);

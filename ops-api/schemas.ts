@@ -50,6 +50,28 @@ export const Server = Type.Object({
   epoch: Nullable(Type.Integer()),
   version: Nullable(Type.String()),
   uptimeS: Nullable(Type.Number()),
+  /** Present for a server this ops API's orchestrator runs (deployed through it); absent otherwise. */
+  managed: Type.Optional(
+    Type.Object({
+      backend: Type.String(),
+      state: Type.Union([
+        Type.Literal('starting'),
+        Type.Literal('running'),
+        Type.Literal('stopping'),
+        Type.Literal('stopped'),
+        Type.Literal('exited'),
+        Type.Literal('failed'),
+      ]),
+      pid: Nullable(Type.Integer()),
+      startedAt: Nullable(Type.String()),
+      exitCode: Nullable(Type.Integer()),
+      signal: Nullable(Type.String()),
+      restarts: Type.Integer(),
+      draining: Type.Boolean(),
+      logFile: Type.String(),
+      http: Type.String(),
+    }),
+  ),
 });
 export type Server = Static<typeof Server>;
 
@@ -75,6 +97,33 @@ export const CreateServerBody = Type.Object(
     channels: Type.Optional(Channels),
     zone: Type.Optional(Zone),
     state: Type.Optional(AdminState),
+    /**
+     * Also run it through the orchestrator (202 + operation): a switch-sim listening on `address`
+     * (udp and tcp), or a dispatcher. A dispatcher is always deployed (it registers itself).
+     */
+    deploy: Type.Optional(Type.Boolean()),
+    /** Deployed switch-sim: its own caps (default the registry's `channels`/`cps`), control address (default a free port on the host), answer delay. */
+    sim: Type.Optional(
+      Type.Object(
+        {
+          channels: Type.Optional(Channels),
+          cps: Type.Optional(Cps),
+          http: Type.Optional(Type.String({ minLength: 3, maxLength: 300, description: 'host:port of its control server (GET /status)' })),
+          answerMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Deployed dispatcher: listen URLs (default udp:// and tcp:// on `address`) and node.http (default a free port on the host). */
+    node: Type.Optional(
+      Type.Object(
+        {
+          listen: Type.Optional(Type.Array(Type.String({ minLength: 8, maxLength: 300 }), { minItems: 1, maxItems: 8 })),
+          http: Type.Optional(Type.String({ minLength: 3, maxLength: 300 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -231,12 +280,15 @@ const Password = Type.String({ minLength: 1, maxLength: 1024, description: 'writ
 const Ha1 = Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: 'write-only; hex MD5(username:realm:password)' });
 const UserCps = Type.Integer({ minimum: 0, maximum: 1_000_000 });
 const UserChannels = Type.Integer({ minimum: 0, maximum: 10_000_000 });
+/** A media zone (`none`: the user's media flows directly), docs/media.md. */
+const UserZone = Type.String({ pattern: '^[A-Za-z0-9._-]+$', minLength: 1, maxLength: 64 });
 
 export const User = Type.Object({
   username: Type.String(),
   realm: Type.String(),
   cps: Nullable(Type.Integer()),
   channels: Nullable(Type.Integer()),
+  zone: Nullable(Type.String()),
   /** The digest algorithms the user can authenticate with: SHA-256 needs the password (not an MD5 ha1). */
   algorithms: Type.Array(Type.Union([Type.Literal('SHA-256'), Type.Literal('MD5')])),
 });
@@ -247,19 +299,19 @@ export const UserListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ m
 export type UserListQuery = Static<typeof UserListQuery>;
 
 export const CreateUserBody = Type.Object(
-  { username: Username, password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels) },
+  { username: Username, password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels), zone: Type.Optional(UserZone) },
   { additionalProperties: false, description: 'Exactly one of password or ha1' },
 );
 export type CreateUserBody = Static<typeof CreateUserBody>;
 
 export const ReplaceUserBody = Type.Object(
-  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels) },
+  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(UserCps), channels: Type.Optional(UserChannels), zone: Type.Optional(UserZone) },
   { additionalProperties: false, description: 'The whole user: an absent cps/channels is removed; without password or ha1 the HA1s are kept' },
 );
 export type ReplaceUserBody = Static<typeof ReplaceUserBody>;
 
 export const PatchUserBody = Type.Object(
-  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(Nullable(UserCps)), channels: Type.Optional(Nullable(UserChannels)) },
+  { password: Type.Optional(Password), ha1: Type.Optional(Ha1), cps: Type.Optional(Nullable(UserCps)), channels: Type.Optional(Nullable(UserChannels)), zone: Type.Optional(Nullable(UserZone)) },
   { additionalProperties: false, minProperties: 1, description: 'null removes a cap, an absent field keeps it' },
 );
 export type PatchUserBody = Static<typeof PatchUserBody>;

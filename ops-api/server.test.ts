@@ -82,8 +82,8 @@ ops:
     const res = await fetch(`${api.url}/v1/users`, { headers });
     expect(await res.json()).toEqual({
       users: [
-        { username: 'alice', realm: 'sip.example.com', cps: null, channels: 2, algorithms: ['SHA-256', 'MD5'] },
-        { username: 'bob', realm: 'sip.example.com', cps: null, channels: null, algorithms: ['MD5'] },
+        { username: 'alice', realm: 'sip.example.com', cps: null, channels: 2, zone: null, algorithms: ['SHA-256', 'MD5'] },
+        { username: 'bob', realm: 'sip.example.com', cps: null, channels: null, zone: null, algorithms: ['MD5'] },
       ],
     });
     await api.close();

@@ -14,6 +14,9 @@ import { formatHostPort } from '../shared/config/host-port.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import { buildApp } from './app.ts';
 import { AuditLog } from './audit-log.ts';
+import { LocalOrchestrator } from './orchestrator/local-orchestrator.ts';
+import type { Orchestrator } from './orchestrator/orchestrator.ts';
+import { ServerLifecycle } from './orchestrator/server-lifecycle.ts';
 
 export interface StartOpsApiOptions {
   config: NodeConfig;
@@ -27,6 +30,16 @@ export interface StartOpsApiOptions {
   version?: string;
   /** Close on SIGINT/SIGTERM (the CLI). */
   handleSignals?: boolean;
+  /**
+   * What runs deployed servers (ops-api/orchestrator/). Default: a LocalOrchestrator (child
+   * processes, logs in `stateDir`), stopped with the API; a given one is left running. `false`: none
+   * (lifecycle actions answer 501).
+   */
+  orchestrator?: Orchestrator | false;
+  /** The LocalOrchestrator's state dir (logs, generated configs); default a fresh temp dir. */
+  stateDir?: string;
+  /** The config file's text: a deployed dispatcher reuses its `store` and `cluster` sections. */
+  configText?: string;
 }
 
 export interface OpsApiHandle {
@@ -51,7 +64,7 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
   const registrar = o.registrarStore ?? createRegistrarStore(o.config.store, o.config.cluster.name, logger);
   // Likewise the config's users (HA1 only) seed the registrar's users; existing ones are kept.
   const realm = o.config.cluster.realm;
-  const users = o.config.cluster.users.map((u): UserRecord => ({ username: u.username, realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels }));
+  const users = o.config.cluster.users.map((u): UserRecord => ({ username: u.username, realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels, zone: u.zone }));
   await registrar.seedUsers(users).catch((err: unknown) => logger.warn({ err }, 'could not seed the registrar users'));
   const closeStores = async () => {
     if (o.registrarStore === undefined) await registrar.close();
@@ -66,9 +79,18 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
   }
   if (ops.audit === undefined) logger.warn('ops.audit is not set: audit records are kept in memory only');
   if (ops.tokens.length === 0) logger.warn('ops.tokens is empty: every /v1 request will get 401');
+  const orchestrator = o.orchestrator === false ? undefined : (o.orchestrator ?? new LocalOrchestrator({ stateDir: o.stateDir, logger: logger.child({ component: 'orchestrator' }) }));
+  const closeOrchestrator = async () => {
+    if (o.orchestrator === undefined) await orchestrator?.close();
+  };
+  const lifecycle =
+    orchestrator === undefined
+      ? undefined
+      : new ServerLifecycle({ store, orchestrator, cluster: o.config.cluster, sharedStore: o.config.store.kind !== 'memory', configText: o.configText, logger });
   let app: FastifyInstance;
   try {
     app = await buildApp({
+      lifecycle,
       store,
       registrar,
       cluster: o.config.cluster,
@@ -81,6 +103,7 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
     const listen = o.listen ?? ops.listen;
     await app.listen({ host: listen.host, port: listen.port });
   } catch (err) {
+    await closeOrchestrator();
     await audit.close();
     await closeStores();
     throw err;
@@ -98,6 +121,10 @@ export async function startOpsApi(o: StartOpsApiOptions): Promise<OpsApiHandle> 
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       await app.close();
+      // Running operations stop waiting, and the servers it runs stop with it.
+      const operationsDone = lifecycle?.close();
+      await closeOrchestrator();
+      await operationsDone;
       await audit.close();
       await closeStores();
       logger.info('ops API closed');

@@ -113,7 +113,7 @@ function binding(over: Partial<BindingInput> = {}): BindingInput {
 describe('users', () => {
   it('creates a user from a password: both HA1s with the cluster realm, the password never kept', async () => {
     const created = await call('operator', 'POST', '/v1/users', { username: 'alice', password: PASSWORD, cps: 2, channels: 3 });
-    expect(created).toEqual({ status: 201, body: { username: 'alice', realm: REALM, cps: 2, channels: 3, algorithms: ['SHA-256', 'MD5'] } });
+    expect(created).toEqual({ status: 201, body: { username: 'alice', realm: REALM, cps: 2, channels: 3, zone: null, algorithms: ['SHA-256', 'MD5'] } });
     expect(await registrar.getUser('alice')).toEqual({
       username: 'alice',
       realm: REALM,
@@ -127,7 +127,7 @@ describe('users', () => {
 
   it('creates a user from an MD5 ha1 (stored lower-case, MD5 only)', async () => {
     const created = await call('operator', 'POST', '/v1/users', { username: 'bob.2+x', ha1: MD5_HA1 });
-    expect(created).toEqual({ status: 201, body: { username: 'bob.2+x', realm: REALM, cps: null, channels: null, algorithms: ['MD5'] } });
+    expect(created).toEqual({ status: 201, body: { username: 'bob.2+x', realm: REALM, cps: null, channels: null, zone: null, algorithms: ['MD5'] } });
     expect(await registrar.getUser('bob.2+x')).toEqual({ username: 'bob.2+x', realm: REALM, ha1Md5: MD5_HA1.toLowerCase() });
     expect((await call('viewer', 'GET', '/v1/users/bob.2+x')).body.username).toBe('bob.2+x');
   });
@@ -138,8 +138,8 @@ describe('users', () => {
     const list = await call('viewer', 'GET', '/v1/users');
     expect(list.status).toBe(200);
     expect(list.body.users).toEqual([
-      { username: 'alice', realm: REALM, cps: null, channels: 1, algorithms: ['SHA-256', 'MD5'] },
-      { username: 'bob', realm: REALM, cps: null, channels: null, algorithms: ['MD5'] },
+      { username: 'alice', realm: REALM, cps: null, channels: 1, zone: null, algorithms: ['SHA-256', 'MD5'] },
+      { username: 'bob', realm: REALM, cps: null, channels: null, zone: null, algorithms: ['MD5'] },
     ]);
     expect((await call('viewer', 'GET', '/v1/users?limit=1')).body.users.map((u: { username: string }) => u.username)).toEqual(['alice']);
     expect((await call('viewer', 'GET', '/v1/users/alice')).body).toEqual(list.body.users[0]);
@@ -187,7 +187,7 @@ describe('users', () => {
   it('PUT replaces a user: cps/channels as given, the HA1s kept without a password, new ones with it', async () => {
     await call('operator', 'POST', '/v1/users', { username: 'alice', password: PASSWORD, cps: 2, channels: 3 });
     const kept = await call('operator', 'PUT', '/v1/users/alice', { channels: 9 });
-    expect(kept).toEqual({ status: 200, body: { username: 'alice', realm: REALM, cps: null, channels: 9, algorithms: ['SHA-256', 'MD5'] } });
+    expect(kept).toEqual({ status: 200, body: { username: 'alice', realm: REALM, cps: null, channels: 9, zone: null, algorithms: ['SHA-256', 'MD5'] } });
     expect(await registrar.getUser('alice')).toEqual({
       username: 'alice',
       realm: REALM,
@@ -448,5 +448,18 @@ describe('OpenAPI', () => {
   it('documents the new routes', async () => {
     const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     for (const path of ['/v1/users', '/v1/users/{username}', '/v1/registrations', '/v1/registrations/{aor}', '/v1/bans', '/v1/bans/{ip}']) expect(doc.paths, path).toHaveProperty([path]);
+  });
+});
+
+describe('user zones (media relay selection)', () => {
+  it("sets, shows and removes a user's media zone", async () => {
+    const created = await call('operator', 'POST', '/v1/users', { username: 'zed', password: PASSWORD, zone: 'eu' });
+    expect(created.status).toBe(201);
+    expect(created.body.zone).toBe('eu');
+    expect((await registrar.getUser('zed'))?.zone).toBe('eu');
+    const patched = await call('operator', 'PATCH', '/v1/users/zed', { zone: null });
+    expect(patched.body.zone).toBeNull();
+    expect((await registrar.getUser('zed'))?.zone).toBeUndefined();
+    expect((await call('operator', 'PATCH', '/v1/users/zed', { zone: 'not a zone!' })).status).toBe(400);
   });
 });

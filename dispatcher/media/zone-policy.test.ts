@@ -21,6 +21,13 @@ describe('ZonePolicy.zoneOf', () => {
     expect(policy().zoneOf({ sourceIp: '192.0.2.1' })).toBeUndefined();
   });
 
+  it("prefers the authenticated user's own record zone to the config's, but not to the carrier's", () => {
+    const p = policy({ defaultZone: 'eu' });
+    expect(p.zoneOf({ userId: 'alice', userZone: 'us', sourceIp: '10.1.2.3' })).toBe('us');
+    expect(p.zoneOf({ userId: 'carol', userZone: 'none', sourceIp: '10.1.2.3' })).toBe('none');
+    expect(p.zoneOf({ carrierId: 'uscarrier', userZone: 'ap', sourceIp: '10.1.2.3' })).toBe('us');
+  });
+
   it('`none` anywhere means direct media', () => {
     const p = policy();
     expect(ZonePolicy.isDirect(p.zoneOf({ carrierId: 'direct', sourceIp: '10.1.2.3' }))).toBe(true);

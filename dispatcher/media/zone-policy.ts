@@ -3,8 +3,8 @@
  *
  * The call's zone, first match wins:
  *   1. its carrier's `zone` (`cluster.carriers[].zone`),
- *   2. its phone user's `zone` (`cluster.users[].zone`; the registrar store's user records do not
- *      carry a zone, so users added through the ops API only have the rules below),
+ *   2. its phone user's `zone`: the authenticated user's record (set by the config or the ops API),
+ *      else `cluster.users[].zone` (a call delivered to a phone is known by its AOR only),
  *   3. the first `media.zones` rule whose sources hold the INVITE's source address,
  *   4. `media.defaultZone`,
  *   5. none: any relay (every zone at once, least loaded first).
@@ -38,11 +38,12 @@ export class ZonePolicy {
     this.#users = new Map(o.users.flatMap((u) => (u.zone === undefined ? [] : [[u.username, u.zone] as const])));
   }
 
-  zoneOf(ctx: Pick<MediaCallContext, 'carrierId' | 'userId' | 'sourceIp'>): CallZone {
+  zoneOf(ctx: Pick<MediaCallContext, 'carrierId' | 'userId' | 'userZone' | 'sourceIp'>): CallZone {
     if (ctx.carrierId !== undefined) {
       const zone = this.#carriers.get(ctx.carrierId);
       if (zone !== undefined) return zone;
     }
+    if (ctx.userZone !== undefined) return ctx.userZone;
     if (ctx.userId !== undefined) {
       const zone = this.#users.get(ctx.userId);
       if (zone !== undefined) return zone;

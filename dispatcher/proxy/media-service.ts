@@ -18,6 +18,8 @@ export interface MediaCallContext {
   readonly carrierId?: string | undefined;
   /** The authenticated phone user placing the call, or the user a call is delivered to. */
   readonly userId?: string | undefined;
+  /** The authenticated user's zone from its record (the ops API may set it); wins over `cluster.users`. */
+  readonly userZone?: string | undefined;
   /** Source address of the INVITE. */
   readonly sourceIp: string;
 }

@@ -13,6 +13,8 @@ export interface PhoneUser {
   readonly id: string;
   readonly cps?: number | undefined;
   readonly channels?: number | undefined;
+  /** The user's media zone, when its record names one. */
+  readonly zone?: string | undefined;
 }
 
 export type PhoneAuthResult =

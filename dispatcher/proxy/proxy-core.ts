@@ -418,7 +418,7 @@ export class ProxyCore implements ServerTransactionUser {
       };
     }
     const ctx = this.#context(txn, hooks);
-    const media = isInvite ? await this.#startMedia(txn, carrierId, user?.id) : undefined;
+    const media = isInvite ? await this.#startMedia(txn, carrierId, user?.id, user?.zone) : undefined;
     if (media === 'failed') return;
     const mediaCall = media?.call;
     if (mediaCall !== undefined) {
@@ -500,7 +500,7 @@ export class ProxyCore implements ServerTransactionUser {
     const req = txn.request;
     const phones = this.#o.phones;
     if (phones === undefined) return;
-    const media = await this.#startMedia(txn, carrierId, user?.id ?? bindings[0]?.aor);
+    const media = await this.#startMedia(txn, carrierId, user?.id ?? bindings[0]?.aor, user?.zone);
     if (media === 'failed') return;
     const groups: BranchPlan[][] = [];
     let q = Number.NaN;
@@ -576,13 +576,13 @@ export class ProxyCore implements ServerTransactionUser {
    * SDP offer through it. 'failed' when a relay was required and none could take the call: the
    * caller has been answered 503.
    */
-  async #startMedia(txn: ServerTransaction, carrierId: string | undefined, userId: string | undefined): Promise<{ call: MediaCall; body: Buffer | undefined } | undefined | 'failed'> {
+  async #startMedia(txn: ServerTransaction, carrierId: string | undefined, userId: string | undefined, userZone?: string): Promise<{ call: MediaCall; body: Buffer | undefined } | undefined | 'failed'> {
     const media = this.#o.media;
     const req = txn.request;
     if (media === undefined) return undefined;
     let call: MediaCall | undefined;
     try {
-      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, sourceIp: txn.flow.remoteAddress });
+      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, userZone, sourceIp: txn.flow.remoteAddress });
       if (call === undefined) return undefined;
       const body = hasSdp(req) ? await call.offer(req.fromTag ?? '', undefined, req.body) : undefined;
       return { call, body };

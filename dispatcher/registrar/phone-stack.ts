@@ -121,7 +121,7 @@ export class PhoneStack implements PhoneServices {
       this.tokens.setSecret(await o.store.clusterSecret());
       await this.#auth.start();
       await this.#guard.start();
-      const users = o.cluster.users.map((u) => ({ username: u.username, realm: o.cluster.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels }));
+      const users = o.cluster.users.map((u) => ({ username: u.username, realm: o.cluster.realm, ha1Md5: u.ha1Md5, ha1Sha256: u.ha1Sha256, cps: u.cps, channels: u.channels, zone: u.zone }));
       if (users.length > 0) await o.store.seedUsers(users);
       return true;
     } catch (err) {
@@ -176,7 +176,7 @@ export class PhoneStack implements PhoneServices {
 
   async authenticate(req: SipRequest, sourceIp: string): Promise<PhoneAuthResult> {
     const r = await this.#auth.authenticate(req, sourceIp, 'proxy');
-    if (r.ok) return { ok: true, user: { id: r.user.username, cps: r.user.cps, channels: r.user.channels } };
+    if (r.ok) return { ok: true, user: { id: r.user.username, cps: r.user.cps, channels: r.user.channels, zone: r.user.zone } };
     if (r.failure) await this.#guard.authFailed(sourceIp);
     return { ok: false, status: r.status, reason: r.reason, headers: r.headers, toTag: r.toTag };
   }

@@ -193,7 +193,8 @@ export async function runLabCli(argv: string[]): Promise<number> {
       opsFile,
       `node:\n  id: ops\n  listen: [udp://127.0.0.1:${await freePort('127.0.0.1')}]\nstore: ${store}\n${cluster}ops:\n  listen: ${api}\n  tokens:\n    - { name: lab, role: admin, sha256: ${tokenHash} }\n  audit: ${join(dir, 'audit.jsonl')}\n`,
     );
-    const ops = start('ops-api', process.execPath, [BIN, 'ops-api', '--config', opsFile]);
+    // Servers deployed through the API run as the ops API's children, their logs under servers/.
+    const ops = start('ops-api', process.execPath, [BIN, 'ops-api', '--config', opsFile, '--state-dir', join(dir, 'servers')]);
     await waitHttp(`http://${api}/healthz`, 15_000, ops);
   } catch (err) {
     if (!(err instanceof NoApi)) {
@@ -218,7 +219,7 @@ Place 1,000 calls through a dispatcher with SIPp:
 Register a softphone (from any loopback address but 127.0.0.1, e.g. bind it to 127.0.0.50):
   users alice and bob, password ${phonePassword}, registrar ${d1} (UDP or TCP)
 
-${redisServer === undefined ? '' : `List the servers with their live channels, and alice's registrations:\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/registrations/alice\n`}
+${redisServer === undefined ? '' : `List the servers with their live channels, and alice's registrations:\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/servers\n  curl -s -H "Authorization: Bearer ${token}" http://${api}/v1/registrations/alice\n\nDeploy a third switch (a switch-sim the ops API runs), then poll the operation it answers:\n  curl -s -H "Authorization: Bearer ${token}" -H 'content-type: application/json' http://${api}/v1/servers -d '{"id":"sw3","type":"switch","address":"127.0.0.23:5060","deploy":true}'\n`}
 Ctrl-C stops everything.
 `);
   await new Promise<void>((resolve) => {

@@ -1,20 +1,24 @@
 /**
  * Live switch actions through the registry (every dispatcher applies a change within 1 s, no
- * restart): create, resize, drain, disable, enable, patch, delete. The same actions on a
- * dispatcher id answer 501: dispatcher lifecycle needs the orchestrator, which is not built.
+ * restart): create, resize, drain, disable, enable, patch, delete. With an orchestrator
+ * (`deps.lifecycle`), create with `deploy` (and any dispatcher create), drain of a dispatcher and
+ * delete of a server it runs are long actions instead: 202 + an operation (lifecycle-routes.ts).
+ * Without one, dispatcher lifecycle answers 501; the registry actions never apply to a dispatcher.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { SwitchAdminState, SwitchRecord } from '../../shared/cluster-store/cluster-store.ts';
 import { tryParseHostPort } from '../../shared/config/host-port.ts';
 import { OpsError } from '../errors.ts';
 import type { OpsDeps } from '../ops-deps.ts';
-import { CreateServerBody, errors, IdParams, PatchBody, ResizeBody, Server } from '../schemas.ts';
+import { Accepted } from '../orchestrator/lifecycle-schemas.ts';
+import { CreateServerBody, ErrorBody, errors, IdParams, PatchBody, ResizeBody, Server } from '../schemas.ts';
 import { switchView } from '../server-view.ts';
 import { levelKey } from '../../shared/cluster-store/cluster-store.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-const NOT_BUILT = 'dispatcher lifecycle needs the orchestrator (not built yet)';
+const NOT_BUILT = 'dispatcher lifecycle needs an orchestrator (this ops API runs without one)';
+const NOT_A_SWITCH = 'is a dispatcher: resize, disable, enable and PATCH apply to switches (a dispatcher has drain, start, stop, restart and delete)';
 
 export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (app, { deps }) => {
   const { store } = deps;
@@ -23,7 +27,9 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
   async function findSwitch(id: string): Promise<SwitchRecord> {
     const sw = (await store.listSwitches()).find((s) => s.id === id);
     if (sw !== undefined) return sw;
-    if ((await store.liveNodes()).some((n) => n.nodeId === id)) throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+    if ((await store.liveNodes()).some((n) => n.nodeId === id) || (await deps.lifecycle?.isManaged(id)) === true) {
+      throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', deps.lifecycle === undefined ? NOT_BUILT : `${id} ${NOT_A_SWITCH}`);
+    }
     if ((await store.listRelays()).some((r) => r.id === id)) throw new OpsError('OPS_ERR_NOT_FOUND', `no switch ${id}: it is an rtp relay (use /v1/rtp-relays/${id})`);
     throw new OpsError('OPS_ERR_NOT_FOUND', `no server ${id}`);
   }
@@ -46,10 +52,15 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
 
   app.post(
     '/v1/servers',
-    { config: admin, schema: { tags: ['switch actions'], body: CreateServerBody, response: { 201: Server, ...errors(400, 401, 403, 409, 413, 415, 429, 501, 503) } } },
+    { config: admin, schema: { tags: ['switch actions'], body: CreateServerBody, response: { 201: Server, 202: Accepted, ...errors(400, 401, 403, 409, 413, 415, 429, 501, 503) } } },
     async (req, reply) => {
       const b = req.body;
-      if (b.type === 'dispatcher') throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+      if (b.deploy === true || b.type === 'dispatcher') {
+        if (deps.lifecycle === undefined) throw new OpsError('OPS_ERR_NOT_IMPLEMENTED', NOT_BUILT);
+        const a = await deps.lifecycle.deploy(b);
+        return reply.code(202).header('location', a.href).send(a);
+      }
+      if (b.sim !== undefined || b.node !== undefined) throw new OpsError('OPS_ERR_VALIDATION', `body.${b.sim !== undefined ? 'sim' : 'node'}: only with deploy: true`);
       const hp = tryParseHostPort(b.address, true);
       if (typeof hp === 'string') throw new OpsError('OPS_ERR_VALIDATION', `body.address: ${hp}`);
       const [switches, nodes, relays] = await Promise.all([store.listSwitches(), store.liveNodes(), store.listRelays()]);
@@ -84,8 +95,20 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
       }),
   );
 
+  // A dispatcher the orchestrator runs drains itself (SIGUSR2): a long action. A switch drains in the registry.
+  app.post(
+    '/v1/servers/:id/drain',
+    { config: operator, schema: { tags: ['switch actions'], params: IdParams, response: { ...changed, 202: Accepted, 409: ErrorBody } } },
+    async (req, reply) => {
+      const a = await deps.lifecycle?.drainDispatcher(req.params.id);
+      if (a !== undefined) return reply.code(202).header('location', a.href).send(a);
+      return update(req.params.id, (sw) => {
+        sw.state = 'draining';
+      });
+    },
+  );
+
   for (const [action, state] of [
-    ['drain', 'draining'],
     ['disable', 'disabled'],
     ['enable', 'active'],
   ] as const satisfies readonly (readonly [string, SwitchAdminState])[]) {
@@ -109,8 +132,11 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
 
   app.delete(
     '/v1/servers/:id',
-    { config: admin, schema: { tags: ['switch actions'], params: IdParams, response: { 204: { type: 'null' }, ...errors(400, 401, 403, 404, 429, 501, 503) } } },
+    { config: admin, schema: { tags: ['switch actions'], params: IdParams, response: { 202: Accepted, 204: { type: 'null' }, ...errors(400, 401, 403, 404, 409, 429, 501, 503) } } },
     async (req, reply) => {
+      // A server the orchestrator runs: stop it, forget it, and remove its registry entry.
+      const a = await deps.lifecycle?.removeManaged(req.params.id);
+      if (a !== undefined) return reply.code(202).header('location', a.href).send(a);
       await findSwitch(req.params.id);
       if (!(await store.removeSwitch(req.params.id))) throw new OpsError('OPS_ERR_NOT_FOUND', `no server ${req.params.id}`);
       return reply.code(204).send(null);

@@ -20,6 +20,7 @@ export function userView(u: UserRecord): User {
     realm: u.realm,
     cps: u.cps ?? null,
     channels: u.channels ?? null,
+    zone: u.zone ?? null,
     algorithms: u.ha1Sha256 !== undefined ? ['SHA-256', 'MD5'] : ['MD5'],
   };
 }
@@ -40,6 +41,7 @@ function compact(u: Mutable<UserRecord>): UserRecord {
   if (u.ha1Sha256 !== undefined) out.ha1Sha256 = u.ha1Sha256;
   if (u.cps !== undefined) out.cps = u.cps;
   if (u.channels !== undefined) out.channels = u.channels;
+  if (u.zone !== undefined) out.zone = u.zone;
   return out;
 }
 
@@ -74,7 +76,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (a
       const creds = credentials(b.username, deps.cluster.realm, b);
       if (creds === undefined) throw new OpsError('OPS_ERR_VALIDATION', 'body.password: is required (or give ha1, the hex MD5 of username:realm:password)');
       if ((await registrar.getUser(b.username)) !== undefined) throw new OpsError('OPS_ERR_CONFLICT', `user ${b.username} already exists`);
-      const user = compact({ username: b.username, ...creds, cps: b.cps, channels: b.channels });
+      const user = compact({ username: b.username, ...creds, cps: b.cps, channels: b.channels, zone: b.zone });
       await registrar.putUser(user);
       return reply.code(201).send(userView(user));
     },
@@ -91,6 +93,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (a
       ...(creds ?? { realm: current.realm, ha1Md5: current.ha1Md5, ha1Sha256: current.ha1Sha256 }),
       cps: req.body.cps,
       channels: req.body.channels,
+      zone: req.body.zone,
     });
     await registrar.putUser(user);
     return userView(user);
@@ -103,6 +106,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (a
     const user: Mutable<UserRecord> = { ...(await findUser(username)), ...creds };
     if (b.cps !== undefined) user.cps = b.cps ?? undefined;
     if (b.channels !== undefined) user.channels = b.channels ?? undefined;
+    if (b.zone !== undefined) user.zone = b.zone ?? undefined;
     const next = compact(user);
     await registrar.putUser(next);
     return userView(next);

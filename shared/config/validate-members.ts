@@ -7,12 +7,14 @@ import {
   type RtpRelayConfig,
   type Selection,
   type SwitchConfig,
+  type SwitchTransport,
   type UserConfig,
 } from './config-types.ts';
 import { digestHa1 } from './digest-ha1.ts';
 import type { ConfigIssues } from './config-issues.ts';
 import type { Fields } from './fields.ts';
 import { formatHostPort, tryParseHostPort } from './host-port.ts';
+import { tryParseSwitchAddress } from './srv-name.ts';
 
 const ID = { pattern: /^[A-Za-z0-9._-]+$/, maxLength: 64, hint: 'must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" and "-"' };
 const ZONE = { maxLength: 64 };
@@ -54,18 +56,33 @@ function optionals<T extends object>(target: T, values: Record<string, unknown>)
   return target;
 }
 
+/** A switch address and its transport (see `tryParseSwitchAddress`); problems reported on their key. */
+function switchAddress(s: Fields): { host: string; port: number; text: string; transport: SwitchTransport } {
+  const text = s.str('address');
+  // An invalid transport is reported by oneOf; the address is then parsed as if none was given.
+  const known = (SWITCH_TRANSPORTS as readonly unknown[]).includes(s.get('transport'));
+  const given = s.has('transport') ? s.oneOf('transport', SWITCH_TRANSPORTS, 'udp') : undefined;
+  if (!text) return { host: '', port: 0, text: '', transport: given ?? 'udp' };
+  const parsed = tryParseSwitchAddress(text, known ? given : undefined);
+  if ('problem' in parsed) {
+    s.invalid(parsed.field, parsed.problem);
+    return { host: '', port: 0, text, transport: given ?? 'udp' };
+  }
+  return { host: parsed.host, port: parsed.port, text: parsed.srv ? parsed.host : formatHostPort(parsed), transport: parsed.transport };
+}
+
 export function validateSwitches(f: Fields): SwitchConfig[] {
   const ids = new Uniques();
   return eachItem(f, 'switches', (s) => {
     const id = s.str('id', ID);
     if (id) ids.check(s.issues, s.field('id'), id, `id ${JSON.stringify(id)}`);
-    const { host, port, text } = address(s, 'address');
+    const { host, port, text, transport } = switchAddress(s);
     const sw: SwitchConfig = {
       id,
       address: text,
       host,
       port,
-      transport: s.oneOf('transport', SWITCH_TRANSPORTS, 'udp'),
+      transport,
       weight: s.int('weight', 1, { min: 1, max: 1000 }),
       priority: s.int('priority', 0),
       state: s.oneOf('state', SWITCH_STATES, 'active'),

@@ -32,6 +32,8 @@ export interface UserRecord {
   /** The user's account limits for calls it places (levels `user:<username>`). */
   readonly cps?: number | undefined;
   readonly channels?: number | undefined;
+  /** Media zone of the user's calls (`none`: media flows directly); see docs/media.md. */
+  readonly zone?: string | undefined;
 }
 
 export type FlowProtocol = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';

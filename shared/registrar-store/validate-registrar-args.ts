@@ -123,6 +123,7 @@ export function normalizeUser(user: UserRecord, field = 'user'): UserRecord {
     out.cps = integer(`${field}.cps`, user.cps, 0, Number.MAX_SAFE_INTEGER);
   }
   if (user.channels !== undefined) out.channels = integer(`${field}.channels`, user.channels, 0, Number.MAX_SAFE_INTEGER);
+  if (user.zone !== undefined) out.zone = text(`${field}.zone`, user.zone, 64);
   return out;
 }
 
