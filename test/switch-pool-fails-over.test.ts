@@ -60,7 +60,11 @@ describe('a switch killed under load', () => {
     expect(sw1Early, `slow start: sw1 ${sw1Early} vs sw2 ${sw2Early} calls`).toBeLessThan(sw2Early);
     const r = await load;
     // Every INVITE that reached the dead switch, or came while it was being detected, failed over.
-    expect(r.failed, `${r.failed} failed, ${inFlight} calls were up on sw1 when it died; ${r.errors.slice(0, 600)}`).toBeLessThanOrEqual(inFlight);
+    // Only calls already answered by sw1 may fail (their BYE finds no one, or the restarted sw1's
+    // 481). They are the calls up at the status read plus those answered in the few ms between
+    // that read and the SIGKILL: at 50 CPS, at most a couple.
+    expect(r.failed, `${r.failed} failed, ${inFlight} calls were up on sw1 when it died; ${r.errors.slice(0, 600)}`).toBeLessThanOrEqual(inFlight + 2);
+    if (r.failed > 0) expect(r.errors).toMatch(/BYE|while expecting '200'/);
     expect(r.successful + r.failed).toBe(1_000);
   });
 });
