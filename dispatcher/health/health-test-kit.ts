@@ -10,6 +10,7 @@ import { ManualClock } from '../transaction/manual-clock.ts';
 import { TransactionLayer } from '../transaction/transaction-layer.ts';
 import { LISTENERS, logger, parseRequest, RecordingTU, responseTo } from '../transaction/transaction-test-kit.ts';
 import { FakeTransport, type SentRecord } from '../transport/fake-transport.ts';
+import type { SrvResolver } from '../routing/srv-resolver.ts';
 import { OptionsProber } from './options-prober.ts';
 import { SwitchHealthTracker } from './switch-health-tracker.ts';
 
@@ -88,7 +89,7 @@ export interface ProberHarness {
 }
 
 export function proberHarness(
-  o: { probe?: Partial<ProbeConfig>; switches?: readonly SwitchRecord[]; store?: ProbeStore; nodeId?: string; clock?: ManualClock } = {},
+  o: { probe?: Partial<ProbeConfig>; switches?: readonly SwitchRecord[]; store?: ProbeStore; nodeId?: string; clock?: ManualClock; srv?: SrvResolver } = {},
 ): ProberHarness {
   const clock = o.clock ?? new ManualClock();
   const transport = new FakeTransport(LISTENERS);
@@ -101,7 +102,7 @@ export function proberHarness(
   const health = new SwitchHealthTracker({ probe, clock, logger, nodeId, onChange: (id, up) => changes.push([id, up]) });
   const registry = [...(o.switches ?? [SW1])];
   const store = o.store ?? new FakeProbeStore(clock);
-  const prober = new OptionsProber({ layer, identity, store, nodeId, probe, health, switches: () => registry, clock, logger });
+  const prober = new OptionsProber({ layer, identity, store, nodeId, probe, health, switches: () => registry, clock, logger, srv: o.srv });
   return { clock, transport, layer, identity, health, prober, store, registry, changes };
 }
 

@@ -16,6 +16,8 @@ import type { ProbeConfig } from '../../shared/config/config-types.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { SipResponse } from '../../shared/sip/index.ts';
 import type { LocalIdentity } from '../proxy/local-identity.ts';
+import { resolveSwitchTarget } from '../proxy/route-target.ts';
+import { sharedSrvResolver, type SrvResolver } from '../routing/srv-resolver.ts';
 import type { ClientTransaction } from '../transaction/client-transaction.ts';
 import type { Clock, TimerHandle } from '../transaction/clock.ts';
 import type { TransactionLayer } from '../transaction/transaction-layer.ts';
@@ -40,6 +42,8 @@ export interface OptionsProberOptions {
   switches: () => readonly SwitchRecord[];
   clock: Clock;
   logger: Logger;
+  /** Resolves switches given as DNS SRV names (each probe goes to one pick); default the process-wide one. */
+  srv?: SrvResolver | undefined;
 }
 
 type Outcome = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly reason: string };
@@ -162,7 +166,7 @@ export class OptionsProber {
   }
 
   #send(id: string, sw: SwitchRecord, p: Probed): void {
-    const { clock, probe, layer } = this.#o;
+    const { clock, probe } = this.#o;
     const flight: Flight = { sentAt: clock.now(), txn: undefined, deadline: undefined, done: false };
     p.flight = flight;
     p.cseq = p.cseq >= 0x7fff_ffff ? 1 : p.cseq + 1;
@@ -179,7 +183,21 @@ export class OptionsProber {
       onTimeout: () => this.#settle(id, p, flight, { ok: false, reason: 'timeout' }),
       onTransportError: (err: Error) => this.#settle(id, p, flight, { ok: false, reason: `transport error: ${err.message}` }),
     };
-    const target: Target = { protocol: sw.transport, address: sw.host, port: sw.port };
+    // An SRV name is resolved first (within the probe's timeout); one that does not resolve fails the probe.
+    const target = resolveSwitchTarget(sw, this.#o.srv ?? sharedSrvResolver());
+    if (!(target instanceof Promise)) return this.#transmit(id, sw, p, flight, user, target);
+    target.then(
+      (t) => {
+        if (flight.done || !this.#running || this.#probed.get(id) !== p) return;
+        if (t === undefined) this.#settle(id, p, flight, { ok: false, reason: `DNS: ${sw.host} does not resolve` });
+        else this.#transmit(id, sw, p, flight, user, t);
+      },
+      (err: unknown) => this.#settle(id, p, flight, { ok: false, reason: `DNS: ${err instanceof Error ? err.message : String(err)}` }),
+    );
+  }
+
+  #transmit(id: string, sw: SwitchRecord, p: Probed, flight: Flight, user: ClientTransactionUser, target: Target): void {
+    const layer = this.#o.layer;
     try {
       const txn = layer.sendRequest(buildOptionsRequest(sw, this.#o.identity, p.cseq), target, user);
       if (flight.done) txn.abort();

@@ -4,6 +4,7 @@
  * per probe (§8.1.1.4) and a From tag (§8.1.1.3), no body.
  */
 import type { SwitchRecord } from '../../shared/cluster-store/cluster-store.ts';
+import { parseSrvName } from '../../shared/config/srv-name.ts';
 import { generateBranch, generateCallId, generateTag, SipRequest, type HeaderField } from '../../shared/sip/index.ts';
 import type { LocalIdentity } from '../proxy/local-identity.ts';
 
@@ -20,10 +21,19 @@ function field(name: string, key: string, value: string): HeaderField {
   return { name, key, value, raw: undefined };
 }
 
-/** `sip:host:port` plus `;transport=tcp|tls` for streams (UDP is the default transport, §19.1.1). */
+/**
+ * `sip:host:port` plus `;transport=tcp|tls` for streams (UDP is the default transport, §19.1.1).
+ * A switch given as an SRV name is addressed by its domain without a port (`sip:example.net`):
+ * the URI that resolves through that SRV name (RFC 3263 §4.2).
+ */
 export function switchUri(sw: ProbedSwitch): string {
   const transport = sw.transport === 'udp' ? '' : `;transport=${sw.transport}`;
-  return `sip:${uriHost(sw.host)}:${sw.port}${transport}`;
+  return `sip:${hostPart(sw)}${transport}`;
+}
+
+function hostPart(sw: ProbedSwitch): string {
+  const srv = parseSrvName(sw.host);
+  return srv === undefined ? `${uriHost(sw.host)}:${sw.port}` : srv.domain;
 }
 
 export function buildOptionsRequest(sw: ProbedSwitch, identity: LocalIdentity, cseq: number): SipRequest {
@@ -32,7 +42,7 @@ export function buildOptionsRequest(sw: ProbedSwitch, identity: LocalIdentity, c
     field('Via', 'via', identity.viaValue(sw.transport, generateBranch())),
     field('Max-Forwards', 'max-forwards', '70'),
     field('From', 'from', `<sip:${PROBE_USER}@${local}>;tag=${generateTag()}`),
-    field('To', 'to', `<sip:${uriHost(sw.host)}:${sw.port}>`),
+    field('To', 'to', `<sip:${hostPart(sw)}>`),
     field('Call-ID', 'call-id', generateCallId(local)),
     field('CSeq', 'cseq', `${cseq} OPTIONS`),
     field('Content-Length', 'content-length', '0'),

@@ -8,6 +8,8 @@
  * (nginx's `slow_start`: a warming switch is sent to the back with probability 1 − share) →
  * hash-source stickiness from the store → the first takes the call, the rest are its failover
  * order. `next` walks that order, skipping what was tried and what became unavailable since.
+ * A switch given as a DNS SRV name (`_sip._udp.example.net`) gets its target per call from the
+ * name's cached answer (srv-resolver.ts, RFC 3263); while the name has none it is skipped.
  *
  * Cluster-wide channel counts come from the store every `channelsRefreshMs`; between two refreshes
  * this node adds the calls it sent itself, so least-channels does not send a whole refresh
@@ -20,10 +22,12 @@ import type { Selection } from '../../shared/config/config-types.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { SipRequest } from '../../shared/sip/index.ts';
 import type { SwitchHealthView } from '../health/switch-health.ts';
+import { isSrvSwitch, switchTarget } from '../proxy/route-target.ts';
 import type { Target } from '../transport/transport.ts';
 import { createAlgorithm } from './algorithms/index.ts';
 import type { AttemptOutcome, RouteCandidate, Router, RoutingContext } from './router.ts';
 import type { SelectionAlgorithm, SelectionCandidate } from './selection-algorithm.ts';
+import { sharedSrvResolver, type SrvResolver } from './srv-resolver.ts';
 
 /** What the pool needs of the cluster store (every `ClusterStore` is one). */
 export type SwitchPoolStore = Pick<
@@ -46,6 +50,8 @@ export interface SwitchPoolOptions {
   stickyTimeoutMs?: number | undefined;
   /** Uniform [0, 1) source for slow start; default Math.random. */
   random?: (() => number) | undefined;
+  /** Resolves switches given as DNS SRV names; default the process-wide one (system DNS). */
+  srv?: SrvResolver | undefined;
   logger: Logger;
 }
 
@@ -61,7 +67,10 @@ export interface SwitchTraffic {
 interface Entry {
   readonly record: SwitchRecord;
   readonly index: number;
+  /** The route (for an SRV switch, its target is only a placeholder: see `#routeOf`). */
   readonly route: RouteCandidate;
+  /** The host is a DNS SRV name: each call picks a target from its current answer. */
+  readonly srv: boolean;
 }
 
 type Listener = (switches: readonly SwitchRecord[]) => void;
@@ -75,6 +84,7 @@ export class SwitchPool implements Router {
   readonly #channelsRefreshMs: number;
   readonly #stickyTimeoutMs: number;
   readonly #random: () => number;
+  readonly #srv: SrvResolver;
   readonly #log: Logger;
 
   #switches: readonly SwitchRecord[] = [];
@@ -106,6 +116,7 @@ export class SwitchPool implements Router {
     this.#channelsRefreshMs = opts.channelsRefreshMs ?? 500;
     this.#stickyTimeoutMs = opts.stickyTimeoutMs ?? 250;
     this.#random = opts.random ?? Math.random;
+    this.#srv = opts.srv ?? sharedSrvResolver();
     this.#log = opts.logger;
   }
 
@@ -161,7 +172,10 @@ export class SwitchPool implements Router {
         old !== undefined && old.protocol === record.transport && old.address === record.host && old.port === record.port
           ? old
           : { protocol: record.transport, address: record.host, port: record.port };
-      const entry: Entry = { record, index, route: { id: record.id, target } };
+      const srv = isSrvSwitch(record);
+      // Resolve SRV names now, so the first call finds an answer in the cache.
+      if (srv) void this.#srv.resolve(record.host);
+      const entry: Entry = { record, index, route: { id: record.id, target }, srv };
       byId.set(record.id, entry);
       entries.push(entry);
     });
@@ -231,7 +245,9 @@ export class SwitchPool implements Router {
     const entries = this.#available();
     if (entries.length === 0) return undefined;
     const order = this.#algorithm('hash-call-id').order({ callId, source: '', candidates: entries.map((e) => this.#candidate(e)) });
-    return this.#availableEntry(order[0])?.route;
+    const entry = this.#availableEntry(order[0]);
+    // The Call-ID picks the SRV target, so that every node locates the same one.
+    return entry === undefined ? undefined : this.#routeOf(entry, callId);
   }
 
   next(ctx: RoutingContext, tried: ReadonlySet<string>): RouteCandidate | undefined {
@@ -260,7 +276,7 @@ export class SwitchPool implements Router {
   }
 
   isFromKnownPeer(address: string): boolean {
-    return this.#peers.has(address);
+    return this.#peers.has(address) || this.#srv.isKnownAddress(address);
   }
 
   // ---- registry view ----
@@ -379,10 +395,20 @@ export class SwitchPool implements Router {
       if (tried.has(id)) continue;
       const e = this.#availableEntry(id);
       if (e === undefined) continue;
+      const route = this.#routeOf(e);
+      // An SRV switch whose name has no usable answer cannot take the call: the next one does.
+      if (route === undefined) continue;
       this.#picked.set(id, (this.#picked.get(id) ?? 0) + 1);
-      return e.route;
+      return route;
     }
     return undefined;
+  }
+
+  /** The entry's route; an SRV switch's target is picked now from its name's cached answer. */
+  #routeOf(e: Entry, key?: string): RouteCandidate | undefined {
+    if (!e.srv) return e.route;
+    const target = switchTarget(e.record, this.#srv, key);
+    return target === undefined ? undefined : { id: e.record.id, target };
   }
 
   #trafficOf(id: string): SwitchTraffic | undefined {
