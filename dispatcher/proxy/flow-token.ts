@@ -5,9 +5,10 @@
  * RFC 7118) is unreachable. HMAC-signed with a per-process key so a peer cannot aim requests at
  * another connection by guessing ids; connections die with the process, and so may the key.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 
-const KEY = randomBytes(16);
+/** A KeyObject made once (a Buffer key is imported again on every HMAC). */
+const KEY = createSecretKey(randomBytes(16));
 const PREFIX = 'ft-';
 
 function sign(id: string): string {

@@ -19,7 +19,7 @@
  * owner *is* the registrar here; the hop is internal to the cluster and documented in
  * docs/registrar.md.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { BindingFlow, FlowProtocol } from '../../shared/registrar-store/registrar-store.ts';
 
 /** Seconds a hop token is accepted after it was made. */
@@ -39,15 +39,16 @@ export interface PhoneFlow {
 }
 
 export class PhoneFlowTokens {
-  #key: Buffer;
+  /** Made once: an HMAC with a Buffer key imports the key again on every call. */
+  #key: KeyObject;
 
   /** `secret`: the cluster secret; until `setSecret` a random per-process key (single node). */
   constructor(secret?: string) {
-    this.#key = secret === undefined ? randomBytes(32) : Buffer.from(`sipfleet-phone-flow:${secret}`);
+    this.#key = createSecretKey(secret === undefined ? randomBytes(32) : Buffer.from(`sipfleet-phone-flow:${secret}`));
   }
 
   setSecret(secret: string): void {
-    this.#key = Buffer.from(`sipfleet-phone-flow:${secret}`);
+    this.#key = createSecretKey(Buffer.from(`sipfleet-phone-flow:${secret}`));
   }
 
   /** A token for `flow`; `nowS` (Unix seconds) stamps hop tokens. */
