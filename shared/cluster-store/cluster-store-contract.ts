@@ -844,6 +844,111 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       await expect(store.stickySet('10.0.0.1', 'sw1', 0)).rejects.toSatisfy(invalidField('ttlMs'));
     });
 
+    it('named leases: one holder at a time, a new epoch per grant, renew and release only by holder and epoch', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const vip = 'vip:198.51.100.10';
+      expect(await store.getLease(vip)).toBeUndefined();
+      const a = await store.acquireLease(vip, 'd1', LONG_TTL, 200);
+      expect(a).toMatchObject({ acquired: true, epoch: 1 });
+      if (!a.acquired) throw new Error('not acquired');
+      expect(a.lapsed).toBeUndefined();
+      expect(Math.abs(a.expiresAtMs - (Date.now() + LONG_TTL))).toBeLessThan(1000);
+      // Another holder is refused (and told who holds it); the holder itself gets a fresh epoch.
+      const refused = await peer.acquireLease(vip, 'd2', LONG_TTL, 100);
+      expect(refused).toMatchObject({ acquired: false, holder: 'd1', epoch: 1 });
+      if (refused.acquired) throw new Error('acquired');
+      expect(refused.remainingMs).toBeGreaterThan(LONG_TTL - 1000);
+      const again = await store.acquireLease(vip, 'd1', LONG_TTL, 200);
+      expect(again).toMatchObject({ acquired: true, epoch: 2 });
+      // Only the current holder and epoch renew and release.
+      expect(await store.renewLease(vip, 'd1', 1, LONG_TTL)).toEqual({ renewed: false });
+      expect(await peer.renewLease(vip, 'd2', 2, LONG_TTL)).toEqual({ renewed: false });
+      const renewed = await store.renewLease(vip, 'd1', 2, LONG_TTL);
+      expect(renewed).toMatchObject({ renewed: true, wantedBy: { holder: 'd2', priority: 100 } });
+      expect(await peer.releaseLease(vip, 'd2', 2)).toBe(false);
+      expect(await store.releaseLease(vip, 'd1', 1)).toBe(false);
+      expect(await peer.getLease(vip)).toMatchObject({ name: vip, holder: 'd1', epoch: 2, wantedBy: { holder: 'd2', priority: 100 } });
+      expect(await store.releaseLease(vip, 'd1', 2)).toBe(true);
+      expect(await store.releaseLease(vip, 'd1', 2)).toBe(false);
+      expect(await peer.getLease(vip)).toMatchObject({ holder: undefined, epoch: 2, expiresAtMs: 0 });
+      // Released (not lapsed): the next grant reports no lapsed holder; d1's old epoch is fenced.
+      const taken = await peer.acquireLease(vip, 'd2', LONG_TTL, 100);
+      expect(taken).toMatchObject({ acquired: true, epoch: 3 });
+      if (!taken.acquired) throw new Error('not acquired');
+      expect(taken.lapsed).toBeUndefined();
+      expect(await store.renewLease(vip, 'd1', 2, LONG_TTL)).toEqual({ renewed: false });
+      expect(await peer.renewLease(vip, 'd2', 3, LONG_TTL)).toMatchObject({ renewed: true });
+      // Leases are independent of each other.
+      expect(await store.acquireLease('vip:198.51.100.11', 'd1', LONG_TTL)).toMatchObject({ acquired: true, epoch: 1 });
+
+      await expect(store.acquireLease('', 'd1', 1000)).rejects.toSatisfy(invalidField('name'));
+      await expect(store.acquireLease('vip 1', 'd1', 1000)).rejects.toSatisfy(invalidField('name'));
+      await expect(store.acquireLease(vip, '', 1000)).rejects.toSatisfy(invalidField('holder'));
+      await expect(store.acquireLease(vip, 'd1', 0)).rejects.toSatisfy(invalidField('ttlMs'));
+      await expect(store.acquireLease(vip, 'd1', 1000, -1)).rejects.toSatisfy(invalidField('priority'));
+      await expect(store.acquireLease(vip, 'd1', 1000, 1.5)).rejects.toSatisfy(invalidField('priority'));
+      await expect(store.renewLease(vip, 'd1', 0, 1000)).rejects.toSatisfy(invalidField('epoch'));
+      await expect(store.releaseLease(vip, 'd1', -3)).rejects.toSatisfy(invalidField('epoch'));
+      await expect(store.getLease('x'.repeat(201))).rejects.toSatisfy(invalidField('name'));
+    });
+
+    it('named leases: an expired grant is not renewed, and the next grant names the lapsed holder', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const vip = 'vip:lapse';
+      const a = await store.acquireLease(vip, 'd1', 300);
+      if (!a.acquired) throw new Error('not acquired');
+      expect(await peer.acquireLease(vip, 'd2', 300)).toMatchObject({ acquired: false, holder: 'd1' });
+      await sleep(450);
+      expect(await store.renewLease(vip, 'd1', a.epoch, 300)).toEqual({ renewed: false });
+      expect(await store.getLease(vip)).toMatchObject({ holder: undefined, epoch: a.epoch });
+      const b = await peer.acquireLease(vip, 'd2', LONG_TTL);
+      expect(b).toMatchObject({ acquired: true, epoch: a.epoch + 1, lapsed: { holder: 'd1' } });
+      if (!b.acquired || b.lapsed === undefined) throw new Error('no lapse reported');
+      expect(b.lapsed.agoMs).toBeGreaterThanOrEqual(100);
+      expect(b.lapsed.agoMs).toBeLessThan(1500);
+      expect(await store.releaseLease(vip, 'd1', a.epoch)).toBe(false);
+    });
+
+    it('named lease claims: a free lease is reserved for a higher live claim; a lower or expired one does not block', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const vip = 'vip:claims';
+      const backup = await peer.acquireLease(vip, 'd2', LONG_TTL, 100);
+      if (!backup.acquired) throw new Error('not acquired');
+      // A lower claim is recorded only while no higher one is live.
+      expect(await store.acquireLease(vip, 'd3', 400, 50)).toMatchObject({ acquired: false, holder: 'd2' });
+      expect(await peer.renewLease(vip, 'd2', backup.epoch, LONG_TTL)).toMatchObject({ wantedBy: { holder: 'd3', priority: 50 } });
+      expect(await store.acquireLease(vip, 'd1', 400, 200)).toMatchObject({ acquired: false, holder: 'd2' });
+      expect(await store.acquireLease(vip, 'd3', 400, 50)).toMatchObject({ acquired: false });
+      expect(await peer.renewLease(vip, 'd2', backup.epoch, LONG_TTL)).toMatchObject({ wantedBy: { holder: 'd1', priority: 200 } });
+      // The backup yields: the free lease is reserved for d1, not for the backup or d3.
+      expect(await peer.releaseLease(vip, 'd2', backup.epoch)).toBe(true);
+      expect(await peer.acquireLease(vip, 'd2', LONG_TTL, 100)).toEqual({ acquired: false, holder: undefined, reservedFor: 'd1', epoch: backup.epoch, remainingMs: 0 });
+      const primary = await store.acquireLease(vip, 'd1', LONG_TTL, 200);
+      expect(primary).toMatchObject({ acquired: true, epoch: backup.epoch + 1 });
+      if (!primary.acquired) throw new Error('not acquired');
+      expect(primary.lapsed).toBeUndefined();
+      // The claim was d1's own: gone with the grant.
+      expect(await store.renewLease(vip, 'd1', primary.epoch, LONG_TTL)).toEqual({ renewed: true, expiresAtMs: expect.any(Number) });
+      // A claim that is not renewed expires: it reserves nothing after its ttl.
+      expect(await peer.acquireLease(vip, 'd2', 300, 100)).toMatchObject({ acquired: false, holder: 'd1' });
+      expect(await store.releaseLease(vip, 'd1', primary.epoch)).toBe(true);
+      expect(await store.acquireLease(vip, 'd1', LONG_TTL, 50)).toMatchObject({ acquired: false, reservedFor: 'd2' });
+      await sleep(450);
+      expect(await store.acquireLease(vip, 'd1', LONG_TTL, 50)).toMatchObject({ acquired: true });
+    });
+
+    it('concurrent acquires of one free lease grant exactly one holder', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const holders = Array.from({ length: 20 }, (_, i) => `n${i}`);
+      const results = await Promise.all(holders.map((h, i) => (i % 2 === 0 ? store : peer).acquireLease('vip:race', h, LONG_TTL)));
+      const granted = results.filter((r) => r.acquired);
+      expect(granted).toHaveLength(1);
+      const lease = await store.getLease('vip:race');
+      expect(lease?.epoch).toBe(1);
+      expect(holders[results.findIndex((r) => r.acquired)]).toBe(lease?.holder);
+      expect(results.filter((r) => !r.acquired).every((r) => !r.acquired && r.holder === lease?.holder)).toBe(true);
+    });
+
     it('concurrent reaps from two nodes never release a call twice', async () => {
       const peer = handle.peer === undefined ? store : await handle.peer();
       const dead = await store.registerNode('dead', 300);

@@ -170,6 +170,61 @@ export interface ProbeReport {
   readonly atMs: number;
 }
 
+/**
+ * A claim on a named lease by a holder that does not hold it (it is held by another, or reserved
+ * for a higher claim): kept with the lease until now + ttl, renewed by every acquire attempt.
+ */
+export interface LeaseClaim {
+  readonly holder: string;
+  readonly priority: number;
+}
+
+export type LeaseAcquireResult =
+  | {
+      readonly acquired: true;
+      /** A new epoch for every grant (fencing every earlier grant of the lease). */
+      readonly epoch: number;
+      /** Store-clock ms when the grant ends unless renewed. */
+      readonly expiresAtMs: number;
+      /**
+       * Set when the grant before this one lapsed (expired without being released): its holder,
+       * and how long ago it expired. That holder may still be acting on it (docs/ha.md, "Guard").
+       */
+      readonly lapsed?: { readonly holder: string; readonly agoMs: number } | undefined;
+    }
+  | {
+      readonly acquired: false;
+      /** The live holder; undefined when the lease is free but reserved for a higher claim. */
+      readonly holder: string | undefined;
+      /** The claim the free lease is reserved for (`holder` is then undefined). */
+      readonly reservedFor?: string | undefined;
+      /** The current (or last) grant's epoch; 0 when never granted. */
+      readonly epoch: number;
+      /** ms until the live grant ends unless renewed (0 when reserved). */
+      readonly remainingMs: number;
+    };
+
+export type LeaseRenewResult =
+  | {
+      readonly renewed: true;
+      readonly expiresAtMs: number;
+      /** The highest live claim of another holder, if any (the holder may yield to it). */
+      readonly wantedBy?: LeaseClaim | undefined;
+    }
+  | { readonly renewed: false };
+
+/** A named lease as the store knows it now (`getLease`). */
+export interface LeaseState {
+  readonly name: string;
+  /** The live holder; undefined when free (released, lapsed or never granted). */
+  readonly holder: string | undefined;
+  /** The current (or last) grant's epoch; 0 when never granted. */
+  readonly epoch: number;
+  /** Store-clock ms when the live grant ends (0 when free). */
+  readonly expiresAtMs: number;
+  readonly wantedBy?: LeaseClaim | undefined;
+}
+
 export interface ClusterStore {
   /** Join the cluster: a new epoch for this node id (fencing every earlier one) and a lease. */
   registerNode(nodeId: string, ttlMs: number, info?: Readonly<Record<string, string>>): Promise<NodeLease>;
@@ -279,6 +334,29 @@ export interface ClusterStore {
   putProbeReport(report: Omit<ProbeReport, 'atMs'>, ttlMs: number): Promise<void>;
   /** Every live report (of every node), optionally for one switch. */
   probeReports(switchId?: string): Promise<ProbeReport[]>;
+
+  // ---- named leases (one holder at a time, fenced by epoch: e.g. a floating IP, docs/ha.md) ----
+
+  /**
+   * Take lease `name` for `ttlMs` (store clock). Granted, with a new epoch, when the lease is free
+   * (never granted, released, or expired) or already the caller's, unless it is free but another
+   * holder's live claim has a higher `priority` (the lease is then reserved for that claim).
+   * Refused while another holder's grant is live: the caller's claim (`holder`, `priority`) is
+   * then recorded until now + ttl when there is no live claim yet, the live claim is the caller's,
+   * or the caller's priority is higher. A grant clears the caller's own claim.
+   *
+   * @throws SipfleetError `STORE_ERR_INVALID` naming the field (`name`, `holder`, `ttlMs`, `priority` 0-1000000).
+   */
+  acquireLease(name: string, holder: string, ttlMs: number, priority?: number): Promise<LeaseAcquireResult>;
+  /**
+   * Extend the grant to now + ttl: only while `holder` and `epoch` are the live grant's (an
+   * expired grant is not renewed, even when nobody took it: acquire again for a new epoch).
+   */
+  renewLease(name: string, holder: string, epoch: number, ttlMs: number): Promise<LeaseRenewResult>;
+  /** Give the grant up (the lease is free at once); false when `holder`/`epoch` are not the current grant's. */
+  releaseLease(name: string, holder: string, epoch: number): Promise<boolean>;
+  /** The lease now: holder (undefined when free), epoch, expiry and the live claim; undefined when never granted nor claimed. */
+  getLease(name: string): Promise<LeaseState | undefined>;
 
   // ---- source affinity (hash-source selection) ----
 

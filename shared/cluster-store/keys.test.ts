@@ -26,6 +26,7 @@ describe('storeKeys', () => {
       k.mediaByExpiry,
       k.mediaRelays,
       k.relayMedia('rtp1'),
+      k.lease('vip:198.51.100.10'),
     ];
     for (const key of all) expect(key.startsWith('sf:{main}:')).toBe(true);
     expect(new Set(all).size).toBe(all.length);
@@ -36,6 +37,7 @@ describe('storeKeys', () => {
     expect(k.events).toBe('sf:{main}:events');
     expect(k.mediaSession('by-start')).toBe('sf:{main}:media:session:by-start'); // never an index name
     expect(k.relayMedia('rtp1')).toBe('sf:{main}:relay:media:rtp1');
+    expect(k.lease('vip:198.51.100.10')).toBe('sf:{main}:lease:vip:198.51.100.10');
   });
 
   it('refuses cluster names that would break the hash tag', () => {

@@ -30,6 +30,7 @@
  * | `probes`                              | zset   | `<switchId>:<nodeId>` → report expiry (ms)       |
  * | `probe:<switchId>:<nodeId>`           | hash   | up, lat, p99, at (ms); expires with the report   |
  * | `sticky:<source key>`                 | string | the switchId the source sticks to; PX = its ttl  |
+ * | `lease:<name>`                        | hash   | holder ('' when free), epoch, exp (ms), claim: wholder, wprio, wexp (ms) |
  * | `events` (a pub/sub channel, no key)  | -      | change notices (`switches`: switches, relays or caps) for every node |
  */
 import { SipfleetError } from '../errors.ts';
@@ -69,6 +70,8 @@ export interface StoreKeys {
   readonly mediaRelays: string;
   /** One relay's media sessions, scored by expiry. */
   relayMedia(relayId: string): string;
+  /** One named lease (a floating IP's): its grant, epoch counter and claim. */
+  lease(name: string): string;
 }
 
 /**
@@ -112,5 +115,6 @@ export function storeKeys(cluster: string): StoreKeys {
     mediaByExpiry: `${prefix}media:by-expiry`,
     mediaRelays: `${prefix}media:relays`,
     relayMedia: (relayId) => `${prefix}relay:media:${relayId}`,
+    lease: (name) => `${prefix}lease:${name}`,
   };
 }

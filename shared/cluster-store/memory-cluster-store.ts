@@ -19,6 +19,10 @@ import type {
   CallRecord,
   ClusterLimitsRecord,
   ClusterStore,
+  LeaseAcquireResult,
+  LeaseClaim,
+  LeaseRenewResult,
+  LeaseState,
   LevelStats,
   MediaSessionRecord,
   NodeLease,
@@ -40,6 +44,9 @@ import {
   assertAdmitRequest,
   assertEpoch,
   assertId,
+  assertLeaseEpoch,
+  assertLeaseName,
+  assertLeasePriority,
   assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
@@ -106,6 +113,15 @@ function pruneExpired<T>(map: Map<string, Expiring<T>>, nowMs: number, max = Inf
   }
 }
 
+/** One named lease: the grant (holder '' when free) and the live claim of another holder. */
+interface MemoryLease {
+  holder: string;
+  epoch: number;
+  /** Store-clock ms; the grant is live while now < expiresAtMs. */
+  expiresAtMs: number;
+  claim: (LeaseClaim & { expiresAtMs: number }) | undefined;
+}
+
 export class MemoryClusterStore implements ClusterStore {
   readonly #clock: StoreClock;
   readonly #epochs = new Map<string, number>();
@@ -137,6 +153,8 @@ export class MemoryClusterStore implements ClusterStore {
   /** Source key → switch id; re-inserted on every set, so roughly oldest expiry first. */
   readonly #sticky = new Map<string, Expiring<string>>();
   /** Made on first use: most memory stores (tests) never log. */
+  /** Named leases (a few per cluster: one per floating IP); kept for their epoch counter. */
+  readonly #namedLeases = new Map<string, MemoryLease>();
   #logger: Logger | undefined;
   #closed = false;
 
@@ -627,6 +645,79 @@ export class MemoryClusterStore implements ClusterStore {
     pruneExpired(this.#sticky, nowMs, STICKY_PRUNE_STEP);
     this.#sticky.delete(key);
     this.#sticky.set(key, { value: switchId, expiresAtMs: nowMs + ttlMs });
+  }
+
+  // ---- named leases ----
+
+  async acquireLease(name: string, holder: string, ttlMs: number, priority = 0): Promise<LeaseAcquireResult> {
+    this.#assertOpen('acquireLease');
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertTtl(ttlMs);
+    assertLeasePriority(priority);
+    const nowMs = Math.floor(this.#clock.nowMs());
+    let lease = this.#namedLeases.get(name);
+    if (lease === undefined) this.#namedLeases.set(name, (lease = { holder: '', epoch: 0, expiresAtMs: 0, claim: undefined }));
+    const live = lease.holder !== '' && lease.expiresAtMs > nowMs;
+    const claim = lease.claim !== undefined && lease.claim.expiresAtMs > nowMs ? lease.claim : undefined;
+    if (live && lease.holder !== holder) {
+      if (claim === undefined || claim.holder === holder || priority > claim.priority) {
+        lease.claim = { holder, priority, expiresAtMs: nowMs + Math.ceil(ttlMs) };
+      }
+      return { acquired: false, holder: lease.holder, epoch: lease.epoch, remainingMs: lease.expiresAtMs - nowMs };
+    }
+    if (claim !== undefined && claim.holder !== holder && claim.priority > priority) {
+      return { acquired: false, holder: undefined, reservedFor: claim.holder, epoch: lease.epoch, remainingMs: 0 };
+    }
+    const lapsed = lease.holder !== '' && !live ? { holder: lease.holder, agoMs: nowMs - lease.expiresAtMs } : undefined;
+    lease.holder = holder;
+    lease.epoch += 1;
+    lease.expiresAtMs = nowMs + Math.ceil(ttlMs);
+    if (claim === undefined || claim.holder === holder) lease.claim = undefined;
+    return { acquired: true, epoch: lease.epoch, expiresAtMs: lease.expiresAtMs, ...(lapsed === undefined ? {} : { lapsed }) };
+  }
+
+  async renewLease(name: string, holder: string, epoch: number, ttlMs: number): Promise<LeaseRenewResult> {
+    this.#assertOpen('renewLease');
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertLeaseEpoch(epoch);
+    assertTtl(ttlMs);
+    const nowMs = Math.floor(this.#clock.nowMs());
+    const lease = this.#namedLeases.get(name);
+    if (lease === undefined || lease.holder !== holder || lease.epoch !== epoch || lease.expiresAtMs <= nowMs) return { renewed: false };
+    lease.expiresAtMs = nowMs + Math.ceil(ttlMs);
+    const claim = lease.claim !== undefined && lease.claim.expiresAtMs > nowMs && lease.claim.holder !== holder ? lease.claim : undefined;
+    return { renewed: true, expiresAtMs: lease.expiresAtMs, ...(claim === undefined ? {} : { wantedBy: { holder: claim.holder, priority: claim.priority } }) };
+  }
+
+  async releaseLease(name: string, holder: string, epoch: number): Promise<boolean> {
+    this.#assertOpen('releaseLease');
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertLeaseEpoch(epoch);
+    const lease = this.#namedLeases.get(name);
+    if (lease === undefined || lease.holder !== holder || lease.epoch !== epoch) return false;
+    lease.holder = '';
+    lease.expiresAtMs = 0;
+    return true;
+  }
+
+  async getLease(name: string): Promise<LeaseState | undefined> {
+    this.#assertOpen('getLease');
+    assertLeaseName(name);
+    const lease = this.#namedLeases.get(name);
+    if (lease === undefined) return undefined;
+    const nowMs = Math.floor(this.#clock.nowMs());
+    const live = lease.holder !== '' && lease.expiresAtMs > nowMs;
+    const claim = lease.claim !== undefined && lease.claim.expiresAtMs > nowMs ? lease.claim : undefined;
+    return {
+      name,
+      holder: live ? lease.holder : undefined,
+      epoch: lease.epoch,
+      expiresAtMs: live ? lease.expiresAtMs : 0,
+      ...(claim === undefined ? {} : { wantedBy: { holder: claim.holder, priority: claim.priority } }),
+    };
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,9 @@ import type {
   CallRecord,
   ClusterLimitsRecord,
   ClusterStore,
+  LeaseAcquireResult,
+  LeaseRenewResult,
+  LeaseState,
   LevelStats,
   MediaSessionRecord,
   NodeLease,
@@ -43,6 +46,9 @@ import {
   assertAdmitRequest,
   assertEpoch,
   assertId,
+  assertLeaseEpoch,
+  assertLeaseName,
+  assertLeasePriority,
   assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
@@ -343,6 +349,36 @@ export class RedisClusterStore implements ClusterStore {
     assertSwitchId('switchId', switchId);
     assertTtl(ttlMs);
     await this.#op('stickySet', () => this.#scripts.stickySet(key, switchId, ttlMs));
+  }
+
+  // ---- named leases ----
+
+  async acquireLease(name: string, holder: string, ttlMs: number, priority = 0): Promise<LeaseAcquireResult> {
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertTtl(ttlMs);
+    assertLeasePriority(priority);
+    return this.#op('acquireLease', () => this.#scripts.acquireLease(name, holder, ttlMs, priority));
+  }
+
+  async renewLease(name: string, holder: string, epoch: number, ttlMs: number): Promise<LeaseRenewResult> {
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertLeaseEpoch(epoch);
+    assertTtl(ttlMs);
+    return this.#op('renewLease', () => this.#scripts.renewLease(name, holder, epoch, ttlMs));
+  }
+
+  async releaseLease(name: string, holder: string, epoch: number): Promise<boolean> {
+    assertLeaseName(name);
+    assertId('holder', holder);
+    assertLeaseEpoch(epoch);
+    return this.#op('releaseLease', () => this.#scripts.releaseLease(name, holder, epoch));
+  }
+
+  async getLease(name: string): Promise<LeaseState | undefined> {
+    assertLeaseName(name);
+    return this.#op('getLease', () => this.#scripts.getLease(name));
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,9 @@ import type {
   AdmitRequest,
   AdmitResult,
   CallRecord,
+  LeaseAcquireResult,
+  LeaseRenewResult,
+  LeaseState,
   LevelStats,
   MediaSessionRecord,
   NodeLease,
@@ -53,6 +56,10 @@ export const SCRIPT_NAMES = [
   'remove-media-session',
   'list-media-sessions',
   'relay-session-counts',
+  'acquire-lease',
+  'renew-lease',
+  'release-lease',
+  'get-lease',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -378,6 +385,51 @@ export class StoreScripts {
 
   async stickySet(key: string, switchId: string, ttlMs: number): Promise<void> {
     await this.#redis.set(this.#keys.sticky(key), switchId, 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  // ---- named leases ----
+
+  async acquireLease(name: string, holder: string, ttlMs: number, priority: number): Promise<LeaseAcquireResult> {
+    const r = asArray(await this.#run('acquire-lease', [this.#keys.lease(name)], [holder, Math.ceil(ttlMs), priority]), 'acquire-lease');
+    if (r[0] === 1) {
+      const lapsedHolder = String(r[3]);
+      const base = { acquired: true as const, epoch: Number(r[1]), expiresAtMs: Number(r[2]) };
+      return lapsedHolder === '' ? base : { ...base, lapsed: { holder: lapsedHolder, agoMs: Number(r[4]) } };
+    }
+    const liveHolder = String(r[1]);
+    const reservedFor = String(r[4]);
+    return {
+      acquired: false,
+      holder: liveHolder === '' ? undefined : liveHolder,
+      ...(reservedFor === '' ? {} : { reservedFor }),
+      epoch: Number(r[2]),
+      remainingMs: Number(r[3]),
+    };
+  }
+
+  async renewLease(name: string, holder: string, epoch: number, ttlMs: number): Promise<LeaseRenewResult> {
+    const r = asArray(await this.#run('renew-lease', [this.#keys.lease(name)], [holder, epoch, Math.ceil(ttlMs)]), 'renew-lease');
+    if (r[0] !== 1) return { renewed: false };
+    const claimant = String(r[2]);
+    return { renewed: true, expiresAtMs: Number(r[1]), ...(claimant === '' ? {} : { wantedBy: { holder: claimant, priority: Number(r[3]) } }) };
+  }
+
+  async releaseLease(name: string, holder: string, epoch: number): Promise<boolean> {
+    return (await this.#run('release-lease', [this.#keys.lease(name)], [holder, epoch])) === 1;
+  }
+
+  async getLease(name: string): Promise<LeaseState | undefined> {
+    const r = asArray(await this.#run('get-lease', [this.#keys.lease(name)], []), 'get-lease');
+    if (r.length === 0) return undefined;
+    const holder = String(r[0]);
+    const claimant = String(r[3]);
+    return {
+      name,
+      holder: holder === '' ? undefined : holder,
+      epoch: Number(r[1]),
+      expiresAtMs: Number(r[2]),
+      ...(claimant === '' ? {} : { wantedBy: { holder: claimant, priority: Number(r[4]) } }),
+    };
   }
 
   /** The store clock, ms (Redis TIME). */

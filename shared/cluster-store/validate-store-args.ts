@@ -122,3 +122,23 @@ export function assertMediaSession(session: Omit<MediaSessionRecord, 'startedAtM
   assertSwitchId('session.relayId', session.relayId);
   assertId('session.nodeId', session.nodeId);
 }
+
+/** Longest lease name (e.g. `vip:<address>`). */
+export const LEASE_NAME_MAX = 200;
+
+/** A lease name: 1-LEASE_NAME_MAX characters, no whitespace or control characters. */
+export function assertLeaseName(name: string): void {
+  if (typeof name !== 'string' || name === '' || name.length > LEASE_NAME_MAX || /[\s\u0000-\u001f\u007f]/.test(name)) {
+    throw invalid('name', `must be 1-${LEASE_NAME_MAX} characters without whitespace or control characters`);
+  }
+}
+
+/** A lease claim's priority: an integer 0-1000000 (higher wins). */
+export function assertLeasePriority(priority: number): void {
+  if (!isInt(priority, 0, 1_000_000)) throw invalid('priority', 'must be an integer from 0 to 1000000');
+}
+
+/** A lease epoch handed out by `acquireLease`: a positive safe integer. */
+export function assertLeaseEpoch(epoch: number): void {
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw invalid('epoch', 'must be a positive integer');
+}
