@@ -29,6 +29,13 @@ import { PhoneStack } from './registrar/phone-stack.ts';
 import { internalHopUri, OWNER_URI_INFO } from './registrar/owner-uri.ts';
 import { MediaStack } from './media/media-stack.ts';
 import { relayRecordOf } from './media/relay-pool.ts';
+import { systemCommandRunner, type CommandRunner } from './ha/command-runner.ts';
+import { IpVipAddress, ownInterfaceAddress } from './ha/vip-address.ts';
+import { ownHopUri } from './ha/own-hop-uri.ts';
+import { VipIdentity } from './ha/vip-identity.ts';
+import { VipManager } from './ha/vip-manager.ts';
+import { WarmUp } from './ha/warm-up.ts';
+import { DrainHandoff, HANDOFF_QUIESCE_MS } from './cluster/drain-handoff.ts';
 
 export interface DispatcherNode {
   readonly id: string;
@@ -50,15 +57,21 @@ export interface DispatcherNode {
   readonly config: NodeConfig;
   admissionStats(): AdmissionStats | undefined;
   /**
-   * Ready for new calls: listening, not shutting down, and the cluster store reachable (or the
-   * cluster's outage policy is fail-open).
+   * Ready for new calls: listening, warmed up (registered in the store, registry loaded, switch
+   * probes settled; or `node.warmup` passed), not draining or shutting down, and the cluster store
+   * reachable (or the cluster's outage policy is fail-open).
    */
   readonly ready: boolean;
-  /** True once `drain()` was called: new calls get 503 (Draining), `ready` is false. */
+  /** True once `drain()` was called: new calls go to a live peer (else 503 Draining), `ready` is false. */
   readonly draining: boolean;
+  /** The start-up warm-up (`ready` stays false until it is done): what it still waits for. */
+  readonly warmUp: WarmUp;
+  /** The floating IP (`node.vip`); undefined without one. */
+  readonly vip: VipManager | undefined;
   /**
-   * Stop taking new calls (before a restart): new INVITEs outside a dialog get 503 (Draining) with
-   * Retry-After, requests inside a dialog go on, `/readyz` answers 503. One-way until the restart.
+   * Stop taking new calls (before a restart): new INVITEs outside a dialog are handed to a live
+   * peer (docs/ops-api.md, "Drain"), or get 503 (Draining) with Retry-After when there is none;
+   * requests inside a dialog go on, `/readyz` answers 503. One-way until the restart.
    * `sipfleet dispatcher` calls it on SIGUSR2.
    */
   drain(): void;
@@ -72,6 +85,8 @@ export interface DispatcherOptions {
   admission?: Admission;
   store?: ClusterStore;
   version?: string;
+  /** Runs `ip` and `arping` for the floating IP (tests inject a fake). */
+  commands?: CommandRunner;
 }
 
 export async function startDispatcher(config: NodeConfig, opts: DispatcherOptions = {}): Promise<DispatcherNode> {
@@ -140,9 +155,15 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
   });
   await transport.start();
-  const identity = new LocalIdentity(transport.listeners());
+  // With a floating IP the advertised host is the floating IP (it reaches whichever node holds it):
+  // peers reach this node at its own address on that interface, which is ours too.
+  const vipConfig = config.node.vip;
+  const commands = opts.commands ?? systemCommandRunner;
+  const ownAddress = vipConfig === undefined ? undefined : await ownInterfaceAddress(commands, vipConfig.interface, vipConfig.address);
+  if (vipConfig !== undefined && ownAddress === undefined) log.warn({ interface: vipConfig.interface }, 'no address of our own on the floating IP\'s interface: peers cannot reach this node directly');
+  const identity = ownAddress === undefined ? new LocalIdentity(transport.listeners()) : new VipIdentity(transport.listeners(), ownAddress);
   // Other nodes send calls for phones registered here to this URI (the internal hop).
-  info[OWNER_URI_INFO] = internalHopUri(identity);
+  info[OWNER_URI_INFO] = ownAddress === undefined ? internalHopUri(identity) : ownHopUri(identity, ownAddress);
   // Registering (onRegistered above) seeds the switch registry and the cluster limits from the
   // config; after that the store is the truth (the ops API changes it live, every node follows
   // within a second).
@@ -157,7 +178,11 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     stickyTtlMs: cluster.stickyTtl,
     logger: log.child({ layer: 'switch-pool' }),
   });
-  await pool.start().catch((err: unknown) => log.warn({ err }, 'switch registry not loaded yet; it loads when the store is back'));
+  let registryLoaded = false;
+  await pool.start().then(
+    () => (registryLoaded = true),
+    (err: unknown) => log.warn({ err }, 'switch registry not loaded yet; it loads when the store is back'),
+  );
   const registry = pool;
   const switches = () => new Map(registry.snapshot().map((sw) => [sw.id, sw]));
   // The cluster's caps: seeded from the config, then live from the store (resized by the ops API;
@@ -202,6 +227,17 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     });
   }
   let draining = false;
+  // The drain hand-off: tokens signed with the cluster secret (the registrar store's; read from a
+  // store opened for it when the registrar is off), peers from the leases.
+  const phoneStack = phones;
+  const handoff = new DrainHandoff({
+    nodeId: config.node.id,
+    store,
+    secret: phoneStack?.store ?? createRegistrarStore(config.store, cluster.name, log.child({ layer: 'registrar-store' })),
+    closeSecretSource: phoneStack === undefined,
+    logger: log.child({ layer: 'handoff' }),
+  });
+  await handoff.start();
   const mediaStack = await MediaStack.create({ nodeId: config.node.id, cluster, store, clock, logger: log.child({ layer: 'media' }) });
   media = mediaStack;
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
@@ -219,6 +255,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     maxAttempts: cluster.failover.attempts,
     noResponseTimeoutMs: cluster.failover.timeout,
     isDraining: () => draining,
+    handoff,
   });
   layer = new TransactionLayer({
     transport,
@@ -243,8 +280,25 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     logger: log.child({ layer: 'prober' }),
   });
   prober.start();
+  const warmUp = new WarmUp({
+    clock,
+    maxMs: config.node.warmup,
+    fall: cluster.probe.fall,
+    registered: () => membership.epoch !== undefined,
+    registryLoaded: () => registryLoaded || registry.snapshot().length > 0 || cluster.switches.length === 0,
+    switches: () => registry.snapshot(),
+    probes: (id) => health.snapshot(id),
+  });
+
+  const warmStart = clock.now();
+  const watchWarmUp = (): void => {
+    if (warmUp.done) log.info({ ms: clock.now() - warmStart }, 'warmed up: store registration, switch registry and switch probes settled');
+    else clock.setTimer(100, watchWarmUp);
+  };
+  watchWarmUp();
 
   let closing = false;
+  let vip: VipManager | undefined;
   let http: NodeHttp | undefined;
   const node: DispatcherNode = {
     id: config.node.id,
@@ -265,18 +319,27 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     config,
     admissionStats: () => admission.stats?.(),
     get ready() {
-      return !closing && !draining && (store.connected || cluster.redisOutage === 'fail-open');
+      return !closing && !draining && (store.connected || cluster.redisOutage === 'fail-open') && warmUp.done;
     },
     get draining() {
       return draining;
     },
+    warmUp,
+    get vip() {
+      return vip;
+    },
     drain() {
       if (draining) return;
       draining = true;
-      log.warn({ dialogs: dialogs.size }, 'draining: new calls get 503 (Draining), dialogs in progress continue');
+      log.warn({ dialogs: dialogs.size, peers: handoff.peers.length }, 'draining: new calls go to a live peer (or get 503 Draining), dialogs in progress continue');
     },
     async close() {
       closing = true;
+      // The floating IP first: removed and its lease released, so the peer takes it at once.
+      await vip?.stop();
+      // Draining: the calls handed to a peer and not answered yet get their answer relayed first.
+      if (draining) await proxy.quiesce(HANDOFF_QUIESCE_MS);
+      await handoff.stop();
       prober.stop();
       registry.stop();
       stopLimits();
@@ -293,6 +356,26 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   };
   if (config.node.http !== undefined) {
     http = await startNodeHttp(config.node.http, node, opts.version ?? '0.0.0');
+  }
+  if (vipConfig !== undefined) {
+    const vipLog = log.child({ layer: 'vip' });
+    vip = new VipManager({
+      config: vipConfig,
+      nodeId: config.node.id,
+      store,
+      address: new IpVipAddress({
+        address: vipConfig.address,
+        prefixLength: vipConfig.prefixLength,
+        interface: vipConfig.interface,
+        runner: commands,
+        logger: vipLog,
+      }),
+      health: () => ({ ready: node.ready, draining }),
+      // Deadlines on a monotonic clock (a wall-clock step must not stretch or cut a lease).
+      clock: opts.clock ?? { now: () => performance.now(), setTimer: systemClock.setTimer },
+      logger: vipLog,
+    });
+    await vip.start();
   }
   log.info(
     { listeners: transport.listeners().map((l) => `${l.protocol}://${l.address}:${l.port}`), http: http?.address },

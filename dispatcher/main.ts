@@ -11,7 +11,10 @@ export const DISPATCHER_USAGE = `Usage: sipfleet dispatcher --config FILE
 
 Start a dispatcher node (SIP proxy) as described by FILE (YAML, see docs/config.md).
 Environment variables SIPFLEET_<PATH> override file values (e.g. SIPFLEET_NODE__ID=d2).
-SIGTERM/SIGINT stop it; SIGUSR2 drains it (new calls get 503, calls in progress continue).
+SIGTERM/SIGINT stop it; SIGUSR2 drains it (new calls go to a live peer, or get 503 without one; calls in
+progress continue).
+With node.vip, SIGHUP makes the holder of the floating IP hand it back to a ready node of
+higher priority (the manual return of autoReturn: false; see docs/ha.md).
 
 Options:
   -c, --config FILE   node configuration (or SIPFLEET_CONFIG)
@@ -42,12 +45,16 @@ export async function runDispatcherCli(argv: string[], version: string): Promise
   // SIGUSR2: drain (no new calls, dialogs continue, /readyz 503) before an orchestrated restart.
   const drain = () => node.drain();
   process.on('SIGUSR2', drain);
+  // SIGHUP: hand the floating IP back (only with node.vip; otherwise SIGHUP keeps its default).
+  const handBack = () => void node.vip?.handBack();
+  if (node.vip !== undefined) process.on('SIGHUP', handBack);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   process.off('SIGUSR2', drain);
+  process.off('SIGHUP', handBack);
   await node.close();
   return 0;
 }

@@ -23,6 +23,7 @@ TOOLS=(
   "rtpengine:rtpengine-daemon"
   "taskset:util-linux"
   "ps:procps"
+  "arping:iputils-arping"
 )
 # Daemons whose packages may try to start them on install.
 DAEMONS=(rtpengine redis-server stunnel4 stunnel)

@@ -9,13 +9,15 @@
  *   process restarts, it is active again: no SIPp call fails.
  * - Stop takes it out of rotation (no call fails, none reaches it), start brings it back; delete
  *   removes process and registry entry.
- * - A dispatcher deployed the same way joins the cluster and carries calls; drained, it answers new
- *   calls 503 while its calls in progress finish; a restart waits for them, then it rejoins.
+ * - A dispatcher deployed the same way joins the cluster and carries calls; drained, it hands new
+ *   calls to its live peer while its calls in progress finish; a restart waits for them, then it
+ *   rejoins.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { createLogger } from '../shared/log.ts';
@@ -27,6 +29,7 @@ import { requireTool } from './support/require-tool.ts';
 import { runSipp } from './support/sipp.ts';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
+const RR_UAC = fileURLToPath(new URL('./scenarios/uac-rr-hold.xml', import.meta.url));
 const PROBE = '  probe: { interval: 1s, timeout: 500ms, fall: 2, rise: 1, warmup: 0ms }';
 
 let cluster: ClusterHarness | undefined;
@@ -195,7 +198,7 @@ describe('ops API lifecycle through the orchestrator', () => {
     console.info(`lifecycle operations (ms): ${JSON.stringify(timings)}`);
   });
 
-  it('deploys a dispatcher through the API: it joins and carries calls; drain refuses new calls, restart lets the calls in progress finish', async () => {
+  it('deploys a dispatcher through the API: it joins and carries calls; drained, it hands new calls to its peer; restart lets the calls in progress finish', async () => {
     requireTool('sipp', 'sip-tester');
     cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
     const c = cluster;
@@ -215,7 +218,7 @@ describe('ops API lifecycle through the orchestrator', () => {
     await expect.poll(async () => (await server('d3')).channels.inUse, { timeout: 5_000, interval: 100 }).toBe(10);
     const restart = await operation('POST', '/v1/servers/d3/restart', { deadlineS: 20 });
     const rsteps: string[] = restart.op.steps.map((s: { message: string }) => s.message);
-    expect(rsteps[0]).toBe('draining (SIGUSR2): new calls get 503 (Draining), calls in progress continue');
+    expect(rsteps[0]).toBe('draining (SIGUSR2): new calls go to a live peer (or get 503 Draining), calls in progress continue');
     expect(rsteps[1]).toBe('10 calls in progress; waiting up to 20 s for them to end');
     expect(rsteps[2]).toMatch(/^no calls left after \d+\.\d s$/);
     expect(rsteps.at(-1)).toMatch(/^joined the cluster/);
@@ -224,13 +227,17 @@ describe('ops API lifecycle through the orchestrator', () => {
     expect(done.successful).toBe(10);
     expect(await server('d3')).toMatchObject({ status: 'up', managed: { state: 'running', restarts: 1, draining: false } });
 
-    // Drain: /readyz 503, and a new call gets 503 (Draining) (SIPp counts it failed).
+    // Drain: /readyz 503, and a new call is handed to the live peer d1 (docs/ops-api.md, "Drain"):
+    // it succeeds, its ACK and BYE going to d1 only (the scenario follows the route set).
     const drain = await operation('POST', '/v1/servers/d3/drain');
     expect(drain.op.steps.map((s: { message: string }) => s.message)).toContain('GET /readyz answers 503 (draining): load balancers stop sending it calls');
     expect(await server('d3')).toMatchObject({ status: 'draining', managed: { draining: true } });
-    const refused = await runSipp({ scenario: 'uac', target, rate: 10, calls: 3 });
-    expect(refused.successful).toBe(0);
-    expect(refused.failed).toBe(3);
+    const handedIn = async () => (await c.dispatchers[0].process.metrics())['sipfleet_drain_handoffs_total{direction="in"}'];
+    const before = await handedIn();
+    const handed = await runSipp({ scenario: RR_UAC, target, rate: 10, calls: 3, holdMs: 200 });
+    expect(handed.failed, handed.errors.slice(0, 500)).toBe(0);
+    expect(handed.successful).toBe(3);
+    expect((await handedIn()) - before).toBe(3);
     // The harness's own dispatcher is not the orchestrator's.
     expect((await request('POST', '/v1/servers/d1/restart')).status).toBe(409);
   });

@@ -1,8 +1,10 @@
 /**
- * Node-local HTTP endpoints for load balancers and Prometheus (`node.http`):
- * `GET /healthz` (process alive), `GET /readyz` (200 while serving, 503 otherwise: not
- * connected, shutting down or draining; the body says `draining`),
- * `GET /metrics` (Prometheus text format). Anything else is 404; non-GET is 405.
+ * Node-local HTTP endpoints for load balancers and Prometheus (`node.http`, docs/ha.md):
+ * `GET /healthz` (process alive), `GET /readyz` (200 while serving, 503 otherwise: warming up,
+ * not connected to the store under fail-closed, shutting down or draining; the body says which),
+ * `GET /leader` (200 on the node that holds the floating IP, 403 on the others; without
+ * `node.vip`, 200 while ready: a lone node leads itself), `GET /metrics` (Prometheus text
+ * format). Anything else is 404; non-GET is 405.
  */
 import { createServer, type Server } from 'node:http';
 import type { DispatcherNode } from '../dispatcher-node.ts';
@@ -24,7 +26,13 @@ export async function startNodeHttp(at: { host: string; port: number }, node: Di
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: node.id, version }));
     } else if (path === '/readyz') {
       const ready = node.ready;
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, node: node.id, draining: node.draining }));
+      const warmingUp = node.warmUp.pending();
+      const body = { ready, node: node.id, draining: node.draining, storeConnected: node.store.connected, ...(warmingUp.length > 0 ? { warmingUp } : {}) };
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    } else if (path === '/leader') {
+      const vip = node.vip;
+      const body = vip === undefined ? { leader: node.ready, node: node.id } : { ...vip.status(), node: node.id };
+      res.writeHead(body.leader ? 200 : 403, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     } else if (path === '/metrics') {
       renderMetrics(node).then(
         (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),

@@ -51,6 +51,8 @@ function renderNodeMetrics(node: DispatcherNode): string {
   out += line('sipfleet_stray_responses_total', 'Responses matching no transaction (dropped)', 'counter', x.strayResponses, labels);
   out += line('sipfleet_invites_total', 'INVITE requests received', 'counter', p.invites, labels);
   out += line('sipfleet_dialogs', 'Dialogs (calls) tracked by this node', 'gauge', node.dialogs.size, labels);
+  out += '# HELP sipfleet_drain_handoffs_total New INVITEs handed to a peer while draining (out), and handed here by a draining peer (in)\n# TYPE sipfleet_drain_handoffs_total counter\n';
+  out += `sipfleet_drain_handoffs_total{node="${node.id}",direction="out"} ${p.handedOff}\nsipfleet_drain_handoffs_total{node="${node.id}",direction="in"} ${p.handedIn}\n`;
   out += line('sipfleet_unknown_sources_total', 'New requests refused or dropped from unknown sources', 'counter', p.unknownSources, labels);
   out += line('sipfleet_store_connected', '1 while the cluster store is reachable', 'gauge', node.store.connected ? 1 : 0, labels);
   out += line('sipfleet_node_epoch', 'This node\'s fencing epoch in the cluster store', 'gauge', node.membership.epoch ?? 0, labels);

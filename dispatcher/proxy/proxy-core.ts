@@ -12,6 +12,11 @@
  *   7. forward (§16.6): Max-Forwards−1, Record-Route (double when the transport/interface
  *      changes, RFC 5658), our Via with a fresh branch carrying the loop hash
  * Responses are handled by the request's ResponseContext.
+ *
+ * Drain hand-off (handoff-service.ts): a draining node forwards a new INVITE to a live peer with a
+ * signed Route token naming its source, as a plain stateful hop (no Record-Route, no dialog, no
+ * admission); on the peer, stage 2 recognises the token and every later stage takes the request
+ * as coming from that source (`#sourceOf`).
  */
 import { ERROR_CODES, isSipfleetError, SipParseError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -45,6 +50,7 @@ import { isLooped, loopHash } from './loop-detection.ts';
 import { branchWithLoopHash, ResponseContext, type BranchPlan, type ResponseContextHooks } from './response-context.ts';
 import { resolveUriTarget, uriProtocol } from './route-target.ts';
 import { PhoneFlowTokens } from '../registrar/owner-hop.ts';
+import type { HandoffService, HandoffSource } from './handoff-service.ts';
 
 /** Request-URI schemes this proxy will route (RFC 4475 §3.3.2: anything else is 416). */
 const SCHEMES = new Set(['sip', 'sips', 'tel']);
@@ -83,8 +89,15 @@ export interface ProxyCoreOptions {
    * The node is draining (before a restart): a new INVITE outside a dialog gets 503 (Draining)
    * with Retry-After, so the carrier tries its next dispatcher; requests inside a dialog, and
    * calls relayed here by another node for a phone this node holds, go on as usual.
+   * With `handoff`, the new INVITE goes to a live peer instead, when there is one.
    */
   isDraining?: (() => boolean) | undefined;
+  /**
+   * The drain hand-off (handoff-service.ts): while draining, a new INVITE from a carrier or a
+   * switch over UDP goes to a live peer instead of 503 (Draining); and a request another draining
+   * node hands this one is taken as coming from the source its token names.
+   */
+  handoff?: HandoffService | undefined;
 }
 
 export interface ProxyStats {
@@ -94,18 +107,29 @@ export interface ProxyStats {
   localReplies: Record<number, number>;
   /** Requests forwarded to each switch (first attempts and failovers). */
   attempts: Record<string, number>;
+  /** New INVITEs this node handed to a peer while draining. */
+  handedOff: number;
+  /** Requests a draining peer handed this node (with a valid token). */
+  handedIn: number;
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining'>> & {
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff'>> & {
     carriers: CarrierMatcher | undefined;
     phones: PhoneServices | undefined;
     media: MediaService | undefined;
     isDraining: (() => boolean) | undefined;
+    handoff: HandoffService | undefined;
   };
   readonly #failoverCodes: ReadonlySet<number>;
   #layer: TransactionLayer | undefined;
-  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {} };
+  readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {}, handedOff: 0, handedIn: 0 };
+  /** Requests handed here by a draining peer: the source their token names (see `#sourceOf`). */
+  readonly #handedSources = new WeakMap<ServerTransaction, Flow>();
+  /** Hand-offs whose final response has not gone upstream yet; `quiesce` waits for them. */
+  #handoffsInFlight = 0;
+  #quiescing = false;
+  #onIdle: Array<() => void> = [];
 
   // Shared by every response context (one closure each per call would live as long as the call's
   // transactions: 32 s).
@@ -125,6 +149,7 @@ export class ProxyCore implements ServerTransactionUser {
       phones: undefined,
       media: undefined,
       isDraining: undefined,
+      handoff: undefined,
       ...opts,
     };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
@@ -142,6 +167,23 @@ export class ProxyCore implements ServerTransactionUser {
 
   stats(): ProxyStats {
     return { ...this.#stats, localReplies: { ...this.#stats.localReplies }, attempts: { ...this.#stats.attempts } };
+  }
+
+  /**
+   * A draining node is about to close: the INVITEs it would hand off from now on are dropped
+   * unanswered (the caller retransmits them, to the restarted process), and the hand-offs in
+   * flight get their final response relayed. Resolves once none is left, or after `maxMs`.
+   */
+  quiesce(maxMs: number): Promise<void> {
+    this.#quiescing = true;
+    if (this.#handoffsInFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = this.#tl.clock.setTimer(maxMs, () => resolve());
+      this.#onIdle.push(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   // ---- ServerTransactionUser ----
@@ -169,7 +211,24 @@ export class ProxyCore implements ServerTransactionUser {
     if (proxyRequire !== undefined) return this.#reply(txn, 420, 'Bad Extension', [['Unsupported', proxyRequire]]);
     // Contact is forwarded as is, but a malformed one would break the dialog downstream.
     if (req.has('contact')) req.contacts();
-    const flowConnection = this.#preprocessRoutes(req, txn.flow);
+    const handedIn: { token?: HandoffSource | 'invalid' | 'unavailable' } = {};
+    const flowConnection = this.#preprocessRoutes(req, txn.flow, handedIn);
+    // A draining peer handed this request over: from here on it comes from the source the token
+    // names. A token that does not check out gives no bypass: the request is refused (or dropped,
+    // as unknown sources are).
+    const token = handedIn.token;
+    if (token === 'invalid') {
+      if (this.#o.unknownSources === 'drop') return txn.abort();
+      return this.#reply(txn, 403, 'Forbidden (Invalid Hand-off Token)');
+    }
+    if (token === 'unavailable') return this.#reply(txn, 503, 'Service Unavailable (Cluster Secret Not Loaded)', [['Retry-After', String(this.#o.retryAfter)]]);
+    let source = txn.flow;
+    if (token !== undefined) {
+      source = { ...txn.flow, protocol: token.protocol, remoteAddress: token.address, remotePort: token.port, connectionId: undefined };
+      this.#handedSources.set(txn, source);
+      this.#stats.handedIn++;
+      if (phones !== undefined && phones.shouldDrop(req, source.remoteAddress)) return txn.abort();
+    }
     // Out-of-dialog requests go to the switch pool; a Route set aimed elsewhere would make this
     // node an open relay, so it is refused (in-dialog Route sets come from our Record-Route).
     const hop = flowConnection?.hop === true;
@@ -192,11 +251,11 @@ export class ProxyCore implements ServerTransactionUser {
     let origin: Origin = 'carrier';
     if (hop) origin = 'node';
     else if (req.toTag === undefined && !req.has('route')) {
-      const source = txn.flow.remoteAddress;
+      const address = source.remoteAddress;
       const carriers = this.#o.carriers;
       // A switch is a switch even inside a carrier's range (a loopback lab, a shared subnet).
-      const fromSwitch = this.#o.router.isFromKnownPeer(source);
-      carrierId = fromSwitch && phones !== undefined ? undefined : carriers?.match(source)?.id;
+      const fromSwitch = this.#o.router.isFromKnownPeer(address);
+      carrierId = fromSwitch && phones !== undefined ? undefined : carriers?.match(address)?.id;
       // Without carriers configured nobody is checked (the single-node default): every source is
       // a trunk. With carriers, anyone else is a phone (registrar on) or an unknown source.
       const checked = carriers !== undefined && carriers.size > 0;
@@ -208,8 +267,11 @@ export class ProxyCore implements ServerTransactionUser {
         return this.#reply(txn, 403, 'Forbidden (Unknown Source)');
       }
     }
-    // A draining node takes no new calls (checked after the source check: a drop stays silent).
+    // A draining node takes no new calls (checked after the source check: a drop stays silent):
+    // it hands them to a live peer, else answers 503. A call handed here is never handed on, and a
+    // phone's is not handed off (its NAT binding leads to this node only).
     if (req.method === 'INVITE' && req.toTag === undefined && !req.has('route') && !hop && this.#o.isDraining?.() === true) {
+      if (token === undefined && origin !== 'phone' && this.#handOff(txn, hash)) return;
       return this.#reply(txn, 503, 'Service Unavailable (Draining)', [['Retry-After', String(this.#o.retryAfter)]]);
     }
     if (req.method === 'INVITE') txn.respond(makeResponse(req, 100, 'Trying'));
@@ -252,6 +314,61 @@ export class ProxyCore implements ServerTransactionUser {
 
   // ---- pipeline stages ----
 
+  /** Where a new request came from: its flow, or for one a draining peer handed over, the source its token names. */
+  #sourceOf(txn: ServerTransaction): Flow {
+    return this.#handedSources.get(txn) ?? txn.flow;
+  }
+
+  /**
+   * Draining: hand a new INVITE to a live peer, as a plain stateful hop (no Record-Route, so the
+   * dialog's route set names the peer only; no dialog-table leg, no admission, no failover), with
+   * a Route token naming its source. False when it cannot be (no handoff service, not over UDP,
+   * no live peer or no cluster secret yet): the caller answers 503 (Draining).
+   *
+   * UDP only: the peer reaches the caller directly at the address the token names (in-dialog
+   * requests toward it); a caller on a stream connection is reachable through this node only.
+   */
+  #handOff(txn: ServerTransaction, hash: string): boolean {
+    const handoff = this.#o.handoff;
+    const flow = txn.flow;
+    if (handoff === undefined || flow.protocol !== 'udp') return false;
+    const req = txn.request;
+    const peerUri = handoff.peer(req.callId);
+    if (peerUri === undefined) return false;
+    let peer;
+    try {
+      peer = parseUri(peerUri, 'peer');
+    } catch {
+      return false;
+    }
+    if (!isSipUri(peer)) return false;
+    const token = handoff.encode({ protocol: flow.protocol, address: flow.remoteAddress, port: flow.remotePort }, req.callId, Date.now() / 1000);
+    if (token === undefined) return false;
+    // Closing: the caller's retransmission will reach the restarted process.
+    if (this.#quiescing) {
+      txn.abort();
+      return true;
+    }
+    const target = hopTarget(peer);
+    const fwd = this.#forwardCopy(req, flow, target, hash, false);
+    fwd.append('Route', tokenRoute(peer, token));
+    txn.respond(makeResponse(req, 100, 'Trying'));
+    this.#handoffsInFlight++;
+    const ctx = this.#context(txn, { onFinal: () => this.#handoffDone() });
+    this.#stats.handedOff++;
+    this.#stats.forwarded++;
+    ctx.start({ request: fwd, target });
+    return true;
+  }
+
+  #handoffDone(): void {
+    this.#handoffsInFlight--;
+    if (this.#handoffsInFlight > 0) return;
+    const waiters = this.#onIdle;
+    this.#onIdle = [];
+    for (const w of waiters) w();
+  }
+
   #reply(txn: ServerTransaction, status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = [], toTag = txn.localTag): void {
     this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
     txn.respond(makeResponse(txn.request, status, reason, { toTag, headers }));
@@ -259,9 +376,10 @@ export class ProxyCore implements ServerTransactionUser {
 
   /**
    * RFC 3261 §16.4. Returns the connection id from a flow token in a Route value we removed, when
-   * it points somewhere other than where the request came from.
+   * it points somewhere other than where the request came from. With `handedIn`, a hand-off token
+   * in one of them (a new request only) is decoded into `handedIn.token`.
    */
-  #preprocessRoutes(req: SipRequest, flow: Flow): FlowHint | undefined {
+  #preprocessRoutes(req: SipRequest, flow: Flow, handedIn?: { token?: HandoffSource | 'invalid' | 'unavailable' }): FlowHint | undefined {
     if (!req.has('route')) return undefined;
     const identity = this.#o.identity;
     const ruri = req.requestUri;
@@ -279,6 +397,15 @@ export class ProxyCore implements ServerTransactionUser {
       const uri = parseUri(req.routes()[0].uri, 'Route');
       if (!identity.isLocalUri(uri)) break;
       const user = isSipUri(uri) ? uri.user : undefined;
+      const handoff = this.#o.handoff;
+      if (handedIn !== undefined && handoff !== undefined && req.toTag === undefined) {
+        const token = handoff.decode(user, req.callId, Date.now() / 1000);
+        if (token !== undefined) {
+          handedIn.token = token;
+          req.removeFirstValue('route');
+          continue;
+        }
+      }
       const phone = this.#phoneHint(user, flow, req.toTag !== undefined);
       if (phone !== undefined) viaFlow = phone;
       else {
@@ -318,7 +445,7 @@ export class ProxyCore implements ServerTransactionUser {
     if (!inDialog && phones !== undefined && origin !== 'carrier') {
       let user: PhoneUser | undefined;
       if (origin === 'phone') {
-        const auth = await phones.authenticate(req, txn.flow.remoteAddress);
+        const auth = await phones.authenticate(req, this.#sourceOf(txn).remoteAddress);
         if (!auth.ok) return this.#reply(txn, auth.status, auth.reason, auth.headers, auth.toTag);
         user = auth.user;
       }
@@ -397,7 +524,10 @@ export class ProxyCore implements ServerTransactionUser {
     // A copy of its own: the Call-ID is kept by the dialog table and admission for the whole call,
     // and as a slice it would keep the INVITE's decoded text alive with it.
     const callId = ownString(req.callId);
-    const routing: RoutingContext = { request: req, flow: txn.flow, carrierId };
+    // The caller's flow: a call handed over by a draining peer keeps its original source for
+    // hash-source, the admission key and the dialog's caller side.
+    const source = this.#sourceOf(txn);
+    const routing: RoutingContext = { request: req, flow: source, carrierId };
     const tried = new Set<string>();
     let attempts = 0;
     let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;
@@ -437,7 +567,7 @@ export class ProxyCore implements ServerTransactionUser {
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {
-          const decision = await o.admission.admit({ callId, request: req, flow: txn.flow, carrierId, user, switchId: candidate.id, reattempt: admittedBefore });
+          const decision = await o.admission.admit({ callId, request: req, flow: source, carrierId, user, switchId: candidate.id, reattempt: admittedBefore });
           if (ctx.cancelled || ctx.finished) {
             if (decision.admitted) decision.release('cancel');
             return undefined;
@@ -455,7 +585,7 @@ export class ProxyCore implements ServerTransactionUser {
             state: 'early',
             switchTarget: candidate.target,
             switchId: candidate.id,
-            callerTarget: flowTarget(txn.flow),
+            callerTarget: flowTarget(source),
             createdAt: this.#tl.clock.now(),
             release: mediaCall === undefined ? decision.release : releaseWithMedia(decision.release, mediaCall),
           };
@@ -472,7 +602,7 @@ export class ProxyCore implements ServerTransactionUser {
         this.#stats.forwarded++;
         this.#stats.attempts[candidate.id] = (this.#stats.attempts[candidate.id] ?? 0) + 1;
         return {
-          request: this.#forwardCopy(req, txn.flow, candidate.target, hash, DIALOG_CREATING.has(req.method), undefined, media?.body),
+          request: this.#forwardCopy(req, source, candidate.target, hash, DIALOG_CREATING.has(req.method), undefined, media?.body),
           target: candidate.target,
           candidate,
         };
@@ -505,7 +635,7 @@ export class ProxyCore implements ServerTransactionUser {
     const groups: BranchPlan[][] = [];
     let q = Number.NaN;
     for (const b of bindings) {
-      const plan = this.#bindingPlan(req, txn.flow, b, hash, phones, media?.body);
+      const plan = this.#bindingPlan(req, this.#sourceOf(txn), b, hash, phones, media?.body);
       if (plan === undefined) continue;
       if (b.q !== q) groups.push([]);
       q = b.q;
@@ -550,9 +680,7 @@ export class ProxyCore implements ServerTransactionUser {
     const target = hopTarget(owner);
     const fwd = this.#forwardCopy(req, flow, target, hash, rr, undefined, body);
     fwd.setUri(b.contact);
-    const token = phones.tokens.encode('hop', b.flow, Date.now() / 1000);
-    const host = owner.host.includes(':') && !owner.host.startsWith('[') ? `[${owner.host}]` : owner.host;
-    fwd.append('Route', `<${owner.scheme}:${token}@${host}${owner.port === undefined ? '' : `:${owner.port}`}${uriTransportParam(owner)};lr>`);
+    fwd.append('Route', tokenRoute(owner, phones.tokens.encode('hop', b.flow, Date.now() / 1000)));
     for (const p of b.path) fwd.append('Route', p);
     return { request: fwd, target };
   }
@@ -582,7 +710,7 @@ export class ProxyCore implements ServerTransactionUser {
     if (media === undefined) return undefined;
     let call: MediaCall | undefined;
     try {
-      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, userZone, sourceIp: txn.flow.remoteAddress });
+      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, userZone, sourceIp: this.#sourceOf(txn).remoteAddress });
       if (call === undefined) return undefined;
       const body = hasSdp(req) ? await call.offer(req.fromTag ?? '', undefined, req.body) : undefined;
       return { call, body };
@@ -714,6 +842,12 @@ function releaseWithMedia(release: (reason: CallEndReason) => void, media: Media
 function hopTarget(owner: SipUri): Target {
   const protocol = uriProtocol(owner) ?? 'udp';
   return { protocol, address: bareHost(owner.host), port: owner.port ?? (protocol === 'tls' ? 5061 : 5060) };
+}
+
+/** A loose Route to another node's internal-hop URI, a token of ours in its user part. */
+function tokenRoute(node: SipUri, token: string): string {
+  const host = node.host.includes(':') && !node.host.startsWith('[') ? `[${node.host}]` : node.host;
+  return `<${node.scheme}:${token}@${host}${node.port === undefined ? '' : `:${node.port}`}${uriTransportParam(node)};lr>`;
 }
 
 function uriTransportParam(uri: SipUri): string {

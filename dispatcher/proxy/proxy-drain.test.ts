@@ -1,5 +1,6 @@
 /**
- * A draining node (`isDraining`, set by `node.drain()` / SIGUSR2 before an orchestrated restart):
+ * A draining node (`isDraining`, set by `node.drain()` / SIGUSR2 before an orchestrated restart) with
+ * no peer to hand its new calls to (the hand-off: proxy-handoff.test.ts):
  * new INVITEs outside a dialog get 503 (Draining) with Retry-After, so the carrier tries its next
  * dispatcher; the calls it already carries continue (ACK, BYE), and OPTIONS keep-alives are answered.
  */

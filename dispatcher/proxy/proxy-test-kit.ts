@@ -58,12 +58,12 @@ export interface ProxyHarness {
 }
 
 export function proxyHarness(
-  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining'>> = {},
+  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router'>> = {},
 ): ProxyHarness {
   const clock = new ManualClock();
   const transport = new FakeTransport(LISTENERS);
   const identity = new LocalIdentity(LISTENERS);
-  const router = new StaticRouter(SWITCHES);
+  const router = opts.router ?? new StaticRouter(SWITCHES);
   const admission = new TestAdmission();
   const dialogs = new DialogTable(clock);
   const proxy = new ProxyCore({ identity, router, admission, dialogs, logger, ...opts });

@@ -374,7 +374,7 @@ describe('dispatchers', () => {
     // Drain: SIGUSR2 (the orchestrator's drain), then /readyz says 503 draining.
     const drain = await accepted('POST', '/v1/servers/d3/drain', undefined, 'operator');
     expect(messages(drain)).toEqual([
-      'asked to drain (SIGUSR2): new calls get 503 (Draining), calls in progress continue',
+      'asked to drain (SIGUSR2): new calls go to a live peer (or get 503 Draining), calls in progress continue',
       'GET /readyz answers 503 (draining): load balancers stop sending it calls',
       '0 calls in progress',
     ]);
@@ -395,7 +395,7 @@ describe('dispatchers', () => {
     const op = await accepted('POST', '/v1/servers/d3/restart', { deadlineS: 5, graceS: 3 }, 'operator');
     expect(op.state, JSON.stringify(op)).toBe('succeeded');
     const steps = messages(op);
-    expect(steps.slice(0, 2)).toEqual(['draining (SIGUSR2): new calls get 503 (Draining), calls in progress continue', '1 calls in progress; waiting up to 5 s for them to end']);
+    expect(steps.slice(0, 2)).toEqual(['draining (SIGUSR2): new calls go to a live peer (or get 503 Draining), calls in progress continue', '1 calls in progress; waiting up to 5 s for them to end']);
     expect(steps[2]).toMatch(/^no calls left after 0\.\d s$/);
     expect(steps.slice(3)).toEqual(['restarting (SIGTERM, SIGKILL after 3 s)', 'process 1001 ready (GET /readyz 200)', expect.stringMatching(/^joined the cluster \(lease epoch \d+\)$/)]);
     expect(orch.calls.slice(-3)).toEqual(['drain d3', 'stop d3 3000', 'start d3']);

@@ -185,7 +185,7 @@ export class ServerLifecycle {
     this.#assertIdle(id);
     return this.#begin('drain', id, async (op) => {
       await this.orchestrator.drain(id);
-      op.step('asked to drain (SIGUSR2): new calls get 503 (Draining), calls in progress continue');
+      op.step('asked to drain (SIGUSR2): new calls go to a live peer (or get 503 Draining), calls in progress continue');
       await this.#waitUnready(inst, op);
       op.step(`${await this.#nodeCalls(id)} calls in progress`);
     });
@@ -307,7 +307,7 @@ export class ServerLifecycle {
     const now = await this.orchestrator.get(id);
     if (now?.state === 'running') {
       await this.orchestrator.drain(id);
-      op.step('draining (SIGUSR2): new calls get 503 (Draining), calls in progress continue');
+      op.step('draining (SIGUSR2): new calls go to a live peer (or get 503 Draining), calls in progress continue');
       await this.#waitCalls(() => this.#nodeCalls(id), deadlineS, op);
     } else {
       op.step(`not running (${now?.state ?? 'unknown'}): nothing to drain`);

@@ -27,6 +27,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
       headerTimeout: V,
       transactions: V,
     },
+    warmup: V,
+    vip: { address: S, interface: S, priority: V, rise: V, fall: V, autoReturn: V, leaseTtl: V, checkInterval: V, garp: V },
   },
   store: S,
   cluster: {

@@ -59,14 +59,46 @@ export interface NodeLimits {
   transactions: number;
 }
 
+/** `node.vip.priority` words: the numbers they stand for (VRRP-style, higher wins). */
+export const VIP_PRIORITIES = { primary: 200, backup: 100 } as const;
+
+/** A floating IP this node may hold (docs/ha.md): one holder at a time, fenced by a store lease. */
+export interface VipConfig {
+  /** The address (IPv4 literal), e.g. `198.51.100.10`. */
+  address: string;
+  /** Prefix length it is added with (`ip addr add <address>/<prefixLength>`). */
+  prefixLength: number;
+  /** Canonical `address/prefixLength`. */
+  cidr: string;
+  /** Network interface it is added to (e.g. `eth0`). */
+  interface: string;
+  /** 1-255, higher wins: `primary` = 200, `backup` = 100. */
+  priority: number;
+  /** Consecutive ready checks before the node claims the address. */
+  rise: number;
+  /** Consecutive not-ready checks before the holder lets the address go (draining: at once). */
+  fall: number;
+  /** Give the address back to a ready higher-priority node by itself (else on SIGHUP only). */
+  autoReturn: boolean;
+  /** ms: the store lease's ttl (renewed every third of it). */
+  leaseTtl: number;
+  /** ms between readiness checks (and claim attempts). */
+  checkInterval: number;
+  /** Gratuitous ARPs sent when the address is taken (0: none). */
+  garp: number;
+}
+
 export interface NodeSection {
   id: string;
   listen: ListenAddress[];
-  /** Host for Via/Record-Route instead of the listen host (bare, no brackets). */
+  /** Host for Via/Record-Route instead of the listen host (bare, no brackets); defaults to the VIP with `vip`. */
   advertise?: string;
   tls?: TlsConfig;
   http?: HostPort;
   limits: NodeLimits;
+  /** ms a starting node waits at most for its switch probes to settle before it is ready (0: no warm-up). */
+  warmup: number;
+  vip?: VipConfig;
 }
 
 export type StoreConfig =

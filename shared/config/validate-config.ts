@@ -7,6 +7,7 @@ import { checkUnknownKeys } from './unknown-keys.ts';
 import { validateCluster } from './validate-cluster.ts';
 import { validateNode } from './validate-node.ts';
 import { validateOps } from './validate-ops.ts';
+import { checkVipStore } from './validate-vip.ts';
 import type { EnvVars } from './env-overrides.ts';
 
 function validateStore(f: Fields): StoreConfig {
@@ -44,6 +45,7 @@ export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssu
     store: validateStore(root),
     cluster: validateCluster(section(root, 'cluster')),
   };
+  if (config.node.vip !== undefined) checkVipStore(root.map('node'), config.store);
   const ops = validateOps(root, baseDir, env);
   if (ops !== undefined) config.ops = ops;
   return config;

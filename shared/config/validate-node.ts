@@ -4,6 +4,7 @@ import type { ListenAddress, NodeLimits, NodeSection, TlsConfig } from './config
 import type { Fields } from './fields.ts';
 import { tryParseHost, tryParseHostPort } from './host-port.ts';
 import { tryParseListenAddress } from './listen-address.ts';
+import { checkVipListeners, validateVip } from './validate-vip.ts';
 
 const SECOND = 1000;
 
@@ -63,6 +64,7 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
     id: f.str('id', { pattern: /^[a-z0-9-]+$/, maxLength: 32, hint: 'must be 1-32 characters of a-z, 0-9 and -' }),
     listen: validateListen(f),
     limits: validateLimits(f.map('limits')),
+    warmup: f.duration('warmup', 10 * SECOND, { min: 0, max: 600 * SECOND }),
   };
 
   const advertise = f.optStr('advertise');
@@ -70,6 +72,14 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
     const host = tryParseHost(advertise, true);
     if (typeof host === 'string') node.advertise = host;
     else f.invalid('advertise', host.problem);
+  }
+
+  if (f.has('vip')) {
+    const vip = validateVip(f.map('vip'));
+    checkVipListeners(f, vip, node.listen);
+    node.vip = vip;
+    // Record-Route and Via name the floating IP: in-dialog requests then reach whichever node holds it.
+    if (node.advertise === undefined && vip.address !== '') node.advertise = vip.address;
   }
 
   const http = f.optStr('http');
