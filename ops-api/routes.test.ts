@@ -54,7 +54,7 @@ beforeEach(async () => {
       epoch: d1.epoch,
       levels: [{ level: 'cluster:main' }, { level: 'switch:sw1', channels: 100 }, { level: 'carrier:acme' }],
       maxAgeMs: 60_000,
-      meta: { callId: `${id}@host`, switch: 'sw1', carrier: 'acme' },
+      meta: { callId: `${id}@host`, switch: 'sw1', carrier: 'acme', ...(id === 'c1' ? { relay: 'r-eu' } : {}) },
     });
   }
 });
@@ -182,7 +182,8 @@ describe('clusters, calls, audit, docs', () => {
   it('GET /v1/calls with level and limit', async () => {
     const all = await call('GET', '/v1/calls');
     expect(all.body.calls).toHaveLength(2);
-    expect(all.body.calls[0]).toMatchObject({ callId: 'c1@host', node: 'd1', switch: 'sw1', carrier: 'acme' });
+    expect(all.body.calls[0]).toMatchObject({ callId: 'c1@host', node: 'd1', switch: 'sw1', carrier: 'acme', relay: 'r-eu' });
+    expect(all.body.calls[1].relay).toBeNull();
     expect(all.body.calls[0].ageS).toBeGreaterThanOrEqual(0);
     expect((await call('GET', '/v1/calls?level=switch:sw1&limit=1')).body.calls).toHaveLength(1);
     expect((await call('GET', '/v1/calls?level=switch:sw2')).body.calls).toHaveLength(0);

@@ -233,6 +233,8 @@ export const CallList = Type.Object({
       node: Type.String(),
       switch: Nullable(Type.String()),
       carrier: Nullable(Type.String()),
+      /** The rtpengine relay the call's media goes through; null when it flows directly. */
+      relay: Nullable(Type.String()),
       levels: Type.Array(Type.String()),
       startedAt: Type.String(),
       ageS: Type.Number(),

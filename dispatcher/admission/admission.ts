@@ -14,6 +14,8 @@ export interface AdmissionRequest {
   /** The authenticated softphone user placing the call, with its account limits (level `user:<id>`). */
   readonly user?: { readonly id: string; readonly cps?: number | undefined; readonly channels?: number | undefined } | undefined;
   readonly switchId: string;
+  /** The media relay the call's SDP goes through (kept with the call for the API). */
+  readonly relayId?: string | undefined;
   /** True when an earlier attempt of this call was admitted and failed over: shared levels are not charged CPS again. */
   readonly reattempt?: boolean | undefined;
 }

@@ -112,7 +112,7 @@ async function setup(cluster: Partial<ClusterConfig> = {}, switches: Partial<Swi
   return { admission, store, local, membership, sleeps, down };
 }
 
-function admit(s: Setup, callId: string, switchId = 'sw1', extra: { carrierId?: string; reattempt?: boolean; user?: { id: string; cps?: number; channels?: number } } = {}): Promise<AdmissionDecision> {
+function admit(s: Setup, callId: string, switchId = 'sw1', extra: { carrierId?: string; reattempt?: boolean; user?: { id: string; cps?: number; channels?: number }; relayId?: string } = {}): Promise<AdmissionDecision> {
   return Promise.resolve(s.admission.admit({ callId, request: REQ, flow: FLOW, switchId, ...extra }));
 }
 
@@ -140,6 +140,13 @@ describe('StoreAdmission', () => {
     expect(await channels(s)).toBe(0);
     expect(s.local.size).toBe(0);
     expect(s.admission.stats()).toMatchObject({ admitted: 1, released: 1, releaseNotFound: 0 });
+  });
+
+  it('keeps the switch, carrier, user and media relay with the call for the API', async () => {
+    const s = await setup();
+    const d = await admit(s, 'm1', 'sw2', { carrierId: 'acme', user: { id: 'alice' }, relayId: 'r-eu' });
+    expect(d.admitted).toBe(true);
+    expect((await s.store.calls())[0].meta).toEqual({ callId: 'm1', switch: 'sw2', carrier: 'acme', user: 'alice', relay: 'r-eu' });
   });
 
   it("counts a softphone user's calls at its own level and refuses past its account limit", async () => {

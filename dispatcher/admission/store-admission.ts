@@ -210,6 +210,7 @@ function callMeta(req: AdmissionRequest): Record<string, string> {
     switch: req.switchId,
     ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }),
     ...(req.user === undefined ? {} : { user: req.user.id }),
+    ...(req.relayId === undefined ? {} : { relay: req.relayId }),
   };
 }
 

@@ -1,4 +1,4 @@
-/** `GET /v1/calls?level=&limit=`: the calls counted now (oldest first), with node, switch, carrier and age. */
+/** `GET /v1/calls?level=&limit=`: the calls counted now (oldest first), with node, switch, carrier, relay and age. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { OpsDeps } from '../ops-deps.ts';
 import { CallList, CallsQuery, errors } from '../schemas.ts';
@@ -15,6 +15,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = async (a
           node: c.nodeId,
           switch: c.meta.switch ?? null,
           carrier: c.meta.carrier ?? null,
+          relay: c.meta.relay ?? null,
           levels: [...c.levels],
           startedAt: new Date(c.startedAtMs).toISOString(),
           ageS: Math.max(0, (now - c.startedAtMs) / 1000),
