@@ -567,7 +567,7 @@ export class ProxyCore implements ServerTransactionUser {
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {
-          const decision = await o.admission.admit({ callId, request: req, flow: source, carrierId, user, switchId: candidate.id, reattempt: admittedBefore });
+          const decision = await o.admission.admit({ callId, request: req, flow: source, carrierId, user, switchId: candidate.id, relayId: mediaCall?.relayId, reattempt: admittedBefore });
           if (ctx.cancelled || ctx.finished) {
             if (decision.admitted) decision.release('cancel');
             return undefined;
