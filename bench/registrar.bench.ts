@@ -14,18 +14,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { stopAllProcesses } from '../test/support/managed-process.ts';
 import { requireTool } from '../test/support/require-tool.ts';
 import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
-import { machineInfo, waitForQuiet } from './lib/proc-stat.ts';
+import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { pinProcess, runContacts, runRegisterSweep, type ContactsOptions, type ContactsResult, type RegistrarBenchConfig, type SweepOptions, type SweepResult } from './lib/registrar-bench.ts';
 import { contactsTables, markdownSection, sectionTitle, stepLine, summaryLines, sweepTable, type RegistrarReport } from './lib/registrar-report.ts';
-import { appendSection } from './lib/report.ts';
 import { tickResolutionMs } from './lib/sipp-stats.ts';
-
-const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
 
 const D = {
   rates: [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000],
@@ -69,26 +63,6 @@ Options:
   -h, --help           show this help
 `;
 
-function positiveInt(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`--${name} must be an integer in 1..${max}, got "${value}"`);
-  return n;
-}
-
-function nonNegativeInt(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name} must be an integer in 0..${max}, got "${value}"`);
-  return n;
-}
-
-function commandLine(args: string[]): string {
-  const quoted = args.map((a) => (/^[\w.,=/:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
-  if (process.env.npm_lifecycle_event === 'bench:registrar') return `npm run bench:registrar${quoted.length > 0 ? ` -- ${quoted.join(' ')}` : ''}`;
-  return `node bench/registrar.bench.ts${quoted.length > 0 ? ` ${quoted.join(' ')}` : ''}`;
-}
-
 function redisVersion(redisServer: string): string {
   try {
     return /v=(\S+)/.exec(execFileSync(redisServer, ['--version'], { encoding: 'utf8', timeout: 5000 }))?.[1] ?? 'unknown';
@@ -98,44 +72,26 @@ function redisVersion(redisServer: string): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowNegative: true,
-      strict: true,
-      options: {
-        rates: { type: 'string' },
-        seconds: { type: 'string' },
-        users: { type: 'string' },
-        contacts: { type: 'string' },
-        sockets: { type: 'string' },
-        'fill-rate': { type: 'string' },
-        interval: { type: 'string' },
-        settle: { type: 'string' },
-        window: { type: 'string' },
-        only: { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        'max-minutes': { type: 'string' },
-        'wait-quiet': { type: 'string' },
-        keep: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        write: { type: 'boolean', default: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseBenchArgs(
+    argv,
+    {
+      rates: { type: 'string' },
+      seconds: { type: 'string' },
+      users: { type: 'string' },
+      contacts: { type: 'string' },
+      sockets: { type: 'string' },
+      'fill-rate': { type: 'string' },
+      interval: { type: 'string' },
+      settle: { type: 'string' },
+      window: { type: 'string' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+    },
+    USAGE,
+  );
+  if (typeof values === 'number') return values;
   const json = values.json === true;
-  const say = (line: string): void => {
-    (json ? process.stderr : process.stdout).write(`${line}\n`);
-  };
+  const say = progressWriter(json);
 
   let sweepOptions: SweepOptions | undefined;
   let contactsOptions: ContactsOptions | undefined;
@@ -147,9 +103,7 @@ async function main(argv: string[]): Promise<number> {
     const only = values.only;
     if (only !== undefined && only !== 'sweep' && only !== 'contacts') throw new Error('--only must be sweep or contacts');
     if (only !== 'contacts') {
-      const rates = values.rates === undefined ? [...D.rates] : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0, 50_000));
-      const unique = [...new Set(rates)].sort((a, b) => a - b);
-      if (unique.length === 0 || unique.length > 30) throw new Error('--rates must list 1 to 30 rates');
+      const unique = parseRates(values.rates, D.rates);
       const seconds = positiveInt('seconds', values.seconds, D.seconds, 600);
       for (const r of unique) if (r * seconds > 1_000_000) throw new Error(`${r}/s × ${seconds} s is more than 1 000 000 registrations in one step`);
       sweepOptions = {
@@ -187,13 +141,7 @@ async function main(argv: string[]): Promise<number> {
   const cpuProfDir = values['cpu-prof'];
   if (cpuProfDir !== undefined) mkdirSync(cpuProfDir, { recursive: true });
 
-  const started = Date.now();
-  const date = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
-  const machine = machineInfo(sipp);
-  say(`sipfleet registrar benchmark — ${date}`);
-  say(`${machine.nproc} CPUs, ${machine.cpuModel}, node ${machine.node}, ${machine.sipp}, load average ${machine.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
-  const quiet = await waitForQuiet(waitQuietS, 20, say);
-  say(`CPU busy before the run: ${quiet.busyPct.toFixed(0)} %${quiet.quiet ? '' : ' — NOT quiet: other work shares the measured cores, results are pessimistic'}`);
+  const { started, date, machine, before: quiet } = await startRun('registrar benchmark', sipp, waitQuietS, say);
   const deadline = Date.now() + budgetS * 1000;
 
   let redis: RedisServer | undefined;
@@ -217,7 +165,7 @@ async function main(argv: string[]): Promise<number> {
     if (sweepOptions !== undefined) {
       say(`\n== REGISTER/s: rates ${sweepOptions.rates.join(',')} × ${sweepOptions.seconds} s, ${sweepOptions.users} users ==`);
       sweep = await runRegisterSweep(cfg, sweepOptions, deadline, (s) => {
-        if (stopping) return;
+        if (isStopping()) return;
         say(stepLine(s));
         if (s.workDir !== undefined) say(`  files: ${s.workDir}`);
         if (!s.ok && s.sippErrors !== '') say(`  sipp errors: ${s.sippErrors.split('\n')[0]}`);
@@ -225,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
       say(`stopped: ${sweep.stopReason}`);
       if (sweep.dispatcherOutputTail !== undefined) say(`dispatcher output (last 2 KB):\n${sweep.dispatcherOutputTail}`);
     }
-    if (contactsOptions !== undefined && !stopping) {
+    if (contactsOptions !== undefined && !isStopping()) {
       say(`\n== ${contactsOptions.contacts} contacts, keep-alive every ${contactsOptions.intervalMs / 1000} s ==`);
       contacts = await runContacts(cfg, contactsOptions, say);
       if (contacts.dispatcherOutputTail !== undefined) say(`dispatcher output (last 2 KB):\n${contacts.dispatcherOutputTail}`);
@@ -236,7 +184,7 @@ async function main(argv: string[]): Promise<number> {
 
   const report: RegistrarReport = {
     date,
-    command: commandLine(argv),
+    command: commandLine(argv, 'bench:registrar', 'bench/registrar.bench.ts'),
     machine,
     redisVersion: redisVersion(redisServer),
     before: quiet,
@@ -252,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
     totalSeconds: (Date.now() - started) / 1000,
   };
   if (json) {
-    process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+    printJson(report);
   } else {
     say('');
     if (sweep !== undefined) say(`REGISTER/s:\n\n${sweepTable(sweep)}\n`);
@@ -260,32 +208,9 @@ async function main(argv: string[]): Promise<number> {
     for (const l of summaryLines(report)) say(l);
   }
   if (values.write === true) {
-    appendSection(BENCHMARKS_MD, markdownSection(report));
-    say(`appended "${sectionTitle(report)}" to ${BENCHMARKS_MD}`);
+    writeSection(markdownSection(report), sectionTitle(report), say);
   }
   return 0;
 }
 
-let stopping = false;
-async function shutdown(code: number, why: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  process.stderr.write(`bench: ${why}: stopping every process it started\n`);
-  await stopAllProcesses(3000);
-  process.exit(code);
-}
-process.once('SIGINT', () => void shutdown(130, 'interrupted'));
-process.once('SIGTERM', () => void shutdown(143, 'terminated'));
-process.once('SIGHUP', () => void shutdown(129, 'hang-up'));
-
-main(process.argv.slice(2)).then(
-  async (code) => {
-    await stopAllProcesses(3000);
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    await stopAllProcesses(3000);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

@@ -12,17 +12,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { stopAllProcesses } from '../test/support/managed-process.ts';
 import { requireTool } from '../test/support/require-tool.ts';
 import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
-import { machineInfo, waitForQuiet } from './lib/proc-stat.ts';
+import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { DEFAULTS, runCeilingSweep, runProxySweep, type StepResult, type SweepConfig, type SweepResult } from './lib/proxy-sweep.ts';
-import { appendSection, markdownSection, progressLine, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
+import { markdownSection, progressLine, SECTION_TITLE, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
 import { tickResolutionMs } from './lib/sipp-stats.ts';
-
-const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -48,20 +43,6 @@ Options:
   -h, --help           show this help
 `;
 
-function positiveInt(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0 || n > max) throw new Error(`--${name} must be an integer in 1..${max}, got "${value}"`);
-  return n;
-}
-
-function nonNegativeInt(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name} must be an integer in 0..${max}, got "${value}"`);
-  return n;
-}
-
 function readSysctlNumber(path: string): number | undefined {
   try {
     const n = Number(readFileSync(path, 'utf8').trim());
@@ -71,59 +52,33 @@ function readSysctlNumber(path: string): number | undefined {
   }
 }
 
-function commandLine(args: string[]): string {
-  const quoted = args.map((a) => (/^[\w.,=/:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`));
-  if (process.env.npm_lifecycle_event === 'bench') return `npm run bench${quoted.length > 0 ? ` -- ${quoted.join(' ')}` : ''}`;
-  return `node bench/run.ts${quoted.length > 0 ? ` ${quoted.join(' ')}` : ''}`;
-}
-
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowNegative: true,
-      strict: true,
-      options: {
-        rates: { type: 'string' },
-        seconds: { type: 'string' },
-        ceiling: { type: 'boolean', default: true },
-        proxy: { type: 'boolean', default: true },
-        transactions: { type: 'string' },
-        store: { type: 'string' },
-        drain: { type: 'string' },
-        'recv-timeout': { type: 'string' },
-        'max-minutes': { type: 'string' },
-        'wait-quiet': { type: 'string' },
-        'sipp-cpu': { type: 'string' },
-        'dispatcher-cpu': { type: 'string' },
-        keep: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        write: { type: 'boolean', default: true },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const values = parseBenchArgs(
+    argv,
+    {
+      rates: { type: 'string' },
+      seconds: { type: 'string' },
+      ceiling: { type: 'boolean', default: true },
+      proxy: { type: 'boolean', default: true },
+      transactions: { type: 'string' },
+      store: { type: 'string' },
+      drain: { type: 'string' },
+      'recv-timeout': { type: 'string' },
+      'sipp-cpu': { type: 'string' },
+      'dispatcher-cpu': { type: 'string' },
+    },
+    USAGE,
+  );
+  if (typeof values === 'number') return values;
   const json = values.json === true;
-  const say = (line: string): void => {
-    (json ? process.stderr : process.stdout).write(`${line}\n`);
-  };
+  const say = progressWriter(json);
 
   let cfg: SweepConfig;
   let budgetS: number;
   let waitQuietS: number;
   try {
     waitQuietS = nonNegativeInt('wait-quiet', values['wait-quiet'], 120, 1800);
-    const rates = values.rates === undefined ? [...DEFAULTS.rates] : values.rates.split(',').map((r) => positiveInt('rates', r.trim(), 0, 50_000));
-    const uniqueRates = [...new Set(rates)].sort((a, b) => a - b);
-    if (uniqueRates.length === 0 || uniqueRates.length > 30) throw new Error('--rates must list 1 to 30 rates');
+    const uniqueRates = parseRates(values.rates, DEFAULTS.rates);
     const seconds = positiveInt('seconds', values.seconds, DEFAULTS.seconds, 600);
     for (const r of uniqueRates) if (r * seconds > 2_000_000) throw new Error(`${r} cps × ${seconds} s is more than 2 000 000 calls in one step`);
     budgetS = positiveInt('max-minutes', values['max-minutes'], 12, 240) * 60;
@@ -158,19 +113,13 @@ async function main(argv: string[]): Promise<number> {
   } catch {
     say(`warning: could not pin the bench runner to CPU ${cfg.sippCpu}`);
   }
-  const started = Date.now();
-  const date = new Date(started).toISOString().replace(/\.\d+Z$/, 'Z');
-  const machine = machineInfo(sipp);
-  say(`sipfleet proxy CPS benchmark — ${date}`);
-  say(`${machine.nproc} CPUs, ${machine.cpuModel}, node ${machine.node}, ${machine.sipp}, load average ${machine.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
-  const quiet = await waitForQuiet(waitQuietS, 20, say);
-  say(`CPU busy before the run: ${quiet.busyPct.toFixed(0)} %${quiet.quiet ? '' : ' — NOT quiet: other work shares the measured cores, results are pessimistic'}`);
+  const { started, date, machine, before: quiet } = await startRun('proxy CPS benchmark', sipp, waitQuietS, say);
   // The budget counts from here: waiting for a quiet machine does not eat into the sweep.
   const sweepStart = Date.now();
   const deadline = sweepStart + budgetS * 1000;
   say(`rates ${cfg.rates.join(',')} cps × ${cfg.seconds} s; budget ${budgetS / 60} min`);
   const onStep = (s: StepResult): void => {
-    if (stopping) return;
+    if (isStopping()) return;
     say(progressLine(s));
     if (s.workDir !== undefined) say(`  files: ${s.workDir}`);
     if (!s.ok && s.sippErrors !== '') say(`  sipp errors: ${s.sippErrors.split('\n')[0]}`);
@@ -211,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
   const { log: _log, ...config } = cfg;
   const report: BenchReport = {
     date,
-    command: commandLine(argv),
+    command: commandLine(argv, 'bench', 'bench/run.ts'),
     machine,
     before: quiet,
     config,
@@ -224,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
   };
 
   if (json) {
-    process.stdout.write(`${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+    printJson(report);
   } else {
     say('');
     if (proxy !== undefined) say(`Through the dispatcher:\n\n${sweepTable(proxy)}\n`);
@@ -232,32 +181,9 @@ async function main(argv: string[]): Promise<number> {
     say(report.summary);
   }
   if (values.write === true) {
-    appendSection(BENCHMARKS_MD, markdownSection(report));
-    say(`appended "## Proxy CPS (one dispatcher core)" to ${BENCHMARKS_MD}`);
+    writeSection(markdownSection(report), SECTION_TITLE, say);
   }
   return 0;
 }
 
-let stopping = false;
-async function shutdown(code: number, why: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  process.stderr.write(`bench: ${why}: stopping every process it started\n`);
-  await stopAllProcesses(3000);
-  process.exit(code);
-}
-process.once('SIGINT', () => void shutdown(130, 'interrupted'));
-process.once('SIGTERM', () => void shutdown(143, 'terminated'));
-process.once('SIGHUP', () => void shutdown(129, 'hang-up'));
-
-main(process.argv.slice(2)).then(
-  async (code) => {
-    await stopAllProcesses(3000);
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    await stopAllProcesses(3000);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

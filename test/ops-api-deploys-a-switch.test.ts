@@ -13,17 +13,16 @@
  *   calls to its live peer while its calls in progress finish; a restart waits for them, then it
  *   rejoins.
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { createLogger } from '../shared/log.ts';
-import type { Server } from '../ops-api/schemas.ts';
 import { startOpsApi, type OpsApiHandle } from '../ops-api/server.ts';
 import { startClusterHarness, type ClusterHarness } from './support/cluster-harness.ts';
+import { opsApiClient, opsApiConfigText, useOpsApiE2e } from './support/ops-api-client.ts';
 import { freePort } from './support/ports.ts';
 import { requireTool } from './support/require-tool.ts';
 import { runSipp } from './support/sipp.ts';
@@ -32,73 +31,24 @@ const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const RR_UAC = fileURLToPath(new URL('./scenarios/uac-rr-hold.xml', import.meta.url));
 const PROBE = '  probe: { interval: 1s, timeout: 500ms, fall: 2, rise: 1, warmup: 0ms }';
 
-let cluster: ClusterHarness | undefined;
-let api: OpsApiHandle | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  await api?.close();
-  await cluster?.stop();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  api = undefined;
-  cluster = undefined;
-  dir = undefined;
-});
+const t = useOpsApiE2e();
 
 async function startApi(c: ClusterHarness): Promise<OpsApiHandle> {
-  dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-deploy-e2e-'));
+  t.dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-deploy-e2e-'));
   const port = await freePort('127.0.0.1');
-  const text = `
-node: { id: ops, listen: [udp://127.0.0.1:5060] }
-store: ${c.redis.url}
-cluster:
-  name: ${c.clusterName}
-${PROBE}
-  carriers:
-    - { id: local, sources: [127.0.0.0/8] }
-ops:
-  listen: 127.0.0.1:${port}
-  tokens: [{ name: e2e, role: admin, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
-  audit: ./audit.jsonl
-`;
-  const config = parseConfig(text, { baseDir: dir });
-  return startOpsApi({ config, configText: text, stateDir: join(dir, 'servers'), logger: createLogger({ service: 'ops-api-e2e' }), version: 'e2e' });
-}
-
-async function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${api!.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const text = opsApiConfigText({
+    store: c.redis.url,
+    clusterName: c.clusterName,
+    clusterYaml: `${PROBE}\n  carriers:\n    - { id: local, sources: [127.0.0.0/8] }\n`,
+    port,
+    token: TOKEN,
+    role: 'admin',
   });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+  const config = parseConfig(text, { baseDir: t.dir });
+  return startOpsApi({ config, configText: text, stateDir: join(t.dir, 'servers'), logger: createLogger({ service: 'ops-api-e2e' }), version: 'e2e' });
 }
 
-/** Sends a long action, expects 202, polls its operation to the end; returns it and how long it took. */
-async function operation(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<{ op: any; ms: number }> {
-  const started = Date.now();
-  const res = await request(method, path, body);
-  expect(res.status, JSON.stringify(res.json)).toBe(202);
-  let op: any;
-  await expect
-    .poll(
-      async () => {
-        op = (await request('GET', res.json.href)).json;
-        return op.state;
-      },
-      { timeout: timeoutMs, interval: 100 },
-    )
-    .not.toBe('running');
-  expect(op.state, JSON.stringify(op.steps, null, 1)).toBe('succeeded');
-  return { op, ms: Date.now() - started };
-}
-
-async function server(id: string): Promise<Server> {
-  const { status, json } = await request('GET', `/v1/servers/${id}`);
-  expect(status).toBe(200);
-  return json as Server;
-}
+const { request, operation, server } = opsApiClient(() => t.api!.url, TOKEN);
 
 async function simStatus(http: string): Promise<{ id: string; channels: number; calls: { total: number } } | undefined> {
   try {
@@ -111,9 +61,9 @@ async function simStatus(http: string): Promise<{ id: string; channels: number; 
 describe('ops API lifecycle through the orchestrator', () => {
   it('deploys a third switch through the API: probed, active, takes a third of the calls; restart, stop, start and delete it', async () => {
     requireTool('sipp', 'sip-tester');
-    cluster = await startClusterHarness({ dispatchers: 2, switches: 2, clusterYaml: PROBE });
-    const c = cluster;
-    api = await startApi(c);
+    t.cluster = await startClusterHarness({ dispatchers: 2, switches: 2, clusterYaml: PROBE });
+    const c = t.cluster;
+    t.api = await startApi(c);
     const d1 = c.dispatchers[0];
     const timings: Record<string, number> = {};
 
@@ -181,12 +131,12 @@ describe('ops API lifecycle through the orchestrator', () => {
     timings.delete = del.ms;
     expect((await request('GET', '/v1/servers/sw3')).status).toBe(404);
     expect(await simStatus(http)).toBeUndefined();
-    const log = readFileSync(join(dir!, 'servers', 'sw3.log'), 'utf8');
+    const log = readFileSync(join(t.dir!, 'servers', 'sw3.log'), 'utf8');
     expect(log.match(/^--- .* start sw3:/gm)).toHaveLength(3);
 
     // Every change was audited.
-    await api.close();
-    const audit = readFileSync(join(dir!, 'audit.jsonl'), 'utf8');
+    await t.api.close();
+    const audit = readFileSync(join(t.dir!, 'audit.jsonl'), 'utf8');
     expect(audit.trim().split('\n').map((l) => `${JSON.parse(l).method} ${JSON.parse(l).path} ${JSON.parse(l).status}`)).toEqual([
       'POST /v1/servers 202',
       'POST /v1/servers/sw3/restart 202',
@@ -194,15 +144,15 @@ describe('ops API lifecycle through the orchestrator', () => {
       'POST /v1/servers/sw3/start 202',
       'DELETE /v1/servers/sw3 202',
     ]);
-    api = undefined;
+    t.api = undefined;
     console.info(`lifecycle operations (ms): ${JSON.stringify(timings)}`);
   });
 
   it('deploys a dispatcher through the API: it joins and carries calls; drained, it hands new calls to its peer; restart lets the calls in progress finish', async () => {
     requireTool('sipp', 'sip-tester');
-    cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
-    const c = cluster;
-    api = await startApi(c);
+    t.cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
+    const c = t.cluster;
+    t.api = await startApi(c);
     const sipPort = await freePort('127.0.0.13');
     const target = `127.0.0.13:${sipPort}`;
     const deploy = await operation('POST', '/v1/servers', { id: 'd3', type: 'dispatcher', address: target });

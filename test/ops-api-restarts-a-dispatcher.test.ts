@@ -16,7 +16,6 @@
  * Meanwhile the cluster's channel count (the store's `cluster:<name>` level) is sampled every
  * 150 ms, with the switch-sims' completed-call counters.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +25,8 @@ import { levelKey } from '../shared/cluster-store/cluster-store.ts';
 import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { createLogger } from '../shared/log.ts';
-import type { Server } from '../ops-api/schemas.ts';
 import { startOpsApi, type OpsApiHandle } from '../ops-api/server.ts';
+import { opsApiClient, opsApiConfigText } from './support/ops-api-client.ts';
 import { freePort } from './support/ports.ts';
 import { startRedis, type RedisServer } from './support/redis-server.ts';
 import { requireTool } from './support/require-tool.ts';
@@ -69,40 +68,7 @@ afterEach(async () => {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${api!.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-/** Sends a long action, expects 202, polls its operation to the end (succeeded). */
-async function operation(method: string, path: string, body?: unknown, timeoutMs = 40_000): Promise<{ op: any; ms: number }> {
-  const started = Date.now();
-  const res = await request(method, path, body);
-  expect(res.status, JSON.stringify(res.json)).toBe(202);
-  let op: any;
-  await expect
-    .poll(
-      async () => {
-        op = (await request('GET', res.json.href)).json;
-        return op.state;
-      },
-      { timeout: timeoutMs, interval: 100 },
-    )
-    .not.toBe('running');
-  expect(op.state, JSON.stringify(op.steps, null, 1)).toBe('succeeded');
-  return { op, ms: Date.now() - started };
-}
-
-async function server(id: string): Promise<Server> {
-  const { status, json } = await request('GET', `/v1/servers/${id}`);
-  expect(status).toBe(200);
-  return json as Server;
-}
+const { operation, server } = opsApiClient(() => api!.url, TOKEN, 40_000);
 
 async function metrics(http: string): Promise<Record<string, number>> {
   const text = await (await fetch(`http://${http}/metrics`)).text();
@@ -149,20 +115,15 @@ describe('ops API restarts a dispatcher under load', () => {
     dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-restart-e2e-'));
     const opsPort = await freePort('127.0.0.1');
     // The deployed dispatchers get this file's store and cluster sections (switches, carriers...).
-    const text = `
-node: { id: ops, listen: [udp://127.0.0.1:5060] }
-store: ${redis.url}
-cluster:
-  name: ${clusterName}
-${PROBE}
-  carriers:
-    - { id: local, sources: [127.0.0.0/8] }
-  switches:
-${switchLines.join('\n')}
-ops:
-  listen: 127.0.0.1:${opsPort}
-  tokens: [{ name: e2e, role: admin, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
-`;
+    const text = opsApiConfigText({
+      store: redis.url,
+      clusterName,
+      clusterYaml: `${PROBE}\n  carriers:\n    - { id: local, sources: [127.0.0.0/8] }\n  switches:\n${switchLines.join('\n')}\n`,
+      port: opsPort,
+      token: TOKEN,
+      role: 'admin',
+      audit: false,
+    });
     const config = parseConfig(text, { baseDir: dir });
     api = await startOpsApi({ config, configText: text, stateDir: join(dir, 'servers'), logger: createLogger({ service: 'ops-api-e2e' }), version: 'e2e' });
     reader = new RedisClusterStore({ cluster: clusterName, url: redis.url });

@@ -4,82 +4,44 @@
  * with a bearer token: it lists the dispatcher and both switches with live channel counts, and a
  * disable or resize reaches the dispatcher within 1 s (new SIPp calls stop reaching the switch).
  */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { RedisClusterStore } from '../shared/cluster-store/redis-cluster-store.ts';
 import { parseConfig } from '../shared/config/load-config.ts';
 import { createLogger } from '../shared/log.ts';
-import type { Server } from '../ops-api/schemas.ts';
 import { startOpsApi, type OpsApiHandle } from '../ops-api/server.ts';
 import { startClusterHarness, type ClusterHarness } from './support/cluster-harness.ts';
+import { opsApiClient, opsApiConfigText, useOpsApiE2e } from './support/ops-api-client.ts';
 import { freePort } from './support/ports.ts';
 import { runSipp } from './support/sipp.ts';
 
 const TOKEN = 'e2e-operator-token-0123456789';
 const PROBE = '  probe: { interval: 1s, timeout: 500ms, fall: 2, rise: 1, warmup: 0ms }';
 
-let cluster: ClusterHarness | undefined;
-let api: OpsApiHandle | undefined;
-let dir: string | undefined;
-
-afterEach(async () => {
-  await api?.close();
-  await cluster?.stop();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  api = undefined;
-  cluster = undefined;
-  dir = undefined;
-});
+const t = useOpsApiE2e();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startApi(c: ClusterHarness): Promise<OpsApiHandle> {
-  dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-e2e-'));
+  t.dir = mkdtempSync(join(tmpdir(), 'sipfleet-ops-e2e-'));
   const port = await freePort('127.0.0.1');
-  const config = parseConfig(
-    `
-node: { id: ops, listen: [udp://127.0.0.1:5060] }
-store: ${c.redis.url}
-cluster:
-  name: ${c.clusterName}
-ops:
-  listen: 127.0.0.1:${port}
-  tokens: [{ name: e2e, role: operator, sha256: ${createHash('sha256').update(TOKEN).digest('hex')} }]
-  audit: ./audit.jsonl
-`,
-    { baseDir: dir },
-  );
+  const config = parseConfig(opsApiConfigText({ store: c.redis.url, clusterName: c.clusterName, port, token: TOKEN, role: 'operator' }), { baseDir: t.dir });
   const handle = await startOpsApi({ config, logger: createLogger({ service: 'ops-api-e2e' }), version: 'e2e' });
   await expect.poll(async () => (await fetch(`${handle.url}/readyz`)).status, { timeout: 5_000 }).toBe(200);
   return handle;
 }
 
-async function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${api!.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-}
-
-async function servers(): Promise<Record<string, Server>> {
-  const { status, json } = await request('GET', '/v1/servers');
-  expect(status).toBe(200);
-  return Object.fromEntries((json.servers as Server[]).map((s) => [s.id, s]));
-}
+const { request, servers } = opsApiClient(() => t.api!.url, TOKEN);
 
 describe('ops API switch actions on a real cluster', () => {
   it('lists live servers, and disable / resize stop new calls to a switch within 1 s', async () => {
-    cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
-    const c = cluster;
+    t.cluster = await startClusterHarness({ dispatchers: 1, switches: 2, clusterYaml: PROBE });
+    const c = t.cluster;
     const d = c.dispatchers[0];
-    api = await startApi(c);
+    t.api = await startApi(c);
 
     // Held calls: the listing shows them on the dispatcher and the switches.
     const held = runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, rate: 20, calls: 20, holdMs: 4_000 });
@@ -122,8 +84,8 @@ describe('ops API switch actions on a real cluster', () => {
     expect((await c.switches[0].status()).calls.total - last[0]).toBeGreaterThan(0);
 
     // Every change was audited to the file, with the token's name only.
-    await api.close();
-    const audit = readFileSync(join(dir!, 'audit.jsonl'), 'utf8');
+    await t.api.close();
+    const audit = readFileSync(join(t.dir!, 'audit.jsonl'), 'utf8');
     expect(audit.trim().split('\n').map((l) => JSON.parse(l).path)).toEqual([
       '/v1/servers/sw1/disable',
       '/v1/servers/sw1/enable',
@@ -131,16 +93,16 @@ describe('ops API switch actions on a real cluster', () => {
       '/v1/servers/sw1/resize',
     ]);
     expect(audit).not.toContain(TOKEN);
-    api = undefined;
+    t.api = undefined;
   });
 });
 
 describe('resizing the cluster through the ops API under load', () => {
   it('takes effect on every node within 1 s, and no call in progress is dropped', async () => {
     const UAC_OR_503 = fileURLToPath(new URL('./scenarios/uac-long-call-or-503.xml', import.meta.url));
-    cluster = await startClusterHarness({ dispatchers: 2, switches: 2, clusterYaml: '  limits: { cps: 20 }' });
-    const c = cluster;
-    api = await startApi(c);
+    t.cluster = await startClusterHarness({ dispatchers: 2, switches: 2, clusterYaml: '  limits: { cps: 20 }' });
+    const c = t.cluster;
+    t.api = await startApi(c);
     const reader = new RedisClusterStore({ cluster: c.clusterName, url: c.redis.url });
     try {
       // 40 CPS offered (20 to each node) for 12 s against a 20 CPS cluster; calls held 3 s.

@@ -3,7 +3,7 @@
  * at a series of offered call rates; and the same sweep with no proxy (uac → one uas) as the
  * load generator's ceiling.
  *
- * Processes (all stopped on return, error or signal — see `stopAllProcesses` in run.ts):
+ * Processes (all stopped on return, error or signal — see `runBench` in cli.ts):
  *   dispatcher   udp://DISPATCHER_IP:5060, http :9060   taskset -c dispatcherCpu (1)
  *   sipp uas ×2  SWITCH_IPS[i]:5060                     taskset -c sippCpu (0)
  *   sipp uac     uacIp:<fresh port each step>           taskset -c sippCpu (0), one per step
@@ -24,17 +24,16 @@
  * `-max_socket` is not passed: it only matters with one socket per call (`-t un`/`tn`); these
  * runs use SIPp's default single UDP socket (`-t u1`).
  */
-import { rmSync } from 'node:fs';
-import { readdir, readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
+import { rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
-import { isPortFree } from '../../test/support/ports.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
-import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, snapshotAllProcesses, CLK_TCK } from './proc-stat.ts';
+import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, CLK_TCK } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
+import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 
@@ -122,32 +121,7 @@ export interface SweepResult {
   dispatcherOutputTail?: string;
 }
 
-/** Temp dirs to remove even when the run is interrupted (process.exit skips `finally`). */
-const tempDirs = new Set<string>();
-process.on('exit', () => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const mb = (bytes: number): number => Math.round((bytes / (1024 * 1024)) * 10) / 10;
-
-async function waitForFree(label: string, ip: string, port: number, kind: 'udp' | 'tcp', timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await isPortFree(ip, port, kind)) return;
-    if (Date.now() > until) throw new Error(`${label}: ${kind} ${ip}:${port} is in use by another process (waited ${timeoutMs / 1000} s); stop it and retry`);
-    await sleep(500);
-  }
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(500) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
 
 /** The dispatcher's /metrics as `name → value` (labels other than node dropped, first sample wins). */
 async function fetchMetrics(http: string): Promise<Record<string, number> | undefined> {
@@ -197,16 +171,6 @@ ${switches}
 `;
 }
 
-/** Clip a sipp error log to its first lines. */
-function head(text: string, lines = 5): string {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/^The following events occurred/.test(l.trim()))
-    .slice(0, lines)
-    .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l))
-    .join('\n');
-}
-
 interface StepContext {
   cfg: SweepConfig;
   phase: Phase;
@@ -225,25 +189,12 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
   const timeoutS = cfg.seconds + Math.ceil(cfg.recvTimeoutMs / 1000) + 5;
   const pid = ctx.dispatcher?.pid;
   const ours = new Set([...(pid === undefined ? [] : [pid]), ...ctx.uasPids]);
-  const allA = snapshotAllProcesses();
-  const udpA = readUdpCounters();
-  const sockA = readUdpSocketDrops();
-  const childrenA = reapedChildrenTicks();
+  const before = readStepCounters();
   const uasA = ctx.uasPids.map((p) => sampleProcess(p));
   const t0 = performance.now();
   const dA = pid === undefined ? undefined : sampleProcess(pid);
-  let rssPeak = dA?.rssBytes ?? 0;
-  // Every process's latest CPU ticks, rescanned every 500 ms so that one which starts and ends
-  // inside the step (a test run, a compiler) is still counted in otherCpuPct.
-  const allLatest = new Map(allA);
-  let ticks = 0;
-  const sampler = setInterval(() => {
-    if (pid !== undefined) {
-      const s = sampleProcess(pid);
-      if (s !== undefined && s.rssBytes > rssPeak) rssPeak = s.rssBytes;
-    }
-    if (++ticks % 2 === 0) for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
-  }, 250);
+  // Every process's latest CPU ticks go into otherCpuPct.
+  const sampler = new StepSampler(pid, dA?.rssBytes ?? 0, before.all);
   let r: SippResult;
   try {
     r = await runSipp({
@@ -259,17 +210,17 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
       extraArgs: ['-recv_timeout', String(cfg.recvTimeoutMs)],
     });
   } finally {
-    clearInterval(sampler);
+    sampler.stop();
   }
   const dB = pid === undefined ? undefined : sampleProcess(pid);
   const wallS = (performance.now() - t0) / 1000;
-  for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
+  sampler.rescan();
   const udpB = readUdpCounters();
   const sockB = readUdpSocketDrops();
   const udpDropsBySocket: Record<string, number> = {};
-  for (const [label, addr] of Object.entries(ctx.sockets)) udpDropsBySocket[label] = (sockB.get(addr) ?? Number.NaN) - (sockA.get(addr) ?? 0);
+  for (const [label, addr] of Object.entries(ctx.sockets)) udpDropsBySocket[label] = (sockB.get(addr) ?? Number.NaN) - (before.sockets.get(addr) ?? 0);
   // The uac has exited and been reaped: its whole CPU time is now in our children's ticks.
-  let sippTicks = reapedChildrenTicks() - childrenA;
+  let sippTicks = reapedChildrenTicks() - before.children;
   ctx.uasPids.forEach((p, i) => {
     const a = uasA[i];
     const b = sampleProcess(p);
@@ -278,16 +229,7 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
   const metrics = ctx.http === undefined ? undefined : await fetchMetrics(ctx.http);
 
   const workDir = r.workDir as string;
-  if (!cfg.keepFiles) tempDirs.add(workDir);
-  let rttText = '';
-  try {
-    for (const f of (await readdir(workDir)).filter((n) => n.endsWith('_rtt.csv')).sort()) rttText += await readFile(join(workDir, f), 'utf8');
-  } finally {
-    if (!cfg.keepFiles) {
-      await rm(workDir, { recursive: true, force: true });
-      tempDirs.delete(workDir);
-    }
-  }
+  const rttText = await readRttText(workDir, cfg.keepFiles);
   const stats = summarizeStep({ rate, plannedCalls: planned, statCsv: r.csv, rttText });
   const verdict = judgeStep(stats, cfg.criterion);
   const result: StepResult = {
@@ -300,10 +242,10 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
     sippExit: r.signal !== null ? `signal ${r.signal}` : `code ${String(r.exitCode)}`,
     killedAtDeadline: r.killedAtDeadline,
     sippCpuPct: wallS > 0 ? (sippTicks / CLK_TCK / wallS) * 100 : Number.NaN,
-    otherCpuPct: otherCpuPercent(allA, allLatest, ours, wallS),
-    udpRcvbufDrops: (udpB['RcvbufErrors'] ?? Number.NaN) - (udpA['RcvbufErrors'] ?? Number.NaN),
+    otherCpuPct: otherCpuPercent(before.all, sampler.allLatest, ours, wallS),
+    udpRcvbufDrops: (udpB['RcvbufErrors'] ?? Number.NaN) - (before.udp['RcvbufErrors'] ?? Number.NaN),
     udpDropsBySocket,
-    sippErrors: head(r.errors),
+    sippErrors: head(r.errors, 5),
     ...(cfg.keepFiles ? { workDir } : {}),
   };
   if (r.killedAtDeadline) result.reasons.push('sipp killed at its hard deadline');
@@ -314,7 +256,7 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
       mainRunPct: main.run,
       mainWaitPct: main.wait,
       rssStartMb: mb(dA.rssBytes),
-      rssPeakMb: mb(Math.max(rssPeak, dB.rssBytes)),
+      rssPeakMb: mb(Math.max(sampler.rssPeak, dB.rssBytes)),
       rssEndMb: mb(dB.rssBytes),
       transactionsAtEnd: (metrics?.['sipfleet_server_transactions'] ?? Number.NaN) + (metrics?.['sipfleet_client_transactions'] ?? Number.NaN),
       dialogsAtEnd: metrics?.['sipfleet_dialogs'] ?? Number.NaN,

@@ -23,20 +23,19 @@
  * returns or throws.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
-import { isPortFree } from '../../test/support/ports.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, type SippResult } from '../../test/support/sipp.ts';
 import { collectGarbage, inspectorUrl } from './inspector-gc.ts';
 import { PhoneFleet, type FillResult } from './phone-fleet.ts';
 import { mainThreadPercent, otherCpuPercent, readUdpCounters, readUdpSocketDrops, reapedChildrenTicks, sampleProcess, snapshotAllProcesses, CLK_TCK, type ProcSample } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type StepStats } from './sipp-stats.ts';
+import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 export const SCENARIO = fileURLToPath(new URL('../scenarios/register-auth.xml', import.meta.url));
@@ -89,14 +88,6 @@ export interface ContactsOptions {
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Temp dirs to remove even when the run is interrupted (process.exit skips `finally`). */
-const tempDirs = new Set<string>();
-process.on('exit', () => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
 export function userName(i: number): string {
   return `u${String(i + 1).padStart(5, '0')}`;
 }
@@ -133,15 +124,6 @@ function dispatcherYaml(cfg: RegistrarBenchConfig, users: number, keepaliveInter
   return `${lines.join('\n')}\n`;
 }
 
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(500) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 /** The dispatcher's /metrics: `name` (its `node` label dropped) or `name{labels}` → value. */
 export async function fetchMetrics(http: string): Promise<Record<string, number>> {
   const res = await fetch(`http://${http}/metrics`, { signal: AbortSignal.timeout(5000) });
@@ -154,15 +136,6 @@ export async function fetchMetrics(http: string): Promise<Record<string, number>
     out[m[1] + (labels === '{}' ? '' : labels)] = Number(m[3]);
   }
   return out;
-}
-
-async function waitForFree(label: string, ip: string, port: number, kind: 'udp' | 'tcp', timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await isPortFree(ip, port, kind)) return;
-    if (Date.now() > until) throw new Error(`${label}: ${kind} ${ip}:${port} is in use by another process (waited ${timeoutMs / 1000} s)`);
-    await sleep(500);
-  }
 }
 
 interface Dispatcher {
@@ -257,15 +230,6 @@ function ticksToUs(ticks: number): number {
   return (ticks / CLK_TCK) * 1e6;
 }
 
-function head(text: string, lines = 3): string {
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !/^The following events occurred/.test(l.trim()))
-    .slice(0, lines)
-    .map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l))
-    .join('\n');
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. REGISTER/s sweep
 
@@ -352,20 +316,10 @@ async function registerStep(
   const pid = d.proc.pid;
   const ours = new Set([pid, cfg.redisPid]);
   const m0 = await fetchMetrics(d.http);
-  const allA = snapshotAllProcesses();
-  const udpA = readUdpCounters();
-  const sockA = readUdpSocketDrops();
-  const childrenA = reapedChildrenTicks();
+  const before = readStepCounters();
   const redisA = sampleProcess(cfg.redisPid);
   const dA = sampleProcess(pid);
-  let rssPeak = dA?.rssBytes ?? 0;
-  const allLatest = new Map(allA);
-  let ticks = 0;
-  const sampler = setInterval(() => {
-    const s = sampleProcess(pid);
-    if (s !== undefined && s.rssBytes > rssPeak) rssPeak = s.rssBytes;
-    if (++ticks % 2 === 0) for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
-  }, 250);
+  const sampler = new StepSampler(pid, dA?.rssBytes ?? 0, before.all);
   let r: SippResult;
   try {
     r = await runSipp({
@@ -384,28 +338,19 @@ async function registerStep(
       extraArgs: ['-inf', csv, '-recv_timeout', String(opts.recvTimeoutMs), '-nd', '-buff_size', String(SIPP_BUFFER_BYTES)],
     });
   } finally {
-    clearInterval(sampler);
+    sampler.stop();
   }
   const dB = sampleProcess(pid);
   const redisB = sampleProcess(cfg.redisPid);
   const wallS = dA !== undefined && dB !== undefined ? (dB.atMs - dA.atMs) / 1000 : Number.NaN;
-  for (const [p, v] of snapshotAllProcesses()) allLatest.set(p, v);
+  sampler.rescan();
   const udpB = readUdpCounters();
   const sockB = readUdpSocketDrops();
-  const sippTicks = reapedChildrenTicks() - childrenA;
+  const sippTicks = reapedChildrenTicks() - before.children;
   const m1 = await fetchMetrics(d.http);
 
   const workDir = r.workDir as string;
-  if (!opts.keepFiles) tempDirs.add(workDir);
-  let rttText = '';
-  try {
-    for (const f of (await readdir(workDir)).filter((n) => n.endsWith('_rtt.csv')).sort()) rttText += await readFile(join(workDir, f), 'utf8');
-  } finally {
-    if (!opts.keepFiles) {
-      await rm(workDir, { recursive: true, force: true });
-      tempDirs.delete(workDir);
-    }
-  }
+  const rttText = await readRttText(workDir, opts.keepFiles);
   const stats = summarizeStep({ rate, plannedCalls: planned, statCsv: r.csv, rttText });
   const verdict = judgeStep(stats, DEFAULT_CRITERION);
   if (r.killedAtDeadline) verdict.reasons.push('sipp killed at its hard deadline');
@@ -447,13 +392,13 @@ async function registerStep(
     redisCpuPct: wallS > 0 ? (redisTicks / CLK_TCK / wallS) * 100 : Number.NaN,
     redisUsPerReg: ok > 0 ? ticksToUs(redisTicks) / ok : Number.NaN,
     sippCpuPct: wallS > 0 ? (sippTicks / CLK_TCK / wallS) * 100 : Number.NaN,
-    otherCpuPct: otherCpuPercent(allA, allLatest, ours, wallS),
-    rssPeakMb: Math.round((Math.max(rssPeak, dB?.rssBytes ?? 0) / 1048576) * 10) / 10,
+    otherCpuPct: otherCpuPercent(before.all, sampler.allLatest, ours, wallS),
+    rssPeakMb: Math.round((Math.max(sampler.rssPeak, dB?.rssBytes ?? 0) / 1048576) * 10) / 10,
     transactionsAtEnd: liveTransactions(m1),
-    udpDrops: (udpB['RcvbufErrors'] ?? Number.NaN) - (udpA['RcvbufErrors'] ?? Number.NaN),
-    udpDropsDispatcher: (sockB.get(dispSock) ?? Number.NaN) - (sockA.get(dispSock) ?? 0),
+    udpDrops: (udpB['RcvbufErrors'] ?? Number.NaN) - (before.udp['RcvbufErrors'] ?? Number.NaN),
+    udpDropsDispatcher: (sockB.get(dispSock) ?? Number.NaN) - (before.sockets.get(dispSock) ?? 0),
     registrar,
-    sippErrors: head(r.errors),
+    sippErrors: head(r.errors, 3),
     ...(opts.keepFiles ? { workDir } : {}),
   };
 }

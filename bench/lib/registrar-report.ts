@@ -2,6 +2,7 @@
  * Output of the registrar benchmark: progress lines, the markdown tables and the
  * `## Registrar (one dispatcher core, Redis store)` section appended to BENCHMARKS.md.
  */
+import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import { SIPP_BUFFER_BYTES, type ContactsOptions, type ContactsResult, type MemoryReading, type RegisterStep, type SweepOptions, type SweepResult } from './registrar-bench.ts';
 
@@ -27,10 +28,6 @@ export interface RegistrarReport {
   totalSeconds: number;
 }
 
-function fmt(n: number | undefined, digits = 0): string {
-  return n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
-}
-
 function thousands(n: number | undefined, digits = 0): string {
   if (n === undefined || !Number.isFinite(n)) return '–';
   return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -38,14 +35,6 @@ function thousands(n: number | undefined, digits = 0): string {
 
 function mb(bytes: number): string {
   return fmt(bytes / 1048576, 1);
-}
-
-function row(cells: string[]): string {
-  return `| ${cells.join(' | ')} |`;
-}
-
-function drops(total: number, disp: number): string {
-  return disp > 0 ? `${fmt(total)} (disp ${fmt(disp)})` : fmt(total);
 }
 
 export function stepLine(s: RegisterStep): string {
@@ -92,20 +81,11 @@ export function sweepTable(r: SweepResult): string {
     'other CPU %',
     'result',
   ];
-  const lines = [row(head), row(head.map((h) => (h === 'result' ? ':--' : '--:')))];
+  const lines = headerRows(head);
   for (const s of r.steps) {
     lines.push(
       row([
-        `${s.rate}${s.attempt > 1 ? ' (retry)' : ''}`,
-        String(s.plannedCalls),
-        String(s.failed),
-        s.successPct >= 99.995 && s.successPct < 100 ? '99.99' : fmt(s.successPct, 2),
-        fmt(s.achievedCps, 1),
-        fmt(s.p50Ms),
-        fmt(s.p99Ms),
-        fmt(s.meanMs, 2),
-        fmt(s.maxMs),
-        String(s.retransmissions),
+        ...stepCells(s),
         drops(s.udpDrops, s.udpDropsDispatcher),
         fmt(s.dispCpuPct),
         `${fmt(s.mainRunPct)} / ${fmt(s.mainWaitPct)}`,

@@ -3,6 +3,7 @@
  * `## Proxy CPS (one dispatcher core)` section appended to BENCHMARKS.md.
  */
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import type { StepResult, SweepConfig, SweepResult } from './proxy-sweep.ts';
 
@@ -23,10 +24,6 @@ export interface BenchReport {
   totalSeconds: number;
   /** net.core.rmem_default, bytes. */
   rmemDefault: number | undefined;
-}
-
-function fmt(n: number | undefined, digits = 0): string {
-  return n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
 }
 
 function verdict(s: StepResult): string {
@@ -56,12 +53,7 @@ export function progressLine(s: StepResult): string {
 
 /** `total` or `total (disp N)`: the dispatcher's own socket, when it dropped anything. */
 function dropsText(s: StepResult): string {
-  const disp = s.udpDropsBySocket['dispatcher'];
-  return disp !== undefined && disp > 0 ? `${fmt(s.udpRcvbufDrops)} (disp ${fmt(disp)})` : fmt(s.udpRcvbufDrops);
-}
-
-function row(cells: string[]): string {
-  return `| ${cells.join(' | ')} |`;
+  return drops(s.udpRcvbufDrops, s.udpDropsBySocket['dispatcher']);
 }
 
 /** The markdown table of one sweep. */
@@ -70,21 +62,9 @@ export function sweepTable(r: SweepResult): string {
   const head = ['offered cps', 'calls', 'failed', 'success %', 'achieved cps', 'p50 ms', 'p99 ms', 'mean ms', 'max ms', 'retrans', 'UDP drops (disp)'];
   if (proxy) head.push('disp CPU %', 'main thread run / wait %', 'disp RSS MB (peak)', 'live txns at end');
   head.push('SIPp CPU %', 'other CPU %', 'result');
-  const lines = [row(head), row(head.map((h) => (h === 'result' ? ':--' : '--:')))];
+  const lines = headerRows(head);
   for (const s of r.steps) {
-    const cells = [
-      `${s.rate}${s.attempt > 1 ? ' (retry)' : ''}`,
-      String(s.plannedCalls),
-      String(s.failed),
-      s.successPct >= 99.995 && s.successPct < 100 ? '99.99' : fmt(s.successPct, 2),
-      fmt(s.achievedCps, 1),
-      fmt(s.p50Ms),
-      fmt(s.p99Ms),
-      fmt(s.meanMs, 2),
-      fmt(s.maxMs),
-      String(s.retransmissions),
-      dropsText(s),
-    ];
+    const cells = [...stepCells(s), dropsText(s)];
     if (proxy) {
       const d = s.dispatcher;
       cells.push(fmt(d?.cpuPct), `${fmt(d?.mainRunPct)} / ${fmt(d?.mainWaitPct)}`, fmt(d?.rssPeakMb), fmt(d?.transactionsAtEnd));
