@@ -128,9 +128,12 @@ describe('ACK', () => {
     const port = await freePort('127.0.0.12');
     const d = await startDispatcherProcess(
       'd2',
-      `node: { id: d2, listen: [udp://127.0.0.12:${port}], http: ${http} }
+      // The SIPp switch plays one scenario once and does not answer OPTIONS: a probe would be
+      // taken for its call. So no probe within the test (and no warm-up waiting for one).
+      `node: { id: d2, listen: [udp://127.0.0.12:${port}], http: ${http}, warmup: 0s }
 cluster:
   name: ack
+  probe: { interval: 1h, timeout: 2s }
   switches:
     - { id: sipp, address: 127.0.0.22:${sippPort}, transport: udp }
 `,
