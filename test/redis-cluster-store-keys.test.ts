@@ -48,7 +48,7 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
   k_node_info(p, node), k_node_calls(p, node, epoch), k_call(p, id), k_level_calls(p, level),
   k_level_admits(p, level), k_switches(p), k_events(p), k_probes(p), k_probe(p, sw, node), k_sticky(p, source),
   k_relays(p), k_media_session(p, id), k_media_by_start(p), k_media_by_expiry(p), k_media_relays(p),
-  k_relay_media(p, relay)}`;
+  k_relay_media(p, relay), k_dialog(p, id)}`;
     const fromLua = await client.eval(lua, 0, k.prefix, ...args);
     const [node, id, level, epoch, sw, source, relay] = args;
     expect(fromLua).toEqual([
@@ -73,6 +73,7 @@ return {k_nodes(p), k_fenced(p), k_calls_by_start(p), k_calls_by_expiry(p), k_no
       k.mediaByExpiry,
       k.mediaRelays,
       k.relayMedia(relay),
+      k.dialog(id),
     ]);
     expect(k.prefix).toBe('sf:{main}:');
   });

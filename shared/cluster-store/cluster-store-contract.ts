@@ -10,7 +10,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSipfleetError } from '../errors.ts';
-import type { AdmitRequest, AdmitResult, ClusterStore, LevelLimit, MediaSessionRecord, NodeLease, RelayRecord, SwitchRecord } from './cluster-store.ts';
+import type { AdmitRequest, AdmitResult, ClusterStore, DialogStateRecord, LevelLimit, MediaSessionRecord, NodeLease, RelayRecord, SwitchRecord } from './cluster-store.ts';
 
 export interface ContractStore {
   readonly store: ClusterStore;
@@ -48,6 +48,21 @@ function relayRecord(id: string, extra: Partial<RelayRecord> = {}): RelayRecord 
 
 function mediaSession(callId: string, relayId: string, extra: Partial<Omit<MediaSessionRecord, 'startedAtMs'>> = {}): Omit<MediaSessionRecord, 'startedAtMs'> {
   return { callId, fromTag: `tag-${callId}`, relayId, nodeId: 'n1', ...extra };
+}
+
+/** A dialog record for the call whose admission key is `callKey` (Call-ID = the key's part before `|`). */
+function dialogRecord(callKey: string, nodeId: string, extra: Partial<DialogStateRecord> = {}): DialogStateRecord {
+  return {
+    callId: callKey.split('|')[0],
+    fromTag: 'from-1',
+    toTag: 'to-1',
+    caller: { protocol: 'udp', address: '192.0.2.10', port: 5060 },
+    switch: { protocol: 'udp', address: '10.0.0.1', port: 5060, switchId: 'sw1' },
+    relayId: 'rtp1',
+    callKey,
+    nodeId,
+    ...extra,
+  };
 }
 
 /** A listener that counts its calls. */
@@ -947,6 +962,103 @@ export function describeClusterStoreContract(name: string, makeStore: () => Prom
       expect(lease?.epoch).toBe(1);
       expect(holders[results.findIndex((r) => r.acquired)]).toBe(lease?.holder);
       expect(results.filter((r) => !r.acquired).every((r) => !r.acquired && r.holder === lease?.holder)).toBe(true);
+    });
+
+    it('dialog records: put, get from any client, replace, remove; invalid ones refused', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const d = dialogRecord('dlg-1@contract|192.0.2.10', 'n1');
+      expect(await store.getDialog(d.callId)).toBeUndefined();
+      await store.putDialog(d, LONG_TTL);
+      expect(await peer.getDialog(d.callId)).toEqual(d);
+      const { relayId: _relay, ...direct } = dialogRecord(d.callKey, 'n2', { toTag: 'to-2' });
+      await peer.putDialog(direct, LONG_TTL);
+      expect(await store.getDialog(d.callId)).toEqual(direct);
+      expect(await store.removeDialog(d.callId)).toBe(true);
+      expect(await peer.removeDialog(d.callId)).toBe(false);
+      expect(await peer.getDialog(d.callId)).toBeUndefined();
+      await expect(store.putDialog({ ...d, caller: { ...d.caller, port: 0 } }, LONG_TTL)).rejects.toSatisfy(invalidField('dialog.caller.port'));
+      await expect(store.putDialog({ ...d, switch: { ...d.switch, switchId: 'a:b' } }, LONG_TTL)).rejects.toSatisfy(invalidField('dialog.switch.switchId'));
+      await expect(store.putDialog({ ...d, callKey: '' }, LONG_TTL)).rejects.toSatisfy(invalidField('dialog.callKey'));
+      await expect(store.putDialog(d, 0)).rejects.toSatisfy(invalidField('ttlMs'));
+    });
+
+    it('dialog records expire after their ttl; a call whose dialog expired is released by the reap', async () => {
+      const dead = await store.registerNode('dead', 300);
+      const key = `${callId('dlg-exp')}|192.0.2.10`;
+      expect((await store.admit(request(dead, key, [{ level: 'cluster:main' }]))).admitted).toBe(true);
+      await store.putDialog(dialogRecord(key, 'dead'), 150);
+      await sleep(450);
+      expect(await store.getDialog(key.split('|')[0])).toBeUndefined();
+      expect(await store.reap()).toEqual({ nodes: ['dead'], calls: 1 });
+      expect(await channels('cluster:main')).toBe(0);
+    });
+
+    it('reap keeps a dead node call with a dialog record counted as an orphan and releases the others; releaseOrphan releases it exactly once', async () => {
+      const peer = handle.peer === undefined ? store : await handle.peer();
+      const dead = await store.registerNode('dead', 300);
+      const live = await peer.registerNode('live', LONG_TTL);
+      const withDialog = [1, 2, 3].map(() => `${callId('dlg')}|192.0.2.10`);
+      const without = [1, 2].map(() => `${callId('plain')}|192.0.2.10`);
+      const liveKey = `${callId('live')}|192.0.2.11`;
+      const levels = [{ level: 'cluster:main' }, { level: 'switch:sw1' }];
+      for (const key of [...withDialog, ...without]) expect((await store.admit(request(dead, key, levels))).admitted).toBe(true);
+      expect((await peer.admit(request(live, liveKey, levels))).admitted).toBe(true);
+      for (const key of withDialog) await store.putDialog(dialogRecord(key, 'dead'), LONG_TTL);
+      await peer.putDialog(dialogRecord(liveKey, 'live'), LONG_TTL);
+      // A dialog record that names another call leg (a spiral) keeps nothing.
+      await store.putDialog(dialogRecord(without[0].replace('|192.0.2.10', '|10.0.0.9'), 'dead', { callId: without[0].split('|')[0] }), LONG_TTL);
+      await sleep(450);
+
+      expect(await peer.reap()).toEqual({ nodes: ['dead'], calls: 2 });
+      expect(await channels('cluster:main')).toBe(4);
+      expect(await channels('switch:sw1')).toBe(4);
+      const orphans = (await peer.calls()).filter((c) => c.nodeId === '-');
+      expect(orphans.map((c) => c.callId).sort()).toEqual([...withDialog].sort());
+      expect(orphans.every((c) => c.epoch === 0 && c.levels.length === 2)).toBe(true);
+      // Fencing is untouched: the dead node releases nothing; a live node's call is no orphan.
+      expect(await store.release(withDialog[0], 'dead', dead.epoch)).toBe('fenced');
+      expect(await peer.releaseOrphan(liveKey)).toBe('not-found');
+      expect(await peer.releaseOrphan(without[1])).toBe('not-found');
+      expect(await peer.reap()).toEqual({ nodes: [], calls: 0 });
+      expect(await channels('cluster:main')).toBe(4);
+
+      const once = await Promise.all([store.releaseOrphan(withDialog[0]), peer.releaseOrphan(withDialog[0]), store.releaseOrphan(withDialog[0])]);
+      expect(once.filter((r) => r === 'released')).toHaveLength(1);
+      expect(once.filter((r) => r === 'not-found')).toHaveLength(2);
+      expect(await channels('cluster:main')).toBe(3);
+      for (const key of withDialog.slice(1)) expect(await peer.releaseOrphan(key)).toBe('released');
+      expect(await channels('switch:sw1')).toBe(1);
+      expect(await peer.release(liveKey, 'live', live.epoch)).toBe('released');
+      expect(await channels('cluster:main')).toBe(0);
+    });
+
+    it('a call whose dialog record was removed before its node is reaped is released by the reap', async () => {
+      const dead = await store.registerNode('dead', 300);
+      const key = `${callId('bye-first')}|192.0.2.10`;
+      expect((await store.admit(request(dead, key, [{ level: 'cluster:main' }]))).admitted).toBe(true);
+      await store.putDialog(dialogRecord(key, 'dead'), LONG_TTL);
+      expect(await store.releaseOrphan(key)).toBe('not-found'); // its node is not reaped yet
+      expect(await store.removeDialog(key.split('|')[0])).toBe(true);
+      await sleep(450);
+      expect(await store.reap()).toEqual({ nodes: ['dead'], calls: 1 });
+      expect(await channels('cluster:main')).toBe(0);
+    });
+
+    it('a re-registration orphans the old epoch calls that have a dialog record; orphans end at their maximum age', async () => {
+      const first = await store.registerNode('n1', LONG_TTL);
+      const kept = `${callId('kept')}|192.0.2.10`;
+      const gone = `${callId('gone')}|192.0.2.10`;
+      expect((await store.admit(request(first, kept, [{ level: 'cluster:main' }], { maxAgeMs: 400 }))).admitted).toBe(true);
+      expect((await store.admit(request(first, gone, [{ level: 'cluster:main' }]))).admitted).toBe(true);
+      await store.putDialog(dialogRecord(kept, 'n1'), LONG_TTL);
+      const second = await store.registerNode('n1', LONG_TTL);
+      expect(second.epoch).toBeGreaterThan(first.epoch);
+      expect((await store.calls()).map((c) => [c.callId, c.nodeId, c.epoch])).toEqual([[kept, '-', 0]]);
+      expect(await store.release(kept, 'n1', second.epoch)).toBe('not-found');
+      await sleep(550);
+      expect(await store.reap()).toEqual({ nodes: [], calls: 1 });
+      expect(await channels('cluster:main')).toBe(0);
+      expect(await store.releaseOrphan(kept)).toBe('not-found');
     });
 
     it('concurrent reaps from two nodes never release a call twice', async () => {

@@ -13,6 +13,10 @@
  * - Every node holds a liveness lease with an epoch. A node whose lease expired is reaped by any
  *   live node: its calls are released and its epoch is bumped (fencing), so a node that was
  *   paused and comes back cannot release anything twice. Release is idempotent.
+ * - Dialog state (issue 9 point 2): a confirmed call may have a dialog record (`putDialog`). When
+ *   its node is fenced (reaped, re-registered, deregistered), such a call is not released but
+ *   kept as an orphan (node `ORPHAN_NODE`, epoch 0) in every level count, until a node carrying
+ *   its BYE releases it (`releaseOrphan`, exactly once) or its maximum age passes.
  */
 
 /** One level an admitted call holds: cluster, switch, carrier or user. */
@@ -63,6 +67,38 @@ export type AdmitResult =
   | { readonly admitted: false; readonly level: 'node'; readonly reason: 'fenced'; readonly retryAfterMs: 0 };
 
 export type ReleaseResult = 'released' | 'not-found' | 'fenced';
+
+/** The owner of an orphaned call (its node was fenced while the call had a dialog record); epoch 0. */
+export const ORPHAN_NODE = '-';
+
+/** One end of a dialog: where requests to that side go (symmetric: the address its INVITE came from). */
+export interface DialogSide {
+  readonly protocol: 'udp' | 'tcp' | 'tls';
+  /** Bare host (IPv6 without brackets). */
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * A confirmed call as any node needs it to carry its in-dialog requests when the node that set it
+ * up is gone (docs/ha.md): both ends, the switch, the relay and the admission key of its lease.
+ */
+export interface DialogStateRecord {
+  /** The SIP Call-ID (the record's key). */
+  readonly callId: string;
+  readonly fromTag: string;
+  readonly toTag: string;
+  /** The caller side (the INVITE's source). */
+  readonly caller: DialogSide;
+  /** The switch side. */
+  readonly switch: DialogSide & { readonly switchId: string };
+  /** The media relay holding the call's session, if any. */
+  readonly relayId?: string | undefined;
+  /** The call's admission key (`admit`'s `callId`: `Call-ID|source`). */
+  readonly callKey: string;
+  /** The node that set the call up. */
+  readonly nodeId: string;
+}
 
 export interface NodeLease {
   readonly nodeId: string;
@@ -257,8 +293,30 @@ export interface ClusterStore {
    */
   resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number>;
 
-  /** Reap nodes whose lease expired and calls past their maximum age; safe on every node at once. */
+  /**
+   * Reap nodes whose lease expired and calls past their maximum age; safe on every node at once.
+   * A fenced node's call whose dialog record exists is kept as an orphan (`ORPHAN_NODE`, epoch 0,
+   * still in every level count) instead of being released; the others are released.
+   */
   reap(): Promise<ReapResult>;
+
+  // ---- dialog state (confirmed calls another node can carry) ----
+
+  /**
+   * Record (or replace) a confirmed call's dialog until now + ttl (store clock). From then on, a
+   * fencing of the call's node (`callKey`'s record) orphans the call instead of releasing it.
+   */
+  putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void>;
+  /** The live dialog record of a Call-ID. */
+  getDialog(callId: string): Promise<DialogStateRecord | undefined>;
+  /** Forget a dialog record (the call ended); false when there was none. Remove it BEFORE `releaseOrphan`. */
+  removeDialog(callId: string): Promise<boolean>;
+  /**
+   * Release an orphaned call (admission key) exactly once: 'released' when it was an orphan,
+   * 'not-found' when there is no record or it is held by a node (released, expired, taken over,
+   * or its node not reaped yet: a call whose dialog record is gone is then released by the reap).
+   */
+  releaseOrphan(callKey: string): Promise<'released' | 'not-found'>;
 
   levelStats(levels: readonly string[]): Promise<LevelStats[]>;
   /** Calls holding a level (or all calls), oldest first, at most `limit`. */

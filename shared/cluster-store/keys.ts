@@ -30,6 +30,8 @@
  * | `probes`                              | zset   | `<switchId>:<nodeId>` → report expiry (ms)       |
  * | `probe:<switchId>:<nodeId>`           | hash   | up, lat, p99, at (ms); expires with the report   |
  * | `sticky:<source key>`                 | string | the switchId the source sticks to; PX = its ttl  |
+ * | `dialog:<callId>`                     | hash   | key (the call's admission key), json (`DialogStateRecord`); PEXPIRE = its ttl |
+ * | `call:<callId>` field `dlg`           | -      | the Call-ID of the call's dialog record (set by put-dialog): fencing orphans the call |
  * | `lease:<name>`                        | hash   | holder ('' when free), epoch, exp (ms), claim: wholder, wprio, wexp (ms) |
  * | `events` (a pub/sub channel, no key)  | -      | change notices (`switches`: switches, relays or caps) for every node |
  */
@@ -72,6 +74,8 @@ export interface StoreKeys {
   relayMedia(relayId: string): string;
   /** One named lease (a floating IP's): its grant, epoch counter and claim. */
   lease(name: string): string;
+  /** One confirmed call's dialog record, by SIP Call-ID. */
+  dialog(callId: string): string;
 }
 
 /**
@@ -116,5 +120,6 @@ export function storeKeys(cluster: string): StoreKeys {
     mediaRelays: `${prefix}media:relays`,
     relayMedia: (relayId) => `${prefix}relay:media:${relayId}`,
     lease: (name) => `${prefix}lease:${name}`,
+    dialog: (callId) => `${prefix}dialog:${callId}`,
   };
 }

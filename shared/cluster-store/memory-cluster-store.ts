@@ -32,6 +32,7 @@ import type {
   ReleaseResult,
   SwitchRecord,
 } from './cluster-store.ts';
+import { ORPHAN_NODE, type DialogStateRecord } from './cluster-store.ts';
 import { AdmissionLog } from './admission-log.ts';
 import { ChangeListeners } from './change-listeners.ts';
 import { clusterLimitsJson, parseClusterLimits } from './cluster-limits-record.ts';
@@ -42,6 +43,7 @@ import { ExpiryQueue } from './expiry-queue.ts';
 import { cpsParams, cpsStep } from './cps-window.ts';
 import {
   assertAdmitRequest,
+  assertDialog,
   assertEpoch,
   assertId,
   assertLeaseEpoch,
@@ -155,6 +157,10 @@ export class MemoryClusterStore implements ClusterStore {
   /** Made on first use: most memory stores (tests) never log. */
   /** Named leases (a few per cluster: one per floating IP); kept for their epoch counter. */
   readonly #namedLeases = new Map<string, MemoryLease>();
+  /** Call-ID → its dialog record (dropped when expired, lazily and by `reap()`). */
+  readonly #dialogs = new Map<string, Expiring<DialogStateRecord>>();
+  /** Admission key → the Call-ID of the dialog record naming it (checked against the record when read). */
+  readonly #dialogKeys = new Map<string, string>();
   #logger: Logger | undefined;
   #closed = false;
 
@@ -208,30 +214,44 @@ export class MemoryClusterStore implements ClusterStore {
     if (own?.size === 0) this.#nodeCalls.delete(call.nodeId);
   }
 
-  #insert(call: MemoryCall): void {
+  /** Whether a live dialog record names this call's admission key. */
+  #hasDialog(callKey: string, nowMs: number): boolean {
+    const id = this.#dialogKeys.get(callKey);
+    const d = id === undefined ? undefined : this.#dialogs.get(id);
+    return d !== undefined && d.expiresAtMs > nowMs && d.value.callKey === callKey;
+  }
+
+  /** `owned` false: an orphan, in no node's call set (like Redis, where it is in no `node:calls:` set). */
+  #insert(call: MemoryCall, owned = true): void {
     this.#calls.set(call.callId, call);
     for (const level of call.levels) {
       let set = this.#levelCalls.get(level);
       if (set === undefined) this.#levelCalls.set(level, (set = new Set()));
       set.add(call.callId);
     }
-    let own = this.#nodeCalls.get(call.nodeId);
-    if (own === undefined) this.#nodeCalls.set(call.nodeId, (own = new Set()));
-    own.add(call.callId);
+    if (owned) {
+      let own = this.#nodeCalls.get(call.nodeId);
+      if (own === undefined) this.#nodeCalls.set(call.nodeId, (own = new Set()));
+      own.add(call.callId);
+    }
     this.#expiry.push(call.expiresAtMs, call);
   }
 
-  /** Fencing: a new epoch, max(old + 1, now ms), and every call of the node released. Returns how many. */
+  /**
+   * Fencing: a new epoch, max(old + 1, now ms), and every call of the node released, except those
+   * with a live dialog record: they become orphans (node ORPHAN_NODE, epoch 0, same levels and
+   * expiry) until `releaseOrphan` or their maximum age. Returns how many were released.
+   */
   #bumpEpoch(nodeId: string, nowMs: number): { epoch: number; released: number } {
     const epoch = Math.max((this.#epochs.get(nodeId) ?? 0) + 1, Math.floor(nowMs));
     this.#epochs.set(nodeId, epoch);
     let released = 0;
     for (const callId of [...(this.#nodeCalls.get(nodeId) ?? [])]) {
       const call = this.#calls.get(callId);
-      if (call !== undefined) {
-        this.#release(call);
-        released++;
-      }
+      if (call === undefined) continue;
+      this.#release(call);
+      if (this.#hasDialog(callId, this.#clock.nowMs())) this.#insert({ ...call, nodeId: ORPHAN_NODE, epoch: 0 }, false);
+      else released++;
     }
     this.#nodeCalls.delete(nodeId);
     return { epoch, released };
@@ -385,8 +405,68 @@ export class MemoryClusterStore implements ClusterStore {
     }
     pruneExpired(this.#probes, this.#clock.nowMs());
     pruneExpired(this.#sticky, this.#clock.nowMs());
+    this.#pruneDialogs(this.#clock.nowMs());
     this.#pruneMedia(this.#clock.nowMs());
     return { nodes, calls };
+  }
+
+  // ---- dialog state ----
+
+  #pruneDialogs(nowMs: number): void {
+    for (const [id, d] of this.#dialogs) {
+      if (d.expiresAtMs > nowMs) continue;
+      this.#dialogs.delete(id);
+      if (this.#dialogKeys.get(d.value.callKey) === id) this.#dialogKeys.delete(d.value.callKey);
+    }
+  }
+
+  async putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void> {
+    this.#assertOpen('putDialog');
+    assertDialog(dialog);
+    assertTtl(ttlMs);
+    const old = this.#dialogs.get(dialog.callId);
+    if (old !== undefined && this.#dialogKeys.get(old.value.callKey) === dialog.callId) this.#dialogKeys.delete(old.value.callKey);
+    const value: DialogStateRecord = {
+      callId: dialog.callId,
+      fromTag: dialog.fromTag,
+      toTag: dialog.toTag,
+      caller: { protocol: dialog.caller.protocol, address: dialog.caller.address, port: dialog.caller.port },
+      switch: { protocol: dialog.switch.protocol, address: dialog.switch.address, port: dialog.switch.port, switchId: dialog.switch.switchId },
+      ...(dialog.relayId === undefined ? {} : { relayId: dialog.relayId }),
+      callKey: dialog.callKey,
+      nodeId: dialog.nodeId,
+    };
+    // Re-inserted: the map stays roughly in expiry order.
+    this.#dialogs.delete(dialog.callId);
+    this.#dialogs.set(dialog.callId, { value, expiresAtMs: this.#clock.nowMs() + ttlMs });
+    this.#dialogKeys.set(dialog.callKey, dialog.callId);
+  }
+
+  async getDialog(callId: string): Promise<DialogStateRecord | undefined> {
+    this.#assertOpen('getDialog');
+    assertId('callId', callId);
+    const d = this.#dialogs.get(callId);
+    if (d === undefined || d.expiresAtMs <= this.#clock.nowMs()) return undefined;
+    return { ...d.value, caller: { ...d.value.caller }, switch: { ...d.value.switch } };
+  }
+
+  async removeDialog(callId: string): Promise<boolean> {
+    this.#assertOpen('removeDialog');
+    assertId('callId', callId);
+    const d = this.#dialogs.get(callId);
+    if (d === undefined) return false;
+    this.#dialogs.delete(callId);
+    if (this.#dialogKeys.get(d.value.callKey) === callId) this.#dialogKeys.delete(d.value.callKey);
+    return d.expiresAtMs > this.#clock.nowMs();
+  }
+
+  async releaseOrphan(callKey: string): Promise<'released' | 'not-found'> {
+    this.#assertOpen('releaseOrphan');
+    assertId('callKey', callKey);
+    const call = this.#calls.get(callKey);
+    if (call === undefined || call.nodeId !== ORPHAN_NODE || call.epoch !== 0) return 'not-found';
+    this.#release(call);
+    return 'released';
   }
 
   async levelStats(levels: readonly string[]): Promise<LevelStats[]> {

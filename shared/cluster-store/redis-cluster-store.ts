@@ -24,6 +24,7 @@ import type {
   LeaseRenewResult,
   LeaseState,
   LevelStats,
+  DialogStateRecord,
   MediaSessionRecord,
   NodeLease,
   ProbeReport,
@@ -49,6 +50,7 @@ import {
   assertLeaseEpoch,
   assertLeaseName,
   assertLeasePriority,
+  assertDialog,
   assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
@@ -292,6 +294,39 @@ export class RedisClusterStore implements ClusterStore {
     const records = normalizeRelaySeed(relays);
     if (records.length === 0) return 0;
     return this.#op('seedRelays', () => this.#scripts.seedRelays(records));
+  }
+
+  // ---- dialog state ----
+
+  async putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void> {
+    assertDialog(dialog);
+    assertTtl(ttlMs);
+    const record: DialogStateRecord = {
+      callId: dialog.callId,
+      fromTag: dialog.fromTag,
+      toTag: dialog.toTag,
+      caller: { protocol: dialog.caller.protocol, address: dialog.caller.address, port: dialog.caller.port },
+      switch: { protocol: dialog.switch.protocol, address: dialog.switch.address, port: dialog.switch.port, switchId: dialog.switch.switchId },
+      ...(dialog.relayId === undefined ? {} : { relayId: dialog.relayId }),
+      callKey: dialog.callKey,
+      nodeId: dialog.nodeId,
+    };
+    await this.#op('putDialog', () => this.#scripts.putDialog(record, ttlMs));
+  }
+
+  async getDialog(callId: string): Promise<DialogStateRecord | undefined> {
+    assertId('callId', callId);
+    return this.#op('getDialog', () => this.#scripts.getDialog(callId));
+  }
+
+  async removeDialog(callId: string): Promise<boolean> {
+    assertId('callId', callId);
+    return this.#op('removeDialog', () => this.#scripts.removeDialog(callId));
+  }
+
+  async releaseOrphan(callKey: string): Promise<'released' | 'not-found'> {
+    assertId('callKey', callKey);
+    return this.#op('releaseOrphan', () => this.#scripts.releaseOrphan(callKey));
   }
 
   // ---- media sessions ----

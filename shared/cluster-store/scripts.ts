@@ -19,6 +19,7 @@ import type {
   LeaseRenewResult,
   LeaseState,
   LevelStats,
+  DialogStateRecord,
   MediaSessionRecord,
   NodeLease,
   ProbeReport,
@@ -60,6 +61,10 @@ export const SCRIPT_NAMES = [
   'renew-lease',
   'release-lease',
   'get-lease',
+  'put-dialog',
+  'get-dialog',
+  'remove-dialog',
+  'release-orphan',
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
@@ -307,6 +312,30 @@ export class StoreScripts {
     const argv: string[] = [k.prefix];
     for (const relay of relays) argv.push(relay.id, JSON.stringify(relay));
     return Number(await this.#run('seed-relays', [k.relays], argv));
+  }
+
+  // ---- dialog state ----
+
+  async putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void> {
+    const k = this.#keys;
+    await this.#run('put-dialog', [k.dialog(dialog.callId), k.call(dialog.callKey)], [dialog.callKey, JSON.stringify(dialog), Math.max(1, Math.ceil(ttlMs)), dialog.callId]);
+  }
+
+  async getDialog(callId: string): Promise<DialogStateRecord | undefined> {
+    const r = await this.#run('get-dialog', [this.#keys.dialog(callId)], []);
+    if (typeof r !== 'string') return undefined;
+    return JSON.parse(r) as DialogStateRecord;
+  }
+
+  async removeDialog(callId: string): Promise<boolean> {
+    return (await this.#run('remove-dialog', [this.#keys.dialog(callId)], [])) === 1;
+  }
+
+  async releaseOrphan(callKey: string): Promise<'released' | 'not-found'> {
+    const k = this.#keys;
+    const r = await this.#run('release-orphan', [k.call(callKey)], [k.prefix, callKey]);
+    if (r === 'released' || r === 'not-found') return r;
+    throw new Error(`release-orphan: unexpected reply ${JSON.stringify(r)}`);
   }
 
   // ---- media sessions ----

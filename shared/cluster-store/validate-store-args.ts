@@ -3,7 +3,7 @@
  * refuse the same inputs the same way (`STORE_ERR_INVALID`, `detail.field` naming the culprit).
  */
 import { SipfleetError } from '../errors.ts';
-import type { AdmitRequest, CallRecord, MediaSessionRecord, ProbeReport } from './cluster-store.ts';
+import type { AdmitRequest, CallRecord, DialogStateRecord, MediaSessionRecord, ProbeReport } from './cluster-store.ts';
 import { CALLS_LIMIT_DEFAULT, CALLS_LIMIT_MAX, STICKY_KEY_MAX } from './store-limits.ts';
 
 /** Switch ids follow the config's id rule: 1-64 of A-Z a-z 0-9 . _ - (so never ':' in a key). */
@@ -141,4 +141,27 @@ export function assertLeasePriority(priority: number): void {
 /** A lease epoch handed out by `acquireLease`: a positive safe integer. */
 export function assertLeaseEpoch(epoch: number): void {
   if (!Number.isSafeInteger(epoch) || epoch < 1) throw invalid('epoch', 'must be a positive integer');
+}
+
+/**
+ * A dialog record as `putDialog` takes it: non-empty ids and tags, bare hosts, ports 1-65535, a
+ * switch id (and relay id) following the switch id rule.
+ *
+ * @throws SipfleetError `STORE_ERR_INVALID`, `detail.field` naming the culprit (`dialog.caller.port`).
+ */
+export function assertDialog(d: DialogStateRecord): void {
+  if (typeof d !== 'object' || d === null) throw invalid('dialog', 'must be an object');
+  assertId('dialog.callId', d.callId);
+  assertId('dialog.fromTag', d.fromTag);
+  assertId('dialog.toTag', d.toTag);
+  assertId('dialog.callKey', d.callKey);
+  assertId('dialog.nodeId', d.nodeId);
+  for (const [name, side] of [['caller', d.caller], ['switch', d.switch]] as const) {
+    if (typeof side !== 'object' || side === null) throw invalid(`dialog.${name}`, 'must be an object');
+    if (side.protocol !== 'udp' && side.protocol !== 'tcp' && side.protocol !== 'tls') throw invalid(`dialog.${name}.protocol`, 'must be udp, tcp or tls');
+    assertHost(`dialog.${name}.address`, side.address);
+    if (!isInt(side.port, 1, 65535)) throw invalid(`dialog.${name}.port`, 'must be an integer 1-65535');
+  }
+  assertSwitchId('dialog.switch.switchId', d.switch.switchId);
+  if (d.relayId !== undefined) assertSwitchId('dialog.relayId', d.relayId);
 }

@@ -47,6 +47,7 @@ local function k_media_by_start(prefix) return prefix .. 'media:by-start' end
 local function k_media_by_expiry(prefix) return prefix .. 'media:by-expiry' end
 local function k_media_relays(prefix) return prefix .. 'media:relays' end
 local function k_relay_media(prefix, relay) return prefix .. 'relay:media:' .. relay end
+local function k_dialog(prefix, id) return prefix .. 'dialog:' .. id end
 
 -- Tells every node (subscribed to the cluster's `events` channel) that the switch registry
 -- changed; they re-read it. Pub/sub is fire-and-forget: see docs/cluster-store.md.
@@ -146,11 +147,17 @@ local function drain_fenced(prefix, budget)
     local ids = redis.call('SPOP', set_key, budget - work)
     work = work + math.max(#ids, 1)
     for _, id in ipairs(ids) do
-      local rec = redis.call('HMGET', k_call(prefix, id), 'node', 'epoch', 'levels')
+      local rec = redis.call('HMGET', k_call(prefix, id), 'node', 'epoch', 'levels', 'dlg')
       -- Only a record still held under the fenced epoch (it may have been taken over since).
       if rec[1] == node and rec[2] == epoch then
-        release_record(prefix, id, node, epoch, rec[3])
-        released = released + 1
+        -- A call with a live dialog record (naming this call) may still be up: it becomes an
+        -- orphan (node '-', epoch 0, in no node's call set), counted until releaseOrphan or its age.
+        if rec[4] and redis.call('HGET', k_dialog(prefix, rec[4]), 'key') == id then
+          redis.call('HSET', k_call(prefix, id), 'node', '-', 'epoch', '0')
+        else
+          release_record(prefix, id, node, epoch, rec[3])
+          released = released + 1
+        end
       end
     end
     if redis.call('EXISTS', set_key) == 0 then redis.call('ZREM', fenced, head) end
