@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../shared/log.ts';
 import type { Admission, AdmissionStats } from './admission/admission.ts';
 import { startNodeHttp, type NodeHttp } from './http/node-http.ts';
 import { DialogTable } from './proxy/dialog-table.ts';
+import { StoreDialogState } from './proxy/dialog-state.ts';
 import { LocalIdentity } from './proxy/local-identity.ts';
 import { ProxyCore } from './proxy/proxy-core.ts';
 import type { Router } from './routing/router.ts';
@@ -241,6 +242,22 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const mediaStack = await MediaStack.create({ nodeId: config.node.id, cluster, store, clock, logger: log.child({ layer: 'media' }) });
   media = mediaStack;
   const dialogs = new DialogTable(clock, limits.transactions * 2, cluster.maxCallAge);
+  // Dialog state in the store (docs/ha.md): only behind a floating IP, where the in-dialog requests
+  // of a dead node's calls reach another node. Without one they go to the dead node's own address,
+  // so nobody could carry them: its calls are released when it is reaped, as before.
+  const dialogState = vipConfig === undefined ? undefined : new StoreDialogState({
+    nodeId: config.node.id,
+    store,
+    ttlMs: cluster.maxCallAge,
+    logger: log.child({ layer: 'dialog-state' }),
+    // A carried call's relay session: deleted from the relay its media session record names.
+    endMedia: async (d) => {
+      const session = await store.getMediaSession(d.callId);
+      if (session === undefined) return;
+      await mediaStack.deleter.delete({ relayId: session.relayId, callId: session.callId, fromTag: session.fromTag });
+      await store.removeMediaSession(session.callId);
+    },
+  });
   const proxy = new ProxyCore({
     identity,
     router: opts.router ?? registry,
@@ -256,6 +273,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     noResponseTimeoutMs: cluster.failover.timeout,
     isDraining: () => draining,
     handoff,
+    dialogState,
   });
   layer = new TransactionLayer({
     transport,

@@ -201,7 +201,12 @@ export class StoreAdmission implements Admission {
  * record instead of taking the first one over.
  */
 function admissionKey(req: AdmissionRequest): string {
-  return `${req.callId}|${req.flow.remoteAddress}`;
+  return callKeyOf(req.callId, req.flow.remoteAddress);
+}
+
+/** The admission key of a call leg from its Call-ID and the caller's address (see `admissionKey`). */
+export function callKeyOf(callId: string, sourceAddress: string): string {
+  return `${callId}|${sourceAddress}`;
 }
 
 function callMeta(req: AdmissionRequest): Record<string, string> {

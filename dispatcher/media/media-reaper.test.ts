@@ -52,6 +52,31 @@ describe('MediaReaper', () => {
     reaper.stop();
   });
 
+  it('leaves the sessions of calls carried on (a dialog record in the store) to the node that carries their BYE', async () => {
+    const { store, relays, reaper, session } = await setup();
+    await session('carried', 'dead', 'r1');
+    await session('plain', 'dead', 'r1');
+    await store.putDialog(
+      {
+        callId: 'carried',
+        fromTag: 'ft',
+        toTag: 'tt',
+        caller: { protocol: 'udp', address: '192.0.2.10', port: 5060 },
+        switch: { protocol: 'udp', address: '10.0.0.1', port: 5060, switchId: 'sw1' },
+        relayId: 'r1',
+        callKey: 'carried|192.0.2.10',
+        nodeId: 'dead',
+      },
+      60_000,
+    );
+    expect(await reaper.onNodesReaped(['dead'])).toBe(1);
+    expect(await reaper.sweep()).toBe(0);
+    expect((await store.listMediaSessions()).map((s) => s.callId)).toEqual(['carried']);
+    expect([...relays.get('r1')!.sessions.keys()]).toEqual(['carried']);
+    await store.removeDialog('carried');
+    expect(await reaper.sweep()).toBe(1);
+  });
+
   it('a session on a relay no longer in the registry is still forgotten', async () => {
     const { store, reaper } = await setup();
     await store.putMediaSession({ callId: 'x', fromTag: 'ft', relayId: 'removed', nodeId: 'ghost' }, 60_000);

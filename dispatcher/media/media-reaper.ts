@@ -14,6 +14,10 @@
  * before the store record expires. A session the store has lost track of (its record expired or
  * the store was wiped) is left to rtpengine's own no-media timeout.
  *
+ * Calls carried on (issue 9 point 2, dispatcher/proxy/dialog-state.ts): a dead node's session
+ * whose call still has a dialog record in the store is left alone; the node that carries the
+ * call's BYE deletes it (or rtpengine's timeout / the record's expiry at `maxCallAge` does).
+ *
  * Each round looks at the oldest `batch` sessions (the store lists 10 000 at most); a dead node's
  * sessions among newer ones are found in the next rounds as the dead ones ahead of them go.
  */
@@ -25,7 +29,7 @@ import type { SessionDeleter } from './session-deleter.ts';
 export const MEDIA_SWEEP_INTERVAL_MS = 10_000;
 
 export interface MediaReaperOptions {
-  store: Pick<ClusterStore, 'listMediaSessions' | 'liveNodes' | 'removeMediaSession'>;
+  store: Pick<ClusterStore, 'listMediaSessions' | 'liveNodes' | 'removeMediaSession'> & Partial<Pick<ClusterStore, 'getDialog'>>;
   deleter: Pick<SessionDeleter, 'delete'>;
   nodeId: string;
   clock: Clock;
@@ -112,7 +116,16 @@ export class MediaReaper {
     }
   }
 
-  async #reap(sessions: readonly MediaSessionRecord[]): Promise<number> {
+  /** The sessions whose call has no dialog record (a store error keeps the session for the next sweep). */
+  async #notCarried(sessions: readonly MediaSessionRecord[]): Promise<MediaSessionRecord[]> {
+    const getDialog = this.#o.store.getDialog?.bind(this.#o.store);
+    if (getDialog === undefined || sessions.length === 0) return [...sessions];
+    const kept = await Promise.all(sessions.map((s) => getDialog(s.callId).then((d) => d === undefined, () => false)));
+    return sessions.filter((_s, i) => kept[i]);
+  }
+
+  async #reap(all: readonly MediaSessionRecord[]): Promise<number> {
+    const sessions = await this.#notCarried(all);
     if (sessions.length === 0) return 0;
     this.#o.logger.warn({ sessions: sessions.length, nodes: [...new Set(sessions.map((s) => s.nodeId))] }, 'deleting the relay sessions of dead nodes');
     const width = Math.max(1, this.#o.concurrency ?? 32);

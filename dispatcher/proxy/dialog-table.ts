@@ -24,6 +24,12 @@ export interface DialogRecord {
   /** The caller side, as the INVITE arrived (symmetric: source address and port, connection). */
   readonly callerTarget: Target;
   readonly createdAt: number;
+  /** The admission key of the call's record in the cluster store (`Call-ID|source`), when admitted there. */
+  readonly callKey?: string | undefined;
+  /** The media relay of the call, if any. */
+  readonly relayId?: string | undefined;
+  /** Its dialog state was written to the cluster store (dialog-state.ts): removed when it ends. */
+  stored?: boolean | undefined;
   /** Release the call's admission; idempotent through `DialogTable.end`. */
   readonly release: (reason: CallEndReason) => void;
 }

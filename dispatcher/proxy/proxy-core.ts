@@ -8,7 +8,8 @@
  *   4. Max-Forwards (483), loop detection (482)
  *   5. INVITE: 100 Trying at once (§16.2: within 200 ms)
  *   6. target: a Route left → loose routing (§16.12); in-dialog without Route → the dialog's
- *      other side (found by Call-ID); out-of-dialog → router + admission, with failover
+ *      other side (found by Call-ID here, else in the cluster store's dialog state when another
+ *      node set the call up: dialog-state.ts); out-of-dialog → router + admission, with failover
  *   7. forward (§16.6): Max-Forwards−1, Record-Route (double when the transport/interface
  *      changes, RFC 5658), our Via with a fresh branch carrying the loop hash
  * Responses are handled by the request's ResponseContext.
@@ -39,6 +40,9 @@ import { flowTarget, type TransactionLayer } from '../transaction/transaction-la
 import type { ServerTransactionUser } from '../transaction/transaction-user.ts';
 import type { Flow, Target } from '../transport/transport.ts';
 import { sameSide, type DialogRecord, type DialogTable } from './dialog-table.ts';
+import { dialogSide, storedTarget, type DialogState } from './dialog-state.ts';
+import type { DialogStateRecord } from '../../shared/cluster-store/cluster-store.ts';
+import { callKeyOf } from '../admission/store-admission.ts';
 import { decodeFlowToken, encodeFlowToken } from './flow-token.ts';
 import type { LocalIdentity } from './local-identity.ts';
 import type { PhoneServices, PhoneUser } from './phone-services.ts';
@@ -98,6 +102,12 @@ export interface ProxyCoreOptions {
    * node hands this one is taken as coming from the source its token names.
    */
   handoff?: HandoffService | undefined;
+  /**
+   * Dialog state in the cluster store (dialog-state.ts): confirmed calls are recorded so that
+   * another node can carry their in-dialog requests, and this node carries those of calls set up
+   * by a node that is gone (a request naming no next hop but us, for a call it does not hold).
+   */
+  dialogState?: DialogState | undefined;
 }
 
 export interface ProxyStats {
@@ -114,7 +124,8 @@ export interface ProxyStats {
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff'>> & {
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'dialogState'>> & {
+    dialogState: DialogState | undefined;
     carriers: CarrierMatcher | undefined;
     phones: PhoneServices | undefined;
     media: MediaService | undefined;
@@ -150,6 +161,7 @@ export class ProxyCore implements ServerTransactionUser {
       media: undefined,
       isDraining: undefined,
       handoff: undefined,
+      dialogState: undefined,
       ...opts,
     };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
@@ -460,7 +472,8 @@ export class ProxyCore implements ServerTransactionUser {
       return this.#dispatchNew(txn, hash, carrierId, user);
     }
     if (!inDialog) return this.#dispatchNew(txn, hash, carrierId);
-    const target = await this.#inDialogTarget(req, txn.flow, flowConnection);
+    const stored: { dialog?: DialogStateRecord } = {};
+    const target = await this.#inDialogTarget(req, txn.flow, flowConnection, stored);
     if (target === undefined) {
       // No dialog and the Request-URI is us: nothing to continue (481). Otherwise the next hop
       // named by Route or Request-URI could not be resolved (RFC 3263 §4.3: 503).
@@ -468,6 +481,9 @@ export class ProxyCore implements ServerTransactionUser {
       return this.#reply(txn, 503, 'Service Unavailable (Next Hop Unresolvable)');
     }
     const leg = req.method === 'BYE' ? this.#o.dialogs.find(req.callId, txn.flow) : undefined;
+    // A BYE of a call this node does not hold: a call another node set up may end here.
+    const carried = req.method === 'BYE' && leg === undefined ? this.#o.dialogState : undefined;
+    const tags = carried === undefined ? undefined : { callId: ownString(req.callId), from: req.fromTag === undefined ? undefined : ownString(req.fromTag), to: req.toTag === undefined ? undefined : ownString(req.toTag) };
     const call = this.#o.media?.find(req.callId);
     let body: Buffer | undefined;
     const offers = call !== undefined && (req.method === 'INVITE' || req.method === 'UPDATE');
@@ -477,6 +493,7 @@ export class ProxyCore implements ServerTransactionUser {
         if (leg !== undefined) this.#o.dialogs.end(leg, 'bye');
         // A call without a dialog-table leg (delivered to a phone) ends its media here.
         else if (req.method === 'BYE') void call?.end('bye');
+        if (carried !== undefined && tags !== undefined) void finishCarried(carried, stored.dialog, tags);
       },
       ...(offers ? { rewrite: mediaRewrite(call, hasSdp(req)) } : {}),
     });
@@ -485,7 +502,7 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
-  async #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined): Promise<Target | undefined> {
+  async #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined, stored?: { dialog?: DialogStateRecord }): Promise<Target | undefined> {
     if (viaFlow?.address !== undefined && viaFlow.port !== undefined) {
       return { protocol: viaFlow.protocol, address: viaFlow.address, port: viaFlow.port, connectionId: viaFlow.connectionId };
     }
@@ -509,6 +526,14 @@ export class ProxyCore implements ServerTransactionUser {
     const dialog = this.#o.dialogs.find(req.callId, flow);
     if (dialog !== undefined) return sameSide(dialog.switchTarget, flow) ? dialog.callerTarget : dialog.switchTarget;
     if (this.#o.identity.isLocalUri(req.requestUri)) {
+      // Another node set this call up (and is gone, or the request came here anyway): its dialog
+      // state in the store names both sides.
+      const d = await this.#o.dialogState?.find(req.callId, req.fromTag, req.toTag);
+      const fromStore = d === undefined ? undefined : storedTarget(d, req.fromTag, req.toTag);
+      if (d !== undefined && fromStore !== undefined) {
+        if (stored !== undefined) stored.dialog = d;
+        return fromStore;
+      }
       // Another node set this call up. Under hash-call-id the Call-ID still names its switch.
       if (this.#o.router.isFromKnownPeer(flow.remoteAddress)) return undefined;
       return this.#o.router.locate?.(req.callId)?.target;
@@ -578,6 +603,8 @@ export class ProxyCore implements ServerTransactionUser {
             return undefined;
           }
           const fromTag = req.fromTag;
+          const release = mediaCall === undefined ? decision.release : releaseWithMedia(decision.release, mediaCall);
+          const state = o.dialogState;
           const record: DialogRecord = {
             callId,
             fromTag: fromTag === undefined ? undefined : ownString(fromTag),
@@ -587,7 +614,16 @@ export class ProxyCore implements ServerTransactionUser {
             switchId: candidate.id,
             callerTarget: flowTarget(source),
             createdAt: this.#tl.clock.now(),
-            release: mediaCall === undefined ? decision.release : releaseWithMedia(decision.release, mediaCall),
+            callKey: callKeyOf(callId, source.remoteAddress),
+            relayId: mediaCall?.relayId,
+            release:
+              state === undefined
+                ? release
+                : (reason: CallEndReason) => {
+                    // The call ended here: its dialog state goes (a failover moves the leg, not the call).
+                    if (reason !== 'failover' && record.stored === true && record.callKey !== undefined) state.ended(callId, record.callKey);
+                    release(reason);
+                  },
           };
           call.leg = record;
           admittedBefore = true;
@@ -739,7 +775,9 @@ export class ProxyCore implements ServerTransactionUser {
         // admission release and whatever that holds) is let go here rather than kept for 32 s.
         const leg = call.leg;
         call.leg = undefined;
-        if (leg !== undefined) o.dialogs.confirm(leg, res.toTag);
+        if (leg === undefined) return;
+        o.dialogs.confirm(leg, res.toTag);
+        if (o.dialogState !== undefined) storeDialog(o.dialogState, leg);
       };
     }
     return hooks;
@@ -828,6 +866,30 @@ function mediaRewrite(call: MediaCall, requestOffered: boolean): (res: SipRespon
       res.body = body;
     });
   };
+}
+
+/** A confirmed leg's dialog state, written to the cluster store (once; only when both sides can be reached from another node). */
+function storeDialog(state: DialogState, leg: DialogRecord): void {
+  if (leg.state !== 'confirmed' || leg.stored === true || leg.fromTag === undefined || leg.toTag === undefined || leg.callKey === undefined) return;
+  const caller = dialogSide(leg.callerTarget);
+  const sw = dialogSide(leg.switchTarget);
+  if (caller === undefined || sw === undefined) return;
+  leg.stored = true;
+  state.confirmed({
+    callId: leg.callId,
+    fromTag: leg.fromTag,
+    toTag: leg.toTag,
+    caller,
+    switch: { ...sw, switchId: leg.switchId },
+    relayId: leg.relayId,
+    callKey: leg.callKey,
+  });
+}
+
+/** A BYE of a call set up by another node got its final response: the call ends in the store (and its media). */
+async function finishCarried(state: DialogState, found: DialogStateRecord | undefined, tags: { callId: string; from: string | undefined; to: string | undefined }): Promise<void> {
+  const d = found ?? (await state.find(tags.callId, tags.from, tags.to));
+  if (d !== undefined) await state.finish(d);
 }
 
 /** The admission release of a call leg, which also ends the call's media (but not on failover: the call goes on). */

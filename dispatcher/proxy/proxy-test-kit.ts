@@ -58,7 +58,7 @@ export interface ProxyHarness {
 }
 
 export function proxyHarness(
-  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router'>> = {},
+  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router' | 'dialogState'>> = {},
 ): ProxyHarness {
   const clock = new ManualClock();
   const transport = new FakeTransport(LISTENERS);
