@@ -1,8 +1,9 @@
 /**
- * Calls ordered by expiry (maximum age) for the memory store's reap: a binary min-heap with lazy
- * deletion. An entry is live while `source.isLive(item)` holds (the call record is still the one
- * the entry was pushed for); dead entries are dropped when they surface, and the heap is rebuilt
- * from `source.live()` when dead ones outnumber the live, so it stays O(live calls).
+ * Items ordered by expiry for the memory stores' sweeps (calls by maximum age, media sessions,
+ * registrar bindings): a binary min-heap with lazy deletion. An entry is live while
+ * `source.isLive(item, expiresAtMs)` holds (the record is still the one, with the expiry, the entry
+ * was pushed for); dead entries are dropped when they surface, and the heap is rebuilt from
+ * `source.live()` when dead ones outnumber the live, so it stays O(live items).
  */
 export interface ExpiryEntry<T> {
   readonly expiresAtMs: number;
@@ -10,7 +11,8 @@ export interface ExpiryEntry<T> {
 }
 
 export interface ExpirySource<T> {
-  isLive(item: T): boolean;
+  /** `expiresAtMs` is the expiry the entry was pushed with (a refreshed item has a newer one). */
+  isLive(item: T, expiresAtMs: number): boolean;
   /** Every live item with its expiry, to rebuild from. */
   live(): Iterable<ExpiryEntry<T>>;
   liveCount(): number;
@@ -37,12 +39,17 @@ export class ExpiryQueue<T> {
     }
   }
 
-  /** Removes and returns up to `max` live items whose expiry is before `nowMs`. */
-  popExpired(nowMs: number, max: number): T[] {
+  /**
+   * Removes and returns up to `max` live items whose expiry is before `nowMs` (or at it too, with
+   * `inclusive`).
+   */
+  popExpired(nowMs: number, max: number, inclusive = false): T[] {
     const out: T[] = [];
-    while (out.length < max && this.#heap.length > 0 && this.#heap[0].expiresAtMs < nowMs) {
+    while (out.length < max && this.#heap.length > 0) {
+      const at = this.#heap[0].expiresAtMs;
+      if (at > nowMs || (at === nowMs && !inclusive)) break;
       const top = this.#pop();
-      if (this.#source.isLive(top.item)) out.push(top.item);
+      if (this.#source.isLive(top.item, top.expiresAtMs)) out.push(top.item);
     }
     return out;
   }

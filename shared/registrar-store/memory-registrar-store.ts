@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { SipfleetError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { ExpiryQueue, type ExpiryEntry } from '../cluster-store/expiry-queue.ts';
 import type {
   AuthFailurePolicy,
   Ban,
@@ -95,83 +96,6 @@ function byRef(a: StoredBinding, b: StoredBinding): number {
   return a.aor < b.aor ? -1 : a.aor > b.aor ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-interface HeapEntry {
-  readonly at: number;
-  readonly b: StoredBinding;
-}
-
-/**
- * Bindings by expiry: a binary min-heap with lazy deletion. An entry is live while its binding is
- * still stored with that very expiry (a refresh pushes a new entry and leaves the old one dead).
- * Rebuilt from the live bindings when dead entries outnumber them.
- */
-class ExpiryHeap {
-  #heap: HeapEntry[] = [];
-  readonly #isStored: (b: StoredBinding) => boolean;
-  readonly #all: () => Iterable<StoredBinding>;
-  readonly #count: () => number;
-
-  constructor(isStored: (b: StoredBinding) => boolean, all: () => Iterable<StoredBinding>, count: () => number) {
-    this.#isStored = isStored;
-    this.#all = all;
-    this.#count = count;
-  }
-
-  #live(e: HeapEntry): boolean {
-    return e.b.expiresAtMs === e.at && this.#isStored(e.b);
-  }
-
-  push(b: StoredBinding): void {
-    this.#heap.push({ at: b.expiresAtMs, b });
-    this.#up(this.#heap.length - 1);
-    if (this.#heap.length > 2 * this.#count() + 1024) {
-      this.#heap = [];
-      for (const s of this.#all()) this.#heap.push({ at: s.expiresAtMs, b: s });
-      for (let i = (this.#heap.length >> 1) - 1; i >= 0; i--) this.#down(i);
-    }
-  }
-
-  /** Removes and returns the live bindings expired at `nowMs` (expiresAtMs <= nowMs). */
-  popExpired(nowMs: number): StoredBinding[] {
-    const out: StoredBinding[] = [];
-    const heap = this.#heap;
-    while (heap.length > 0 && heap[0].at <= nowMs) {
-      const top = heap[0];
-      const last = heap.pop() as HeapEntry;
-      if (heap.length > 0) {
-        heap[0] = last;
-        this.#down(0);
-      }
-      if (this.#live(top)) out.push(top.b);
-    }
-    return out;
-  }
-
-  #up(i: number): void {
-    const heap = this.#heap;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent].at <= heap[i].at) break;
-      [heap[parent], heap[i]] = [heap[i], heap[parent]];
-      i = parent;
-    }
-  }
-
-  #down(i: number): void {
-    const heap = this.#heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && heap[l].at < heap[m].at) m = l;
-      if (r < heap.length && heap[r].at < heap[m].at) m = r;
-      if (m === i) return;
-      [heap[m], heap[i]] = [heap[i], heap[m]];
-      i = m;
-    }
-  }
-}
-
 interface Expiring<T> {
   value: T;
   expiresAtMs: number;
@@ -199,7 +123,8 @@ export class MemoryRegistrarStore implements RegistrarStore {
   /** owner nodeId → its bindings. */
   readonly #owners = new Map<string, Set<StoredBinding>>();
   #count = 0;
-  readonly #expiry: ExpiryHeap;
+  /** Bindings by expiry; an entry is live while its binding is still stored with that expiry. */
+  readonly #expiry: ExpiryQueue<StoredBinding>;
   /** ip → failures in the current window (fixed window from its first failure). */
   readonly #failures = new Map<string, Expiring<number>>();
   /** ip → ban (value unused; expiresAtMs = untilMs). */
@@ -214,11 +139,11 @@ export class MemoryRegistrarStore implements RegistrarStore {
   constructor(opts: { now?: () => number; logger?: Logger } = {}) {
     this.#now = opts.now ?? Date.now;
     this.#logger = opts.logger?.child({ component: 'registrar-store', store: 'memory' });
-    this.#expiry = new ExpiryHeap(
-      (b) => this.#aors.get(b.aor)?.includes(b) === true,
-      () => this.#allBindings(),
-      () => this.#count,
-    );
+    this.#expiry = new ExpiryQueue<StoredBinding>({
+      isLive: (b, at) => b.expiresAtMs === at && this.#aors.get(b.aor)?.includes(b) === true,
+      live: () => this.#liveEntries(),
+      liveCount: () => this.#count,
+    });
   }
 
   #log(): Logger {
@@ -237,6 +162,10 @@ export class MemoryRegistrarStore implements RegistrarStore {
   *#allBindings(): Iterable<StoredBinding> {
     for (const list of this.#aors.values()) yield* list;
   }
+  *#liveEntries(): Iterable<ExpiryEntry<StoredBinding>> {
+    for (const b of this.#allBindings()) yield { expiresAtMs: b.expiresAtMs, item: b };
+  }
+
 
   // ---- users ----
 
@@ -397,7 +326,7 @@ export class MemoryRegistrarStore implements RegistrarStore {
         old.userAgent = this.#intern(u.userAgent);
         if (!keepRtt) old.pingRttMs = undefined;
         this.#own(old);
-        this.#expiry.push(old);
+        this.#expiry.push(old.expiresAtMs, old);
         continue;
       }
       const b: StoredBinding = {
@@ -420,7 +349,7 @@ export class MemoryRegistrarStore implements RegistrarStore {
       list.push(b);
       this.#count++;
       this.#own(b);
-      this.#expiry.push(b);
+      this.#expiry.push(b.expiresAtMs, b);
     }
     return { ok: true, bindings: this.#liveOf(c.aor, nowMs).sort(bindingOrder).map(toBinding) };
   }
@@ -486,7 +415,7 @@ export class MemoryRegistrarStore implements RegistrarStore {
   async sweepExpired(): Promise<number> {
     this.#assertOpen('sweepExpired');
     const nowMs = this.#nowMs();
-    const expired = this.#expiry.popExpired(nowMs);
+    const expired = this.#expiry.popExpired(nowMs, Number.POSITIVE_INFINITY, true);
     for (const b of expired) this.#delete(b);
     pruneExpired(this.#failures, nowMs);
     pruneExpired(this.#bans, nowMs);
