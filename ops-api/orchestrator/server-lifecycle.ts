@@ -21,6 +21,7 @@ import type { Logger } from '../../shared/log.ts';
 import { OpsError } from '../errors.ts';
 import type { CreateServerBody } from '../schemas.ts';
 import { dispatcherConfigText } from './dispatcher-config.ts';
+import { switchRecordFromBody } from '../switch-record-from-body.ts';
 import { OperationStore, type Operation, type OperationContext } from './operations.ts';
 import { isOrchestratorError, type Orchestrator, type ServerInstance, type ServerSpec } from './orchestrator.ts';
 
@@ -245,18 +246,7 @@ export class ServerLifecycle {
       cps: sim.cps ?? b.cps,
       args: sim.answerMs === undefined ? [] : ['--answer-ms', String(sim.answerMs)],
     };
-    const record: Mutable<SwitchRecord> = {
-      id: b.id,
-      host: hp.host,
-      port: hp.port,
-      transport: b.transport ?? 'udp',
-      weight: b.weight ?? 1,
-      priority: b.priority ?? 0,
-      state: b.state ?? 'active',
-    };
-    if (b.cps !== undefined) record.cps = b.cps;
-    if (b.channels !== undefined) record.channels = b.channels;
-    if (b.zone !== undefined) record.zone = b.zone;
+    const record = switchRecordFromBody(b, hp);
     return this.#begin('deploy', b.id, async (op) => {
       op.step(`starting switch-sim ${b.id} on ${spec.listen.join(' ')} (control http://${http})`);
       const inst = await this.orchestrator.deploy(spec);

@@ -13,6 +13,7 @@ import type { OpsDeps } from '../ops-deps.ts';
 import { Accepted } from '../orchestrator/lifecycle-schemas.ts';
 import { CreateServerBody, ErrorBody, errors, IdParams, PatchBody, ResizeBody, Server } from '../schemas.ts';
 import { switchView } from '../server-view.ts';
+import { switchRecordFromBody } from '../switch-record-from-body.ts';
 import { levelKey } from '../../shared/cluster-store/cluster-store.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -67,18 +68,7 @@ export const switchActionRoutes: FastifyPluginAsyncTypebox<{ deps: OpsDeps }> = 
       if (switches.some((s) => s.id === b.id) || nodes.some((n) => n.nodeId === b.id) || relays.some((r) => r.id === b.id)) {
         throw new OpsError('OPS_ERR_CONFLICT', `server ${b.id} already exists`);
       }
-      const sw: Mutable<SwitchRecord> = {
-        id: b.id,
-        host: hp.host,
-        port: hp.port,
-        transport: b.transport ?? 'udp',
-        weight: b.weight ?? 1,
-        priority: b.priority ?? 0,
-        state: b.state ?? 'active',
-      };
-      if (b.cps !== undefined) sw.cps = b.cps;
-      if (b.channels !== undefined) sw.channels = b.channels;
-      if (b.zone !== undefined) sw.zone = b.zone;
+      const sw = switchRecordFromBody(b, hp);
       await store.putSwitch(sw);
       return reply.code(201).send(await view(sw));
     },
