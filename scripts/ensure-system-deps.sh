@@ -4,7 +4,7 @@
 # Quiet and idempotent when everything is present. As root, installs the missing Debian
 # packages with apt-get (one `apt-get update` first); otherwise prints the exact sudo command
 # and exits 1. Package post-install scripts must not leave daemons running (rtpengine,
-# redis-server, stunnel4): service starts are blocked with a temporary policy-rc.d while apt
+# redis-server, stunnel4, kamailio): service starts are blocked with a temporary policy-rc.d while apt
 # runs, and any daemon that still appeared during the install is stopped afterwards.
 set -euo pipefail
 
@@ -24,9 +24,10 @@ TOOLS=(
   "taskset:util-linux"
   "ps:procps"
   "arping:iputils-arping"
+  "kamailio:kamailio"
 )
 # Daemons whose packages may try to start them on install.
-DAEMONS=(rtpengine redis-server stunnel4 stunnel)
+DAEMONS=(rtpengine redis-server stunnel4 stunnel kamailio)
 
 # With arguments, only those commands are checked (`npm start` needs redis-server and sipp only).
 if [[ $# -gt 0 ]]; then
@@ -101,7 +102,7 @@ after_pids="$(daemon_pids)"
 new_pids="$(comm -13 <(printf '%s\n' "$before_pids") <(printf '%s\n' "$after_pids") | grep -v '^$' || true)"
 if [[ -n "$new_pids" ]]; then
   echo "ensure-system-deps: stopping daemons started by the install: $(echo $new_pids)"
-  for svc in rtpengine-daemon redis-server stunnel4; do
+  for svc in rtpengine-daemon redis-server stunnel4 kamailio; do
     if [[ -x "/etc/init.d/$svc" ]]; then
       "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
     fi
