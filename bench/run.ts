@@ -37,6 +37,7 @@ Options:
   --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)
   --sipp-cpu N         CPU for the SIPps (default ${DEFAULTS.sippCpu})
   --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu})
+  --cpu-prof DIR       run the dispatcher under \`node --cpu-prof\`, its .cpuprofile written into DIR on exit
   --keep               keep each step's SIPp files (stats CSV, rtt, errors) and print their paths
   --json               print the result as JSON on stdout only (progress goes to stderr)
   --no-write           do not append to BENCHMARKS.md
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       'recv-timeout': { type: 'string' },
       'sipp-cpu': { type: 'string' },
       'dispatcher-cpu': { type: 'string' },
+      'cpu-prof': { type: 'string' },
     },
     USAGE,
   );
@@ -96,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
       recvTimeoutMs: positiveInt('recv-timeout', values['recv-timeout'], DEFAULTS.recvTimeoutMs, 60_000),
       keepFiles: values.keep === true,
       log: say,
+      ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }),
     };
     if (values.proxy !== true && values.ceiling !== true) throw new Error('--no-proxy and --no-ceiling together leave nothing to run');
     if (values.store !== undefined && values.store !== 'memory' && values.store !== 'redis') throw new Error('--store must be memory or redis');

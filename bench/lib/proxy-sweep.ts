@@ -37,7 +37,7 @@ import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDi
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 
-export type Phase = 'proxy' | 'ceiling';
+export type Phase = 'proxy' | 'ceiling' | 'sipfleet' | 'kamailio';
 
 export interface SweepConfig {
   rates: number[];
@@ -63,6 +63,8 @@ export interface SweepConfig {
   keepFiles: boolean;
   /** Progress output (one line per step, plus notes). */
   log: (line: string) => void;
+  /** When set, the dispatcher runs with `node --cpu-prof` and writes its profile here on exit. */
+  cpuProfDir?: string;
 }
 
 export interface DispatcherSample {
@@ -102,6 +104,10 @@ export interface StepResult extends StepStats {
   /** The same, per long-lived socket (/proc/net/udp `drops`): `dispatcher`, `uas 127.0.0.21:5060`...; the uac's is the rest. */
   udpDropsBySocket: Record<string, number>;
   dispatcher?: DispatcherSample;
+  /** CPU time of the proxy under test (every process and thread of it) per successful call, µs; undefined without a proxy. */
+  proxyCpuUsPerCall?: number;
+  /** The same as % of one core over the step's wall time. */
+  proxyCpuPct?: number;
   /** First lines of SIPp's -trace_err log, if any. */
   sippErrors: string;
   workDir?: string;
@@ -144,7 +150,7 @@ function liveEntries(m: Record<string, number> | undefined): number {
   return (m['sipfleet_server_transactions'] ?? 0) + (m['sipfleet_client_transactions'] ?? 0) + (m['sipfleet_dialogs'] ?? 0);
 }
 
-function dispatcherYaml(cfg: SweepConfig): string {
+export function dispatcherYaml(cfg: SweepConfig, probe = '{ interval: 1h, timeout: 2s, fall: 3, rise: 1 }'): string {
   const switches = cfg.switchIps
     .map((ip, i) => `    - { id: sw${i + 1}, address: ${ip}:${cfg.switchPort}, transport: udp, cps: 100000, channels: 10000000 }`)
     .join('\n');
@@ -162,8 +168,9 @@ cluster:
   # and switch levels (the admission work is measured) without a refusal.
   limits: { cps: 100000, channels: 10000000 }
   # SIPp's built-in uas never answers OPTIONS: with the default probing the switches would be
-  # marked down mid-run. One probe an hour keeps the prober's code path without tripping it.
-  probe: { interval: 1h, timeout: 2s, fall: 3, rise: 1 }
+  # marked down mid-run; there, one probe an hour keeps the prober's code path without tripping
+  # it. The side-by-side run's uas (bench/scenarios/uas-rr.xml with -aa) answers them.
+  probe: ${probe}
   carriers:
     - { id: bench, sources: [127.0.0.0/8], cps: 100000, channels: 10000000 }
   switches:
@@ -171,10 +178,16 @@ ${switches}
 `;
 }
 
-interface StepContext {
+export interface StepContext {
   cfg: SweepConfig;
   phase: Phase;
   target: string;
+  /** The uac: SIPp's built-in `uac` (the default) or a scenario file such as bench/scenarios/uac-rr.xml. */
+  scenario?: string;
+  /** CPU used so far by the proxy under test, clock ticks (a process tree for Kamailio). */
+  cpuTicks?: () => number;
+  /** Processes of the proxy under test besides `dispatcher` (Kamailio's), left out of "other CPU". */
+  ownPids?: () => number[];
   dispatcher?: ManagedProcess;
   http?: string;
   /** The long-running SIPp uas processes. */
@@ -183,22 +196,23 @@ interface StepContext {
   sockets: Record<string, string>;
 }
 
-async function runStep(ctx: StepContext, rate: number, attempt: number): Promise<StepResult> {
+export async function runStep(ctx: StepContext, rate: number, attempt: number): Promise<StepResult> {
   const { cfg } = ctx;
   const planned = Math.round(rate * cfg.seconds);
   const timeoutS = cfg.seconds + Math.ceil(cfg.recvTimeoutMs / 1000) + 5;
   const pid = ctx.dispatcher?.pid;
-  const ours = new Set([...(pid === undefined ? [] : [pid]), ...ctx.uasPids]);
+  const ours = new Set([...(pid === undefined ? [] : [pid]), ...ctx.uasPids, ...(ctx.ownPids?.() ?? [])]);
   const before = readStepCounters();
   const uasA = ctx.uasPids.map((p) => sampleProcess(p));
   const t0 = performance.now();
   const dA = pid === undefined ? undefined : sampleProcess(pid);
   // Every process's latest CPU ticks go into otherCpuPct.
   const sampler = new StepSampler(pid, dA?.rssBytes ?? 0, before.all);
+  const ticksA = ctx.cpuTicks?.();
   let r: SippResult;
   try {
     r = await runSipp({
-      scenario: 'uac',
+      scenario: ctx.scenario ?? 'uac',
       target: ctx.target,
       localIp: cfg.uacIp,
       rate,
@@ -213,6 +227,7 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
     sampler.stop();
   }
   const dB = pid === undefined ? undefined : sampleProcess(pid);
+  const ticksB = ctx.cpuTicks?.();
   const wallS = (performance.now() - t0) / 1000;
   sampler.rescan();
   const udpB = readUdpCounters();
@@ -249,6 +264,12 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
     ...(cfg.keepFiles ? { workDir } : {}),
   };
   if (r.killedAtDeadline) result.reasons.push('sipp killed at its hard deadline');
+  if (ticksA !== undefined && ticksB !== undefined && Number.isFinite(ticksA) && Number.isFinite(ticksB)) {
+    const cpuS = (ticksB - ticksA) / CLK_TCK;
+    const ok = stats.plannedCalls - stats.failed;
+    result.proxyCpuPct = wallS > 0 ? (cpuS / wallS) * 100 : Number.NaN;
+    result.proxyCpuUsPerCall = ok > 0 ? (cpuS / ok) * 1e6 : Number.NaN;
+  }
   if (dA !== undefined && dB !== undefined) {
     const main = mainThreadPercent(dA, dB);
     result.dispatcher = {
@@ -269,7 +290,7 @@ async function runStep(ctx: StepContext, rate: number, attempt: number): Promise
 }
 
 /** Waits (bounded) until the dispatcher's transactions and dialogs are gone; 5 s pause without a proxy. */
-async function drain(ctx: StepContext, step: StepResult, deadlineMs: number): Promise<void> {
+export async function drain(ctx: StepContext, step: StepResult, deadlineMs: number): Promise<void> {
   if (ctx.http === undefined || step.dispatcher === undefined) {
     // No proxy: let the uas finish the 4 s pause that ends its built-in scenario.
     await sleep(Math.min(5000, Math.max(0, deadlineMs - Date.now())));
@@ -370,7 +391,7 @@ export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep
     dispatcher = await startProcess({
       name: 'dispatcher',
       command: taskset,
-      args: ['-c', String(cfg.dispatcherCpu), process.execPath, BIN, 'dispatcher', '--config', configPath],
+      args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...(cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`]), BIN, 'dispatcher', '--config', configPath],
       env: { LOG_LEVEL: 'warn' },
       readyWhen: () => httpOk(`http://${httpAddr}/readyz`),
       readyTimeoutMs: 20_000,

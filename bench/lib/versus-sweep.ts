@@ -1,0 +1,289 @@
+/**
+ * The side-by-side sweep (`npm run bench`): the same SIPp load against sipfleet and against
+ * Kamailio's dispatcher, in one run, alternating rate by rate, then both at 25/50/75 % of
+ * Kamailio's maximum, then the load generator alone (the ceiling).
+ *
+ * Processes (all stopped on return, error or signal — see `runBench` in cli.ts):
+ *   sipfleet     udp://127.0.0.11:5060, http :9060   taskset -c proxyCpu (1)   Redis store (admission on)
+ *   kamailio     udp://127.0.0.12:5060               taskset -c proxyCpu (1)   bench/kamailio/kamailio.cfg
+ *   sipp uas ×2  127.0.0.21/22:5060 (uas-rr.xml -aa) taskset -c sippCpu (0)    both proxies' switches
+ *   sipp uac     uac-rr.xml, one per step             taskset -c sippCpu (0)
+ *
+ * Both proxies do the same work per call: stateful (transactions, retransmission absorption),
+ * Record-Route with loose routing of the ACK and BYE, round-robin over the two switches with
+ * OPTIONS probes every 5 s, a dialog per call; sipfleet also admits each call through Redis (the
+ * cluster, carrier and switch levels, caps that never bind) and releases it on BYE. The uac
+ * follows the Record-Route (SIPp's built-in uac does not); the uas answers the probes (`-aa`).
+ *
+ * Alternation: at each rate one proxy runs its step, then the other (the order swaps every rate,
+ * so neither always runs on the warmer machine). Each proxy stops climbing on its own, at a rate
+ * that fails twice in a row (or falls clearly short), as in the single sweep. Between steps the
+ * proxy that just ran settles: sipfleet until its transaction table is empty (RFC 6026 keeps a
+ * finished call's transactions 32 s), Kamailio a fixed pause past its tm wait timer, so that the
+ * expiry work of one step never lands in the other proxy's next step.
+ */
+import { rm, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
+import { requireTool } from '../../test/support/require-tool.ts';
+import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
+import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
+import { dispatcherYaml, drain, runStep, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
+import { sampleProcess } from './proc-stat.ts';
+import { httpOk, sleep, tempDirs, waitForFree } from './step-support.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
+export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
+export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
+
+/** Kamailio's tm keeps a finished transaction for its wait timer (5 s): the pause after its steps. */
+const KAMAILIO_SETTLE_MS = 6000;
+/** Both proxies probe the switches this often (sipfleet `cluster.probe.interval`, Kamailio `ds_ping_interval`). */
+const PROBE_INTERVAL_S = 5;
+
+export interface VersusConfig extends SweepConfig {
+  kamailioIp: string;
+  kamailioPort: number;
+  /** Kamailio's UDP receiver processes (all on the proxy CPU). */
+  kamailioChildren: number;
+  /** Fractions of Kamailio's maximum at which both are measured again for response times. */
+  fractions: number[];
+  ceiling: boolean;
+}
+
+export type Target = 'sipfleet' | 'kamailio';
+
+export interface TargetSweep {
+  target: Target | 'ceiling';
+  address: string;
+  steps: StepResult[];
+  best: StepResult | undefined;
+  bestIsTopOfList: boolean;
+  stopReason: string;
+  /** Steps at fractions of Kamailio's maximum (after the sweep). */
+  atFractions: Array<{ fraction: number; step: StepResult }>;
+  exit?: string;
+  outputTail?: string;
+}
+
+export interface VersusResult {
+  sipfleet: TargetSweep;
+  kamailio: TargetSweep;
+  /** uac-rr → uas-rr with no proxy (both on the SIPp CPU). */
+  ceiling: StepResult[];
+  ceilingBest: StepResult | undefined;
+  /** sipfleet's maximum / Kamailio's maximum (NaN when either has none). */
+  ratio: number;
+}
+
+interface Runner {
+  sweep: TargetSweep;
+  ctx: StepContext;
+  alive: () => string | undefined;
+  settle: (step: StepResult, deadlineMs: number) => Promise<void>;
+  /** Set when this proxy stopped climbing. */
+  done: boolean;
+}
+
+const clearlyShort = (s: StepResult): boolean => s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
+
+/** One rate for one proxy: a step, and a retry when it fails narrowly. Returns the last attempt. */
+async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, record: boolean): Promise<StepResult | undefined> {
+  const stepCostMs = (r.ctx.cfg.seconds + 5) * 1000;
+  let last: StepResult | undefined;
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    if (Date.now() + stepCostMs > deadlineMs) {
+      if (record) {
+        r.sweep.stopReason = `time budget reached before ${rate} cps`;
+        r.done = true;
+      }
+      return last;
+    }
+    const step = await runStep(r.ctx, rate, attempt);
+    last = step;
+    const gone = r.alive();
+    if (gone !== undefined) {
+      step.ok = false;
+      step.reasons.push(gone);
+      r.sweep.stopReason = `${gone} during the ${rate} cps step`;
+      r.done = true;
+    }
+    if (record) r.sweep.steps.push(step);
+    onStep(step);
+    if (r.done) return step;
+    await r.settle(step, deadlineMs);
+    if (step.ok) {
+      if (record && (r.sweep.best === undefined || rate > r.sweep.best.rate)) r.sweep.best = step;
+      return step;
+    }
+    if (clearlyShort(step) || attempt === 2) {
+      if (record) {
+        r.sweep.stopReason = clearlyShort(step) ? `${rate} cps fell clearly short (${step.reasons.join('; ')})` : `${rate} cps failed twice in a row (${step.reasons.join('; ')})`;
+        r.done = true;
+      }
+      return step;
+    }
+    r.ctx.cfg.log(`  ${r.sweep.target} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
+  }
+  return last;
+}
+
+/** Rates at `fractions` of `max`, rounded to 100 cps (at least 100). */
+export function fractionRates(max: number, fractions: readonly number[]): Array<{ fraction: number; rate: number }> {
+  return fractions.map((fraction) => ({ fraction, rate: Math.max(100, Math.round((max * fraction) / 100) * 100) }));
+}
+
+function maxCalls(cfg: VersusConfig): number {
+  // Every rate twice for both proxies, the fraction steps and the probes' short calls.
+  return 2 * cfg.rates.reduce((sum, r) => sum + 2 * Math.round(r * cfg.seconds), 0) + 200_000;
+}
+
+export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<VersusResult> {
+  const taskset = requireTool('taskset', 'util-linux');
+  requireTool('kamailio', 'kamailio');
+  const httpAddr = `${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}`;
+  const sipfleetAddr = `${cfg.dispatcherIp}:${cfg.dispatcherSipPort}`;
+  await waitForFree('sipfleet SIP', cfg.dispatcherIp, cfg.dispatcherSipPort, 'udp', 20_000);
+  await waitForFree('sipfleet HTTP', cfg.dispatcherIp, cfg.dispatcherHttpPort, 'tcp', 20_000);
+  await waitForFree('kamailio SIP', cfg.kamailioIp, cfg.kamailioPort, 'udp', 20_000);
+  for (const ip of cfg.switchIps) await waitForFree('switch', ip, cfg.switchPort, 'udp', 20_000);
+
+  const dir = await mkdtemp(join(tmpdir(), 'sipfleet-versus-'));
+  tempDirs.add(dir);
+  const configPath = join(dir, 'd1.yaml');
+  await writeFile(configPath, dispatcherYaml(cfg, `{ interval: ${PROBE_INTERVAL_S}s, timeout: 2s, fall: 3, rise: 1 }`));
+  const switches: BackgroundSipp[] = [];
+  let dispatcher: ManagedProcess | undefined;
+  let kamailio: RunningKamailio | undefined;
+  const uasTimeoutS = Math.ceil((deadlineMs - Date.now()) / 1000) + 120;
+  try {
+    for (const ip of cfg.switchIps) {
+      // -aa: the uas answers both proxies' OPTIONS probes with 200 (uas-rr.xml's header).
+      switches.push(await startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa'] }));
+    }
+    dispatcher = await startProcess({
+      name: 'dispatcher',
+      command: taskset,
+      args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...(cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`]), BIN, 'dispatcher', '--config', configPath],
+      env: { LOG_LEVEL: 'warn' },
+      readyWhen: () => httpOk(`http://${httpAddr}/readyz`),
+      readyTimeoutMs: 20_000,
+    });
+    kamailio = await startKamailio({
+      ip: cfg.kamailioIp,
+      port: cfg.kamailioPort,
+      cpu: cfg.dispatcherCpu,
+      children: cfg.kamailioChildren,
+      switches: switches.map((s) => s.address),
+      pingIntervalS: PROBE_INTERVAL_S,
+    });
+    const d = dispatcher;
+    const k = kamailio;
+    cfg.log(`sipfleet pid ${d.pid} (${sipfleetAddr}) and kamailio pid ${k.pid} (${k.address}, ${cfg.kamailioChildren} children) on CPU ${cfg.dispatcherCpu}; switches ${switches.map((s) => s.address).join(', ')} on CPU ${cfg.sippCpu}`);
+    const switchDead = (): string | undefined => {
+      const dead = switches.find((s) => s.exitStatus() !== undefined);
+      return dead === undefined ? undefined : `switch ${dead.address} exited`;
+    };
+    const sockets = Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address]));
+    const uasPids = switches.map((s) => s.pid);
+    const sip: Runner = {
+      sweep: { target: 'sipfleet', address: sipfleetAddr, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
+      ctx: {
+        cfg,
+        phase: 'sipfleet',
+        target: sipfleetAddr,
+        scenario: UAC_RR,
+        dispatcher: d,
+        http: httpAddr,
+        uasPids,
+        sockets: { dispatcher: sipfleetAddr, ...sockets },
+        cpuTicks: () => sampleProcess(d.pid)?.cpuTicks ?? Number.NaN,
+      },
+      alive: () => {
+        const st = d.exitStatus();
+        return st !== undefined ? `sipfleet exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
+      },
+      settle: (step, deadline) => drain(sip.ctx, step, deadline),
+      done: false,
+    };
+    const kam: Runner = {
+      sweep: { target: 'kamailio', address: k.address, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
+      ctx: { cfg, phase: 'kamailio', target: k.address, scenario: UAC_RR, uasPids, sockets: { dispatcher: k.address, ...sockets }, cpuTicks: () => kamailioCpuTicks(k.pid), ownPids: () => kamailioPids(k.pid) },
+      alive: () => {
+        const st = k.exitStatus();
+        return st !== undefined ? `kamailio exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
+      },
+      settle: () => sleep(KAMAILIO_SETTLE_MS),
+      done: false,
+    };
+
+    // Leave a quarter of the budget for the fraction steps and the ceiling.
+    const sweepDeadline = deadlineMs - (deadlineMs - Date.now()) / 4;
+    for (let i = 0; i < cfg.rates.length; i++) {
+      const rate = cfg.rates[i];
+      const order = i % 2 === 0 ? [kam, sip] : [sip, kam];
+      for (const r of order) if (!r.done) await rateStep(r, rate, sweepDeadline, onStep, true);
+      if (kam.done && sip.done) break;
+    }
+    const top = cfg.rates[cfg.rates.length - 1];
+    for (const r of [sip, kam]) r.sweep.bestIsTopOfList = r.sweep.best !== undefined && r.sweep.best.rate === top;
+
+    // Response times at fractions of Kamailio's maximum, both proxies, alternating.
+    const kMax = kam.sweep.best?.rate;
+    if (kMax !== undefined) {
+      for (const [i, { fraction, rate }] of fractionRates(kMax, cfg.fractions).entries()) {
+        const order = i % 2 === 0 ? [sip, kam] : [kam, sip];
+        for (const r of order) {
+          if (r.alive() !== undefined) continue;
+          r.done = false;
+          const step = await rateStep(r, rate, deadlineMs, onStep, false);
+          if (step !== undefined) r.sweep.atFractions.push({ fraction, step });
+        }
+      }
+    }
+
+    for (const [r, proc] of [
+      [sip, d],
+      [kam, k],
+    ] as const) {
+      const st = proc.exitStatus();
+      if (st !== undefined) {
+        r.sweep.exit = st.signal ?? `code ${String(st.code)}`;
+        r.sweep.outputTail = proc.output().slice(-2000);
+      } else if (r === sip && proc.output().trim() !== '') {
+        r.sweep.outputTail = proc.output().trim().slice(-2000);
+      }
+    }
+    await dispatcher.stop('SIGTERM', 5000);
+    await kamailio.stop();
+
+    // The load generator alone: uac-rr → one uas-rr, both on the SIPp CPU.
+    const ceiling: StepResult[] = [];
+    let ceilingBest: StepResult | undefined;
+    if (cfg.ceiling) {
+      const uas = switches[0];
+      const c: Runner = {
+        sweep: { target: 'ceiling', address: uas.address, steps: ceiling, best: undefined, bestIsTopOfList: false, stopReason: '', atFractions: [] },
+        ctx: { cfg, phase: 'ceiling', target: uas.address, scenario: UAC_RR, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } },
+        alive: () => (uas.exitStatus() === undefined ? undefined : `uas ${uas.address} exited`),
+        settle: () => sleep(2000),
+        done: false,
+      };
+      for (const rate of cfg.rates) {
+        await rateStep(c, rate, deadlineMs, onStep, true);
+        if (c.done) break;
+      }
+      ceilingBest = c.sweep.best;
+    }
+    const sMax = sip.sweep.best?.rate;
+    return { sipfleet: sip.sweep, kamailio: kam.sweep, ceiling, ceilingBest, ratio: sMax !== undefined && kMax !== undefined ? sMax / kMax : Number.NaN };
+  } finally {
+    await dispatcher?.stop('SIGTERM', 5000);
+    await kamailio?.stop();
+    await Promise.all(switches.map((s) => s.stop('SIGTERM', 3000)));
+    await rm(dir, { recursive: true, force: true });
+    tempDirs.delete(dir);
+  }
+}

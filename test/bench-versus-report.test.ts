@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { StepResult } from '../bench/lib/proxy-sweep.ts';
+import { versusChart, versusSection, versusSummary, type VersusReport } from '../bench/lib/versus-report.ts';
+import { fractionRates, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
+
+// The side-by-side benchmark's report: what it concludes from the steps it is given (the ratio,
+// the p99 comparison at 50 % of Kamailio's maximum), and that the chart is a well-formed SVG.
+
+function step(phase: StepResult['phase'], rate: number, ok: boolean, p99: number, usPerCall: number): StepResult {
+  const failed = ok ? 0 : Math.round(rate * 0.05);
+  return {
+    rate, plannedCalls: rate * 10, failed, successful: rate * 10 - failed, successPct: ok ? 100 : 95, achievedCps: ok ? rate : rate * 0.9,
+    p50Ms: 0, p99Ms: p99, meanMs: 1, maxMs: p99, retransmissions: 0, failureReasons: {}, rttResolutionMs: 4,
+    phase, seconds: 10, attempt: 1, ok, reasons: ok ? [] : ['success 95% < 99.9%'], sippExit: 'code 0', killedAtDeadline: false,
+    sippCpuPct: 20, otherCpuPct: 1, udpRcvbufDrops: 0, udpDropsBySocket: {}, sippErrors: '', proxyCpuPct: (usPerCall * rate) / 1e4, proxyCpuUsPerCall: usPerCall,
+  } as unknown as StepResult;
+}
+
+function sweep(target: 'sipfleet' | 'kamailio', steps: StepResult[], atFractions: TargetSweep['atFractions']): TargetSweep {
+  const best = steps.filter((s) => s.ok).sort((a, b) => b.rate - a.rate)[0];
+  return { target, address: '127.0.0.1:5060', steps, best, bestIsTopOfList: false, stopReason: 'failed twice', atFractions };
+}
+
+const kamailio = sweep('kamailio', [step('kamailio', 2000, true, 4, 120), step('kamailio', 4000, true, 4, 80), step('kamailio', 6000, false, 900, 78)], [
+  { fraction: 0.5, step: step('kamailio', 2000, true, 4, 118) },
+]);
+const sipfleet = sweep('sipfleet', [step('sipfleet', 2000, true, 40, 300), step('sipfleet', 4000, false, 1200, 280)], [{ fraction: 0.5, step: step('sipfleet', 2000, true, 8, 310) }]);
+const result: VersusResult = { sipfleet, kamailio, ceiling: [], ceilingBest: undefined, ratio: 2000 / 4000 };
+
+describe('side-by-side benchmark report', () => {
+  it('measures at 25/50/75 % of a maximum, rounded to 100 cps and never below 100', () => {
+    expect(fractionRates(6000, [0.25, 0.5, 0.75])).toEqual([
+      { fraction: 0.25, rate: 1500 },
+      { fraction: 0.5, rate: 3000 },
+      { fraction: 0.75, rate: 4500 },
+    ]);
+    expect(fractionRates(150, [0.25])).toEqual([{ fraction: 0.25, rate: 100 }]);
+  });
+
+  it('states both maxima, their ratio and the p99 ratio at 50 %', () => {
+    const s = versusSummary(result);
+    expect(s).toContain('sipfleet 2000 cps, Kamailio 4000 cps: ratio 0.50');
+    expect(s).toContain('p99 8 ms (sipfleet) vs 4 ms (Kamailio), ratio 2.00');
+  });
+
+  it('puts both proxies side by side per rate with the CPU-per-call ratio', () => {
+    const md = versusSection({
+      date: '2026-11-23T12:00:00Z',
+      command: 'npm run bench',
+      machine: { nproc: 2, cpuModel: 'test CPU', kernel: '6.1', node: 'v24', sipp: 'SIPp v3.6.1', loadAvg: [0, 0, 0] },
+      before: { busyPct: 1, waitedS: 0, quiet: true },
+      config: { kamailioChildren: 4, fractions: [0.25, 0.5, 0.75], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000 } as VersusReport['config'],
+      kamailioVersion: 'kamailio 5.6.3',
+      result,
+      chart: 'bench/results/x.svg',
+      totalSeconds: 100,
+    });
+    expect(md.startsWith('## sipfleet vs Kamailio (one core each)\n')).toBe(true);
+    // 2000 cps: both passed; sipfleet used 300 µs per call against Kamailio's 120.
+    expect(md).toContain('| 2000 | 100.00 | 0 / 4 | 120 | 100.00 | 0 / 40 | 300 | 2.50 |');
+    expect(md).toContain('| 4000 | 100.00 | 0 / 4 | 80 | 95.00 ✗ | 0 / 1200 | 280 | 3.50 |');
+    expect(md).toContain('![success rate and p99 against offered load](bench/results/x.svg)');
+  });
+
+  it('draws a chart with one line per proxy in each panel', () => {
+    const svg = versusChart(result, 'caption <&>');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg.match(/<path /g)).toHaveLength(4);
+    expect(svg).toContain('caption &lt;&amp;>');
+    expect(svg).not.toMatch(/NaN|undefined/);
+  });
+});
