@@ -8,9 +8,9 @@
  * host name (given with a port) is used as is (the transport's lookup resolves a name).
  */
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import type { SwitchRecord } from '../../shared/cluster-store/cluster-store.ts';
 import { parseSrvName } from '../../shared/config/srv-name.ts';
+import { ipLiteralFamily } from '../../shared/net/ip-literal.ts';
 import { bareHost, isSipUri, type Uri } from '../../shared/sip/index.ts';
 import type { SrvResolver } from '../routing/srv-resolver.ts';
 import type { Target, TransportProtocol } from '../transport/transport.ts';
@@ -33,7 +33,7 @@ export async function resolveUriTarget(uri: Uri): Promise<Target | undefined> {
   let address = bareHost(uri.host);
   const maddr = uri.params.get('maddr');
   if (maddr != null) address = bareHost(maddr);
-  if (isIP(address) === 0) {
+  if (ipLiteralFamily(address) === 0) {
     if (isReservedName(address)) return undefined;
     try {
       address = (await lookup(address)).address;

@@ -95,6 +95,16 @@ describe('UDP transport', () => {
     await waitUntil(() => client.received.length === 1, 'reply after flood');
   });
 
+  it('sends to an IP literal at once and still resolves a host name (its own lookup)', async () => {
+    const { layer } = await startLayer([UDP]);
+    const client = await udpClient();
+    await layer.send(sipRequest('literal'), { protocol: 'udp', address: '127.0.0.1', port: client.port });
+    await layer.send(sipRequest('by-name'), { protocol: 'udp', address: 'localhost', port: client.port });
+    await waitUntil(() => client.received.length === 2, 'two datagrams');
+    expect(client.received.map((r) => /Call-ID: (\S+)/.exec(r.msg.toString())![1]).sort()).toEqual(['by-name', 'literal']);
+    await expect(layer.send(sipRequest(), { protocol: 'udp', address: 'no-such-host.invalid', port: client.port })).rejects.toMatchObject({ code: 'TRANSPORT_ERR_SEND' });
+  });
+
   it('rejects udp sends without a udp listener', async () => {
     const { layer } = await startLayer([{ protocol: 'tcp', address: '127.0.0.1', port: 0 }]);
     await expect(layer.send(sipRequest(), { protocol: 'udp', address: '127.0.0.1', port: 5060 })).rejects.toMatchObject({ code: 'TRANSPORT_ERR_SEND' });

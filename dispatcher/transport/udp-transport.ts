@@ -8,6 +8,8 @@
  * UDP) and empty ones are ignored.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { ipLiteralFamily } from '../../shared/net/ip-literal.ts';
 import type { TransportContext } from './transport-context.ts';
 import { bindError, sendError, transportUrl } from './transport-errors.ts';
 import type { Flow, Target } from './transport.ts';
@@ -27,7 +29,7 @@ export class UdpTransport {
     this.#ctx = ctx;
     this.#address = address;
     this.#port = port;
-    this.#socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4' });
+    this.#socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     this.#socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
   }
 
@@ -62,11 +64,10 @@ export class UdpTransport {
   }
 
   send(data: Buffer, target: Target): Promise<void> {
-    const url = transportUrl('udp', target.address, target.port);
-    if (!this.#bound) return Promise.reject(sendError(url, new Error('udp listener not bound')));
+    if (!this.#bound) return Promise.reject(sendError(transportUrl('udp', target.address, target.port), new Error('udp listener not bound')));
     return new Promise((resolve, reject) => {
       this.#socket.send(data, target.port, target.address, (err) => {
-        if (err) return reject(sendError(url, err));
+        if (err) return reject(sendError(transportUrl('udp', target.address, target.port), err));
         this.#ctx.stats.messagesOut++;
         this.#ctx.stats.bytesOut += data.length;
         resolve();
@@ -105,6 +106,24 @@ export class UdpTransport {
     };
     this.#ctx.deliver(msg, flow);
   }
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The socket's resolver: an IP literal (every target of the proxy's hot path) is answered at
+ * once, in the same tick, instead of going through dns.lookup, which defers even a literal to
+ * the next tick and runs net.isIP's regexes on it. A host name still goes to dns.lookup.
+ */
+function literalLookup(hostname: string, options: LookupOneOptions, callback: LookupCallback): void {
+  const family = ipLiteralFamily(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  // dgram passes the socket's family as a bare number (lib/internal/dgram.js lookup4/lookup6).
+  const opts: LookupOneOptions = typeof (options as unknown) === 'number' ? { family: options as unknown as number } : options;
+  dnsLookup(hostname, opts, callback);
 }
 
 /** Empty, or nothing but CR/LF. */

@@ -159,19 +159,27 @@ export class RedisConnection {
    * connection failure, and once the connection is closed. A `SipfleetError` from `fn` passes
    * through unchanged.
    */
-  async op<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new SipfleetError('STORE_ERR_UNAVAILABLE', `${this.#label} ${op}: the store is closed`, { detail: { op } });
-    await this.#settleConnecting();
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof SipfleetError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      // A reply error while connected is not an outage but a fault worth seeing (READONLY during
-      // a failover, OOM, a script error); connection failures are logged once per outage.
-      if (err instanceof Error && err.name === 'ReplyError') this.#log.error({ op, err: { message } }, `redis refused a ${this.#label} command`);
-      throw new SipfleetError('STORE_ERR_UNAVAILABLE', `${this.#label} ${op}: ${message}`, { cause: err, detail: { op } });
+  op<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new SipfleetError('STORE_ERR_UNAVAILABLE', `${this.#label} ${op}: the store is closed`, { detail: { op } }));
+    const fail = (err: unknown): never => this.#fail(op, err);
+    // The hot path (connected): one promise chain, no extra await for a connection attempt.
+    if (this.#connected || !CONNECTING.has(this.redis.status)) {
+      try {
+        return fn().catch(fail);
+      } catch (err) {
+        return Promise.reject(err).catch(fail);
+      }
     }
+    return this.#settleConnecting().then(fn).catch(fail);
+  }
+
+  #fail(op: string, err: unknown): never {
+    if (err instanceof SipfleetError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    // A reply error while connected is not an outage but a fault worth seeing (READONLY during
+    // a failover, OOM, a script error); connection failures are logged once per outage.
+    if (err instanceof Error && err.name === 'ReplyError') this.#log.error({ op, err: { message } }, `redis refused a ${this.#label} command`);
+    throw new SipfleetError('STORE_ERR_UNAVAILABLE', `${this.#label} ${op}: ${message}`, { cause: err, detail: { op } });
   }
 
   /**
