@@ -35,6 +35,8 @@ import { IpVipAddress, ownInterfaceAddress } from './ha/vip-address.ts';
 import { ownHopUri } from './ha/own-hop-uri.ts';
 import { VipIdentity } from './ha/vip-identity.ts';
 import { VipManager } from './ha/vip-manager.ts';
+import { OverloadGuard } from './admission/overload-guard.ts';
+import { UdpBacklog } from './transport/udp-backlog.ts';
 import { WarmUp } from './ha/warm-up.ts';
 import { DrainHandoff, HANDOFF_QUIESCE_MS } from './cluster/drain-handoff.ts';
 
@@ -275,7 +277,15 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     handoff,
     dialogState,
   });
+  // Before the layer: it asks the guard about every new INVITE. Sampling starts below.
+  const backlog = new UdpBacklog(transport.listeners().filter((l) => l.protocol === 'udp'));
+  const overload = new OverloadGuard({
+    backlog: () => backlog.bytes(),
+    highBytes: limits.overloadBacklog,
+    log: log.child({ layer: 'overload' }),
+  });
   layer = new TransactionLayer({
+    shedNewCalls: () => overload.shedding,
     transport,
     user: proxy,
     logger: log.child({ layer: 'transaction' }),
@@ -284,6 +294,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     maxTransactions: limits.transactions,
   });
   proxy.bind(layer);
+  overload.start();
   phones?.attach(layer);
   const transactions = layer;
   const prober = new OptionsProber({
@@ -359,6 +370,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       if (draining) await proxy.quiesce(HANDOFF_QUIESCE_MS);
       await handoff.stop();
       prober.stop();
+      overload.stop();
       registry.stop();
       stopLimits();
       await http?.close();

@@ -47,6 +47,7 @@ function renderNodeMetrics(node: DispatcherNode): string {
   out += line('sipfleet_server_transactions', 'Live server transactions', 'gauge', x.serverTransactions, labels);
   out += line('sipfleet_client_transactions', 'Live client transactions', 'gauge', x.clientTransactions, labels);
   out += line('sipfleet_retransmissions_absorbed_total', 'Request retransmissions absorbed', 'counter', x.retransmissionsAbsorbed, labels);
+  out += line('sipfleet_overload_rejected_total', 'New INVITEs answered 503 while overloaded (UDP backlog over node.limits.overloadBacklog)', 'counter', x.rejectedOverload, labels);
   out += line('sipfleet_parse_errors_total', 'Messages that could not be parsed', 'counter', x.parseErrors, labels);
   out += line('sipfleet_stray_responses_total', 'Responses matching no transaction (dropped)', 'counter', x.strayResponses, labels);
   out += line('sipfleet_invites_total', 'INVITE requests received', 'counter', p.invites, labels);

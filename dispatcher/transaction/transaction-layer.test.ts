@@ -287,3 +287,33 @@ describe('table cap', () => {
     expect(parseResponse(h.transport.sent[0]).status).toBe(503);
   });
 });
+
+describe('overload shedding', () => {
+  it('while shedding, a new INVITE gets 503 with Retry-After statelessly; in-dialog requests, other methods and retransmissions still go through', () => {
+    let shedding = false;
+    const h = layerHarness({ shedNewCalls: () => shedding });
+    h.transport.inject(request({ method: 'INVITE', branch: 'z9hG4bK-before', callId: 'c1' }), CARRIER);
+    expect(h.tu.requests).toHaveLength(1);
+    shedding = true;
+    h.transport.inject(request({ method: 'INVITE', branch: 'z9hG4bK-new', callId: 'c2' }), CARRIER);
+    const [sent] = h.transport.take();
+    const res = parseResponse(sent);
+    expect(res.status).toBe(503);
+    expect(res.reason).toBe('Server Overloaded');
+    expect(res.get('retry-after')).toBe('5');
+    expect(res.get('call-id')).toBe('c2');
+    expect(h.layer.stats()).toMatchObject({ rejectedOverload: 1, rejectedTableFull: 0, serverTransactions: 1 });
+    // A re-INVITE (To-tag), a BYE, an OPTIONS: accepted work, never shed.
+    h.transport.inject(request({ method: 'INVITE', branch: 'z9hG4bK-reinvite', callId: 'c1', toTag: 'sw-1', cseq: 2 }), CARRIER);
+    h.transport.inject(request({ method: 'BYE', branch: 'z9hG4bK-bye', callId: 'c3', toTag: 'sw-1', cseq: 3 }), CARRIER);
+    h.transport.inject(request({ method: 'OPTIONS', branch: 'z9hG4bK-opt', callId: 'c4' }), CARRIER);
+    expect(h.tu.requests.map((t) => t.request.method)).toEqual(['INVITE', 'INVITE', 'BYE', 'OPTIONS']);
+    // A retransmission of the INVITE accepted before is absorbed by its transaction, not refused.
+    h.transport.inject(request({ method: 'INVITE', branch: 'z9hG4bK-before', callId: 'c1' }), CARRIER);
+    expect(h.layer.stats().rejectedOverload).toBe(1);
+    expect(h.layer.stats().retransmissionsAbsorbed).toBe(1);
+    shedding = false;
+    h.transport.inject(request({ method: 'INVITE', branch: 'z9hG4bK-after', callId: 'c5' }), CARRIER);
+    expect(h.tu.requests).toHaveLength(5);
+  });
+});

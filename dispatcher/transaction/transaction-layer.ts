@@ -44,6 +44,8 @@ export interface TransactionLayerOptions {
   t2?: number;
   t4?: number;
   timerC?: number;
+  /** True while new calls (INVITEs without a To-tag) are to be shed with 503 (admission/overload-guard.ts). */
+  shedNewCalls?: () => boolean;
 }
 
 export interface TransactionStats {
@@ -55,6 +57,8 @@ export interface TransactionStats {
   strayResponses: number;
   parseErrors: number;
   rejectedTableFull: number;
+  /** New INVITEs answered 503 while the node was overloaded. */
+  rejectedOverload: number;
 }
 
 export class TransactionLayer implements TransportDelegate {
@@ -64,6 +68,7 @@ export class TransactionLayer implements TransportDelegate {
   readonly #log: Logger;
   readonly #limits: ParseLimits;
   readonly #max: number;
+  readonly #shedNewCalls: (() => boolean) | undefined;
   readonly #timersUdp: TimerValues;
   readonly #timersReliable: TimerValues;
   readonly #servers = new Map<string, ServerTransaction & { abort(): void }>();
@@ -77,6 +82,7 @@ export class TransactionLayer implements TransportDelegate {
     strayResponses: 0,
     parseErrors: 0,
     rejectedTableFull: 0,
+    rejectedOverload: 0,
   };
 
   // One sender each, shared by every transaction (not a closure per transaction kept for 32 s).
@@ -90,6 +96,7 @@ export class TransactionLayer implements TransportDelegate {
     this.#log = opts.logger;
     this.#limits = opts.parseLimits ?? DEFAULT_LIMITS;
     this.#max = opts.maxTransactions ?? 100_000;
+    this.#shedNewCalls = opts.shedNewCalls;
     const t1 = opts.t1 ?? T1;
     this.#timersUdp = timersFor(false, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
     this.#timersReliable = timersFor(true, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
@@ -158,8 +165,14 @@ export class TransactionLayer implements TransportDelegate {
     }
     if (this.#servers.size + this.#clients.size >= this.#max) {
       this.#stats.rejectedTableFull++;
-      const res = makeResponse(req, 503, 'Server Overloaded', { headers: [['Retry-After', '5']] });
-      this.#sendTo(serializeMessage(res), flowTarget(flow));
+      this.#sendOverloaded(req, flow);
+      return;
+    }
+    // Behind on input: a new call is refused at once, statelessly (a transaction would be work
+    // and memory the node is short of); its ACK then matches nothing and is dropped as stray.
+    if (req.method === 'INVITE' && this.#shedNewCalls?.() === true && req.toTag === undefined) {
+      this.#stats.rejectedOverload++;
+      this.#sendOverloaded(req, flow);
       return;
     }
     const txn = this.#createServer(key, req, flow);
@@ -169,6 +182,12 @@ export class TransactionLayer implements TransportDelegate {
       return;
     }
     this.#user.onRequest(txn);
+  }
+
+  /** 503 with Retry-After (RFC 3261 §21.5.4): the caller may retry here later or go elsewhere now. */
+  #sendOverloaded(req: SipRequest, flow: Flow): void {
+    const res = makeResponse(req, 503, 'Server Overloaded', { headers: [['Retry-After', '5']] });
+    this.#sendTo(serializeMessage(res), flowTarget(flow));
   }
 
   #createServer(key: string, req: SipRequest, flow: Flow): ServerTransaction {

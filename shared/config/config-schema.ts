@@ -26,6 +26,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       idleTimeout: V,
       headerTimeout: V,
       transactions: V,
+      overloadBacklog: V,
     },
     warmup: V,
     vip: { address: S, interface: S, priority: V, rise: V, fall: V, autoReturn: V, leaseTtl: V, checkInterval: V, garp: V },

@@ -57,6 +57,11 @@ export interface NodeLimits {
   /** ms */
   headerTimeout: number;
   transactions: number;
+  /**
+   * Bytes waiting in a UDP socket's receive queue at which new calls are shed with 503
+   * (admission/overload-guard.ts); 0 turns shedding off.
+   */
+  overloadBacklog: number;
 }
 
 /** `node.vip.priority` words: the numbers they stand for (VRRP-style, higher wins). */

@@ -39,6 +39,7 @@ node:
     idleTimeout: 2m
     headerTimeout: 500ms
     transactions: 50000
+    overloadBacklog: 2097152
 store: sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/mymaster
 cluster:
   name: main
@@ -115,6 +116,7 @@ describe('a valid configuration', () => {
       idleTimeout: 120_000,
       headerTimeout: 500,
       transactions: 50_000,
+      overloadBacklog: 2_097_152,
     });
     expect(cfg.store).toEqual({
       kind: 'sentinel',
@@ -161,6 +163,7 @@ describe('a valid configuration', () => {
       idleTimeout: 120_000,
       headerTimeout: 10_000,
       transactions: 100_000,
+      overloadBacklog: 1_048_576,
     });
     expect(cfg.node.tls).toBeUndefined();
     expect(cfg.node.advertise).toBeUndefined();

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { OverloadGuard, OVERLOAD_LOW_FRACTION } from './overload-guard.ts';
+
+describe('OverloadGuard', () => {
+  it('sheds from the high mark and stops only under a quarter of it (hysteresis)', () => {
+    let bytes = 0;
+    const g = new OverloadGuard({ backlog: () => bytes, highBytes: 1_000_000 });
+    g.sample();
+    expect(g.shedding).toBe(false);
+    bytes = 999_999;
+    g.sample();
+    expect(g.shedding).toBe(false);
+    bytes = 1_000_000;
+    g.sample();
+    expect(g.shedding).toBe(true);
+    // Draining, but still above the low mark: keep shedding.
+    bytes = 1_000_000 * OVERLOAD_LOW_FRACTION;
+    g.sample();
+    expect(g.shedding).toBe(true);
+    bytes = 1_000_000 * OVERLOAD_LOW_FRACTION - 1;
+    g.sample();
+    expect(g.shedding).toBe(false);
+    bytes = 2_000_000;
+    g.sample();
+    expect(g.shedding).toBe(true);
+    expect(g.episodes).toBe(2);
+    g.stop();
+    expect(g.shedding).toBe(false);
+  });
+
+  it('is off with highBytes 0: never samples, never sheds', () => {
+    let reads = 0;
+    const g = new OverloadGuard({ backlog: () => (reads++, 10_000_000), highBytes: 0 });
+    g.start();
+    g.sample();
+    expect(g.shedding).toBe(false);
+    expect(reads).toBe(0);
+    g.stop();
+  });
+
+  it('samples on its own timer once started', async () => {
+    const g = new OverloadGuard({ backlog: () => 5000, highBytes: 4096, intervalMs: 5 });
+    g.start();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(g.shedding).toBe(true);
+    g.stop();
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Sheds new calls while the node is behind on its input: past its capacity a proxy that keeps
+ * accepting every INVITE lets its UDP queue fill, every message then waits, callers retransmit
+ * (more load), switches look dead for answers that sat in the queue, and nearly every call fails.
+ * Answering new INVITEs at once with 503 + Retry-After (RFC 3261 §21.5.4) costs a fraction of a
+ * call, so the calls already admitted, and as many new ones as the node can carry, still work.
+ *
+ * The signal is the receive backlog of the node's UDP sockets (transport/udp-backlog.ts), sampled
+ * every `intervalMs`. Shedding starts when it reaches `highBytes` and stops once it falls under a
+ * quarter of that (hysteresis, so the node does not flap at the edge). In-dialog requests,
+ * responses and CANCELs are never shed: they finish work already accepted.
+ */
+import type { Logger } from 'pino';
+
+/** How often the backlog is sampled (ms). */
+export const OVERLOAD_SAMPLE_MS = 50;
+/** Shedding stops below this fraction of the high mark. */
+export const OVERLOAD_LOW_FRACTION = 0.25;
+
+export interface OverloadGuardOptions {
+  /** Bytes queued on the fullest UDP socket now. */
+  readonly backlog: () => number;
+  /** Backlog at which new calls are shed; 0 disables the guard. */
+  readonly highBytes: number;
+  readonly intervalMs?: number;
+  readonly log?: Logger;
+}
+
+export class OverloadGuard {
+  readonly #o: OverloadGuardOptions;
+  #shedding = false;
+  #timer: NodeJS.Timeout | undefined;
+  /** Times shedding started (for the log and metrics). */
+  episodes = 0;
+
+  constructor(o: OverloadGuardOptions) {
+    this.#o = o;
+  }
+
+  /** True while new calls should be answered 503. */
+  get shedding(): boolean {
+    return this.#shedding;
+  }
+
+  start(): void {
+    if (this.#o.highBytes <= 0 || this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.sample(), this.#o.intervalMs ?? OVERLOAD_SAMPLE_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#shedding = false;
+  }
+
+  /** One sample (the timer's work; public for tests). */
+  sample(): void {
+    const high = this.#o.highBytes;
+    if (high <= 0) return;
+    const bytes = this.#o.backlog();
+    if (!this.#shedding && bytes >= high) {
+      this.#shedding = true;
+      this.episodes++;
+      this.#o.log?.warn({ backlogBytes: bytes, highBytes: high }, 'overloaded: shedding new calls with 503');
+    } else if (this.#shedding && bytes < high * OVERLOAD_LOW_FRACTION) {
+      this.#shedding = false;
+      this.#o.log?.warn({ backlogBytes: bytes }, 'overload over: accepting new calls');
+    }
+  }
+}
