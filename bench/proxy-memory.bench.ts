@@ -18,7 +18,8 @@
  *   - calls per second of process CPU time (includes building the carrier's and switch's
  *     messages, a small share),
  * and again after advancing the clock past every timer: the tables must be empty and the heap
- * back near the baseline (a leak check).
+ * back near the baseline (a leak check). Then the memory of active calls: as many calls answered
+ * and left up (no BYE), measured once their transactions have expired (40 s into the call).
  *
  * TestAdmission's assertion records are cleared after each batch (a real admission keeps nothing
  * per call once the call is released).
@@ -139,8 +140,8 @@ function countRelayed(sent: SentRecord[]): void {
   for (const s of sent) if (s.target.address === CARRIER.remoteAddress && s.text.startsWith('SIP/2.0 200 ') && s.text.includes(' BYE\r\n')) relayedByeOk++;
 }
 
-/** One batch of complete calls, all in flight together. */
-async function runBatch(h: ProxyHarness, calls: Call[]): Promise<void> {
+/** One batch of calls, all in flight together: complete ones, or (`bye` false) answered calls left up. */
+async function runBatch(h: ProxyHarness, calls: Call[], bye = true): Promise<void> {
   const t = h.transport;
   for (const c of calls) t.inject(datagram(carrierRequest(c, 'INVITE', 1, 'inv', undefined, SDP_CARRIER)), CARRIER);
   await settle();
@@ -154,7 +155,7 @@ async function runBatch(h: ProxyHarness, calls: Call[]): Promise<void> {
   t.take();
   for (const c of calls) {
     t.inject(datagram(carrierRequest(c, 'ACK', 1, 'ack', 'sw-as5e1b2c7d', '')), CARRIER);
-    t.inject(datagram(carrierRequest(c, 'BYE', 2, 'bye', 'sw-as5e1b2c7d', '')), CARRIER);
+    if (bye) t.inject(datagram(carrierRequest(c, 'BYE', 2, 'bye', 'sw-as5e1b2c7d', '')), CARRIER);
   }
   await settle();
   for (const s of t.take()) {
@@ -167,12 +168,17 @@ async function runBatch(h: ProxyHarness, calls: Call[]): Promise<void> {
   h.admission.releases.length = 0;
 }
 
-async function runCalls(h: ProxyHarness, n: number, run: string): Promise<void> {
+async function runCalls(h: ProxyHarness, n: number, run: string, bye = true): Promise<void> {
   for (let i = 0; i < n; i += BATCH) {
     const calls: Call[] = [];
     for (let j = i; j < Math.min(n, i + BATCH); j++) calls.push(newCall(j, run));
-    await runBatch(h, calls);
+    await runBatch(h, calls, bye);
   }
+}
+
+/** Past the transaction timers of an answered call (Timer L/M 32 s, Timer K 5 s), not Timer C nor the dialog's age. */
+function expireTransactions(h: ProxyHarness): void {
+  h.clock.advance(40_000);
 }
 
 function heap(): { heapUsed: number; arrayBuffers: number; rss: number } {
@@ -208,6 +214,15 @@ async function main(): Promise<void> {
   const after = heap();
   const st2 = h.layer.stats();
 
+  // Active calls: answered and up (INVITE … ACK, no BYE), once their transactions are gone
+  // (≥ 40 s into the call): what a long call costs for its whole duration.
+  await runCalls(h, CALLS, 'active', false);
+  expireTransactions(h);
+  const active = heap();
+  const st3 = h.layer.stats();
+  const activeDialogs = h.dialogs.size;
+  expireAll(h);
+
   const r = {
     date: new Date().toISOString(),
     node: process.version,
@@ -232,6 +247,10 @@ async function main(): Promise<void> {
     afterHeapDeltaPerCallBytes: (after.heapUsed - base.heapUsed) / CALLS,
     afterArrayBuffersDeltaPerCallBytes: (after.arrayBuffers - base.arrayBuffers) / CALLS,
     afterHeapMB: after.heapUsed / 2 ** 20,
+    activeDialogs,
+    activeTxnsLeft: st3.serverTransactions + st3.clientTransactions,
+    heapPerActiveCallBytes: (active.heapUsed - after.heapUsed) / CALLS,
+    arrayBuffersPerActiveCallBytes: (active.arrayBuffers - after.arrayBuffers) / CALLS,
   };
   if (r.completed !== CALLS) console.error(`warning: ${r.completed} of ${CALLS} calls completed (BYE 200 relayed to the carrier)`);
   if (JSON_OUT) {
@@ -251,6 +270,8 @@ async function main(): Promise<void> {
   console.log(`| heap MB: baseline / held / after expiry | ${r.baselineHeapMB.toFixed(1)} / ${r.heldHeapMB.toFixed(1)} / ${r.afterHeapMB.toFixed(1)} |`);
   console.log(`| after expiry: server / client txns, dialogs, pending timers | ${r.afterServerTxns} / ${r.afterClientTxns}, ${r.afterDialogs}, ${r.afterPendingTimers} |`);
   console.log(`| after expiry: heap / off-heap per call vs baseline (KB) | ${kb(r.afterHeapDeltaPerCallBytes)} / ${kb(r.afterArrayBuffersDeltaPerCallBytes)} |`);
+  console.log(`| active calls (answered, up, transactions expired): dialogs / transactions left | ${r.activeDialogs} / ${r.activeTxnsLeft} |`);
+  console.log(`| heap / off-heap per active call (KB) | ${kb(r.heapPerActiveCallBytes)} / ${kb(r.arrayBuffersPerActiveCallBytes)} |`);
 }
 
 await main();

@@ -141,7 +141,10 @@ async function main(argv: string[]): Promise<number> {
   else say(`\n${versusSummary(result)}`);
   if (values.write === true && chart !== undefined) {
     mkdirSync(RESULTS_DIR, { recursive: true });
-    writeFileSync(new URL(`../${chart}`, import.meta.url), versusChart(result, `${date}, ${machine.cpuModel}: ${versusSummary(result).split('.')[0]}.`));
+    const caption = `${date}, ${machine.cpuModel}: max sustainable on one core: sipfleet ${result.sipfleet.best?.rate ?? '–'} cps, Kamailio ${result.kamailio.best?.rate ?? '–'} cps`;
+    writeFileSync(new URL(`../${chart}`, import.meta.url), versusChart(result, caption));
+    // The data behind the section and the chart, to redraw or compare runs.
+    writeFileSync(new URL(`../${chart.replace(/\.svg$/, '.json')}`, import.meta.url), `${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
     writeSection(versusSection(report), VERSUS_TITLE, say);
     say(`chart: ${chart}`);
   }

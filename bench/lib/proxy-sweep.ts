@@ -358,6 +358,23 @@ async function sweep(
   return { steps, best, bestIsTopOfList: best !== undefined && best.rate === top, stopReason };
 }
 
+/**
+ * The dispatcher under test: pinned to the dispatcher CPU, `LOG_LEVEL=warn`, ready once its
+ * /readyz answers (optionally under `node --cpu-prof`).
+ */
+export function startBenchDispatcher(cfg: SweepConfig, configPath: string): Promise<ManagedProcess> {
+  const taskset = requireTool('taskset', 'util-linux');
+  const profile = cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`];
+  return startProcess({
+    name: 'dispatcher',
+    command: taskset,
+    args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...profile, BIN, 'dispatcher', '--config', configPath],
+    env: { LOG_LEVEL: 'warn' },
+    readyWhen: () => httpOk(`http://${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}/readyz`),
+    readyTimeoutMs: 20_000,
+  });
+}
+
 /** Total calls of a sweep if every rate ran twice: the bound passed to the long-running uas. */
 function maxCalls(cfg: SweepConfig): number {
   return cfg.rates.reduce((sum, r) => sum + 2 * Math.round(r * cfg.seconds), 0) + 1000;
@@ -368,7 +385,7 @@ function maxCalls(cfg: SweepConfig): number {
  * starts is stopped before it returns (or throws).
  */
 export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<SweepResult> {
-  const taskset = requireTool('taskset', 'util-linux');
+  requireTool('taskset', 'util-linux');
   const httpAddr = `${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}`;
   const target = `${cfg.dispatcherIp}:${cfg.dispatcherSipPort}`;
   await waitForFree('dispatcher SIP', cfg.dispatcherIp, cfg.dispatcherSipPort, 'udp', 20_000);
@@ -388,14 +405,7 @@ export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep
         await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS }),
       );
     }
-    dispatcher = await startProcess({
-      name: 'dispatcher',
-      command: taskset,
-      args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...(cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`]), BIN, 'dispatcher', '--config', configPath],
-      env: { LOG_LEVEL: 'warn' },
-      readyWhen: () => httpOk(`http://${httpAddr}/readyz`),
-      readyTimeoutMs: 20_000,
-    });
+    dispatcher = await startBenchDispatcher(cfg, configPath);
     const d = dispatcher;
     cfg.log(`dispatcher pid ${d.pid} on CPU ${cfg.dispatcherCpu} (${target}, config ${configPath}); switches ${switches.map((s) => s.address).join(', ')} on CPU ${cfg.sippCpu}`);
     const alive = (): string | undefined => {

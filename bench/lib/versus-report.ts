@@ -113,9 +113,9 @@ export function versusSection(rep: VersusReport): string {
   const r = rep.result;
   const out: string[] = [VERSUS_TITLE, ''];
   out.push(`- Date: ${rep.date}`);
-  out.push(`- Machine: ${m.nproc} CPUs (nproc), ${m.cpuModel}, Linux ${m.kernel}; load average at start ${m.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
+  out.push(`- Machine: ${m.nproc} CPUs (nproc), ${m.cpuModel}, ${m.kernel}; load average at start ${m.loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
   out.push(`- Machine load before the run: ${fmt(rep.before.busyPct)} % CPU busy (waited ${fmt(rep.before.waitedS)} s)${rep.before.quiet ? '' : ' — NOT QUIET: figures are suspect'}`);
-  out.push(`- Node ${m.node}, SIPp ${m.sipp}, ${rep.kamailioVersion}`);
+  out.push(`- Node ${m.node}, ${m.sipp}, ${rep.kamailioVersion}`);
   out.push(`- Command: \`${rep.command}\` (${fmt(rep.totalSeconds)} s)`);
   out.push(
     `- Setup: sipfleet (udp://${c.dispatcherIp}:${c.dispatcherSipPort}, Redis-backed admission at the cluster, carrier and switch levels with caps that never bind, \`LOG_LEVEL=warn\`) and Kamailio (udp://${c.kamailioIp}:${c.kamailioPort}, bench/kamailio/kamailio.cfg, ${c.kamailioChildren} UDP children) both pinned to CPU ${c.dispatcherCpu}, running side by side and loaded in turn; redis-server, the two SIPp \`uas-rr.xml -aa\` switches (${c.switchIps.join(', ')}) and the SIPp \`uac-rr.xml\` caller pinned to CPU ${c.sippCpu}. Both proxies: stateful, Record-Route, round-robin over the two switches with OPTIONS probes every 5 s, a dialog per call. UDP, zero hold time (INVITE/100/180/200/ACK/BYE/200, the ACK and BYE routed through the proxy), ${c.seconds} s per step, \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`.`,
@@ -192,9 +192,11 @@ function panel(x0: number, title: string, yLabel: string, series: Series[], xMax
 
 /** Success rate and p99 against offered load, both proxies: an SVG document. */
 export function versusChart(r: VersusResult, caption: string): string {
+  // The sweep's steps only (the last attempt at each rate): the fraction steps re-measure rates
+  // already on the curve, later, and would make it zigzag.
   const pick = (t: TargetSweep): StepResult[] => {
     const byRate = new Map<number, StepResult>();
-    for (const s of [...t.steps, ...t.atFractions.map((f) => f.step)]) byRate.set(s.rate, s); // the last attempt at a rate
+    for (const s of t.steps) byRate.set(s.rate, s);
     return [...byRate.values()].sort((a, b) => a.rate - b.rate);
   };
   const k = pick(r.kamailio);
@@ -210,16 +212,16 @@ export function versusChart(r: VersusResult, caption: string): string {
     { label: 'sipfleet', color: colors.sipfleet, points: s.map((st) => [st.rate, Math.max(1, st.p99Ms ?? 1)]) },
   ];
   const minSuccess = Math.min(95, ...[...k, ...s].map((st) => Math.floor(st.successPct / 5) * 5));
-  const successTicks = [minSuccess, (minSuccess + 100) / 2, 99.9, 100].filter((v, i, a) => a.indexOf(v) === i);
+  const successTicks = minSuccess >= 99 ? [minSuccess, 99.9, 100] : [minSuccess, (minSuccess + 100) / 2, 100];
   const legend = Object.entries(colors)
-    .map(([label, color], i) => `<rect x="${W - 190 + i * 90}" y="${H + 4}" width="12" height="12" fill="${color}"/><text x="${W - 174 + i * 90}" y="${H + 14}">${label}</text>`)
+    .map(([label, color], i) => `<rect x="${PAD.l + i * 90}" y="${H + 4}" width="12" height="12" fill="${color}"/><text x="${PAD.l + 16 + i * 90}" y="${H + 14}">${label}</text>`)
     .join('');
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 24}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 44}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     panel(0, 'Success rate (%)', 'calls successful, %', success, xMax, minSuccess, 100, successTicks, false),
     panel(W / 2, 'p99 response time (INVITE → 200)', 'ms (log scale; 1 = under one 4 ms tick)', p99, xMax, 1, 10_000, [1, 10, 100, 1000, 10_000], true),
-    `<text x="8" y="${H + 14}">${esc(caption)}</text>`,
+    `<text x="8" y="${H + 36}">${esc(caption)}</text>`,
     legend,
     '</svg>',
     '',

@@ -26,15 +26,14 @@ import { rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
+import type { ManagedProcess } from '../../test/support/managed-process.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
 import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
 import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
-import { dispatcherYaml, drain, runStep, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
+import { dispatcherYaml, drain, runStep, startBenchDispatcher, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
 import { sampleProcess } from './proc-stat.ts';
-import { httpOk, sleep, tempDirs, waitForFree } from './step-support.ts';
+import { sleep, tempDirs, waitForFree } from './step-support.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
 export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
 
@@ -141,7 +140,7 @@ function maxCalls(cfg: VersusConfig): number {
 }
 
 export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<VersusResult> {
-  const taskset = requireTool('taskset', 'util-linux');
+  requireTool('taskset', 'util-linux');
   requireTool('kamailio', 'kamailio');
   const httpAddr = `${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}`;
   const sipfleetAddr = `${cfg.dispatcherIp}:${cfg.dispatcherSipPort}`;
@@ -163,14 +162,7 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
       // -aa: the uas answers both proxies' OPTIONS probes with 200 (uas-rr.xml's header).
       switches.push(await startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa'] }));
     }
-    dispatcher = await startProcess({
-      name: 'dispatcher',
-      command: taskset,
-      args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...(cfg.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`]), BIN, 'dispatcher', '--config', configPath],
-      env: { LOG_LEVEL: 'warn' },
-      readyWhen: () => httpOk(`http://${httpAddr}/readyz`),
-      readyTimeoutMs: 20_000,
-    });
+    dispatcher = await startBenchDispatcher(cfg, configPath);
     kamailio = await startKamailio({
       ip: cfg.kamailioIp,
       port: cfg.kamailioPort,
