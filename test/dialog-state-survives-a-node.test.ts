@@ -24,6 +24,7 @@ import { startRedis, type RedisServer } from './support/redis-server.ts';
 import { requireTool } from './support/require-tool.ts';
 import { startDispatcherProcess, startSwitchSimProcess, type DispatcherProcess, type SwitchSimProcess } from './support/sipfleet-processes.ts';
 import { runSipp, startSipp } from './support/sipp.ts';
+import { until } from './support/until.ts';
 
 /** ACK and BYE to the floating IP as Request-URI, without Route: the caller ignores Record-Route. */
 const SCENARIO = fileURLToPath(new URL('./scenarios/uac-long-call-or-503.xml', import.meta.url));
@@ -96,16 +97,6 @@ async function leaderStatus(id: string): Promise<number | undefined> {
     return (await fetch(`http://${n.ip}:${HTTP_PORT}/leader`, { signal: AbortSignal.timeout(500) })).status;
   } catch {
     return undefined;
-  }
-}
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
   }
 }
 

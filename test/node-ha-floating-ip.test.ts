@@ -42,6 +42,7 @@ import { startRedis, type RedisServer } from './support/redis-server.ts';
 import { requireTool } from './support/require-tool.ts';
 import { startDispatcherProcess, startSwitchSimProcess, type DispatcherProcess, type SwitchSimProcess } from './support/sipfleet-processes.ts';
 import { parseSippRtt, runSipp, startSipp } from './support/sipp.ts';
+import { until } from './support/until.ts';
 
 const SCENARIO = fileURLToPath(new URL('./scenarios/uac-call-follows-record-route.xml', import.meta.url));
 const PREFIX = 'sfha';
@@ -129,16 +130,6 @@ async function holdsVip(id: string): Promise<boolean> {
   const dev = NODES.find((n) => n.id === id)!.dev;
   const { stdout } = await execFileAsync('ip', ['-n', ns[id], '-4', '-o', 'addr', 'show', 'dev', dev], { timeout: 2000 });
   return stdout.includes(` ${VIP}/`);
-}
-
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
 }
 
 /**

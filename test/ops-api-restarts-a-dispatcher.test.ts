@@ -30,7 +30,7 @@ import { opsApiClient, opsApiConfigText } from './support/ops-api-client.ts';
 import { freePort } from './support/ports.ts';
 import { startRedis, type RedisServer } from './support/redis-server.ts';
 import { requireTool } from './support/require-tool.ts';
-import { startSwitchSimProcess, type SwitchSimProcess } from './support/sipfleet-processes.ts';
+import { parseMetrics, startSwitchSimProcess, type SwitchSimProcess } from './support/sipfleet-processes.ts';
 import { startProcess, type ManagedProcess } from './support/managed-process.ts';
 import { runSipp, type SippResult } from './support/sipp.ts';
 
@@ -71,15 +71,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const { operation, server } = opsApiClient(() => api!.url, TOKEN, 40_000);
 
 async function metrics(http: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://${http}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m === null) continue;
-    const labels = (m[2] ?? '').replace(/node="[^"]*",?/, '').replace(/,\}$/, '}');
-    out[m[1] + (labels === '{}' ? '' : labels)] = Number(m[3]);
-  }
-  return out;
+  return parseMetrics(await (await fetch(`http://${http}/metrics`)).text());
 }
 
 interface Sample {

@@ -43,7 +43,7 @@ import { ExpiryQueue } from './expiry-queue.ts';
 import { cpsParams, cpsStep } from './cps-window.ts';
 import {
   assertAdmitRequest,
-  assertDialog,
+  normalizeDialogRecord,
   assertEpoch,
   assertId,
   assertLeaseEpoch,
@@ -422,20 +422,10 @@ export class MemoryClusterStore implements ClusterStore {
 
   async putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void> {
     this.#assertOpen('putDialog');
-    assertDialog(dialog);
+    const value = normalizeDialogRecord(dialog);
     assertTtl(ttlMs);
     const old = this.#dialogs.get(dialog.callId);
     if (old !== undefined && this.#dialogKeys.get(old.value.callKey) === dialog.callId) this.#dialogKeys.delete(old.value.callKey);
-    const value: DialogStateRecord = {
-      callId: dialog.callId,
-      fromTag: dialog.fromTag,
-      toTag: dialog.toTag,
-      caller: { protocol: dialog.caller.protocol, address: dialog.caller.address, port: dialog.caller.port },
-      switch: { protocol: dialog.switch.protocol, address: dialog.switch.address, port: dialog.switch.port, switchId: dialog.switch.switchId },
-      ...(dialog.relayId === undefined ? {} : { relayId: dialog.relayId }),
-      callKey: dialog.callKey,
-      nodeId: dialog.nodeId,
-    };
     // Re-inserted: the map stays roughly in expiry order.
     this.#dialogs.delete(dialog.callId);
     this.#dialogs.set(dialog.callId, { value, expiresAtMs: this.#clock.nowMs() + ttlMs });

@@ -50,7 +50,7 @@ import {
   assertLeaseEpoch,
   assertLeaseName,
   assertLeasePriority,
-  assertDialog,
+  normalizeDialogRecord,
   assertMediaSession,
   assertProbeReport,
   assertResyncCalls,
@@ -299,18 +299,8 @@ export class RedisClusterStore implements ClusterStore {
   // ---- dialog state ----
 
   async putDialog(dialog: DialogStateRecord, ttlMs: number): Promise<void> {
-    assertDialog(dialog);
+    const record = normalizeDialogRecord(dialog);
     assertTtl(ttlMs);
-    const record: DialogStateRecord = {
-      callId: dialog.callId,
-      fromTag: dialog.fromTag,
-      toTag: dialog.toTag,
-      caller: { protocol: dialog.caller.protocol, address: dialog.caller.address, port: dialog.caller.port },
-      switch: { protocol: dialog.switch.protocol, address: dialog.switch.address, port: dialog.switch.port, switchId: dialog.switch.switchId },
-      ...(dialog.relayId === undefined ? {} : { relayId: dialog.relayId }),
-      callKey: dialog.callKey,
-      nodeId: dialog.nodeId,
-    };
     await this.#op('putDialog', () => this.#scripts.putDialog(record, ttlMs));
   }
 

@@ -145,11 +145,12 @@ export function assertLeaseEpoch(epoch: number): void {
 
 /**
  * A dialog record as `putDialog` takes it: non-empty ids and tags, bare hosts, ports 1-65535, a
- * switch id (and relay id) following the switch id rule.
+ * switch id (and relay id) following the switch id rule. Returns the canonical copy both adapters
+ * store: known fields only, absent optionals left out.
  *
  * @throws SipfleetError `STORE_ERR_INVALID`, `detail.field` naming the culprit (`dialog.caller.port`).
  */
-export function assertDialog(d: DialogStateRecord): void {
+export function normalizeDialogRecord(d: DialogStateRecord): DialogStateRecord {
   if (typeof d !== 'object' || d === null) throw invalid('dialog', 'must be an object');
   assertId('dialog.callId', d.callId);
   assertId('dialog.fromTag', d.fromTag);
@@ -164,4 +165,14 @@ export function assertDialog(d: DialogStateRecord): void {
   }
   assertSwitchId('dialog.switch.switchId', d.switch.switchId);
   if (d.relayId !== undefined) assertSwitchId('dialog.relayId', d.relayId);
+  return {
+    callId: d.callId,
+    fromTag: d.fromTag,
+    toTag: d.toTag,
+    caller: { protocol: d.caller.protocol, address: d.caller.address, port: d.caller.port },
+    switch: { protocol: d.switch.protocol, address: d.switch.address, port: d.switch.port, switchId: d.switch.switchId },
+    ...(d.relayId === undefined ? {} : { relayId: d.relayId }),
+    callKey: d.callKey,
+    nodeId: d.nodeId,
+  };
 }

@@ -58,16 +58,7 @@ export async function startDispatcherProcess(
     configPath,
     http,
     async metrics(): Promise<Record<string, number>> {
-      const text = await (await fetch(`http://${http}/metrics`)).text();
-      const out: Record<string, number> = {};
-      for (const line of text.split('\n')) {
-        const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-        if (m === null) continue;
-        // Keys keep every label but `node`: `sipfleet_dialogs`, `sipfleet_level_channels{level="cluster:main"}`.
-        const labels = (m[2] ?? '').replace(/node="[^"]*",?/, '').replace(/,\}$/, '}');
-        out[m[1] + (labels === '{}' ? '' : labels)] = Number(m[3]);
-      }
-      return out;
+      return parseMetrics(await (await fetch(`http://${http}/metrics`)).text());
     },
   });
 }
@@ -112,4 +103,19 @@ export async function startSwitchSimProcess(
       if (!res.ok) throw new Error(`switch-sim ${name} refused behaviour ${JSON.stringify(patch)}: ${res.status} ${await res.text()}`);
     },
   });
+}
+
+/**
+ * A dispatcher's /metrics text as `key → value`. Keys keep every label but `node`:
+ * `sipfleet_dialogs`, `sipfleet_level_channels{level="cluster:main"}`.
+ */
+export function parseMetrics(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m === null) continue;
+    const labels = (m[2] ?? '').replace(/node="[^"]*",?/, '').replace(/,\}$/, '}');
+    out[m[1] + (labels === '{}' ? '' : labels)] = Number(m[3]);
+  }
+  return out;
 }
