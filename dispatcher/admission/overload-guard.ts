@@ -6,7 +6,9 @@
  * call, so the calls already admitted, and as many new ones as the node can carry, still work.
  *
  * The signal is the receive backlog of the node's UDP sockets (transport/udp-backlog.ts), sampled
- * every `intervalMs`. Shedding starts when it reaches `highBytes` and stops once it falls under a
+ * every `intervalMs`. Shedding starts when it is at or over `highBytes` in OVERLOAD_SUSTAIN_SAMPLES
+ * samples in a row — a queue that a GC pause or a burst filled for a moment (a scavenge stops the
+ * loop for 15-20 ms) drains by itself and must not cost calls — and stops once it falls under a
  * quarter of that (hysteresis, so the node does not flap at the edge). In-dialog requests,
  * responses and CANCELs are never shed: they finish work already accepted.
  */
@@ -14,6 +16,8 @@ import type { Logger } from 'pino';
 
 /** How often the backlog is sampled (ms). */
 export const OVERLOAD_SAMPLE_MS = 50;
+/** Consecutive samples at or over the high mark before shedding starts (≥ 100 ms of backlog at 50 ms). */
+export const OVERLOAD_SUSTAIN_SAMPLES = 3;
 /** Shedding stops below this fraction of the high mark. */
 export const OVERLOAD_LOW_FRACTION = 0.25;
 
@@ -29,6 +33,8 @@ export interface OverloadGuardOptions {
 export class OverloadGuard {
   readonly #o: OverloadGuardOptions;
   #shedding = false;
+  /** Samples in a row at or over the high mark (while not shedding). */
+  #over = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Times shedding started (for the log and metrics). */
   episodes = 0;
@@ -52,6 +58,7 @@ export class OverloadGuard {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#shedding = false;
+    this.#over = 0;
   }
 
   /** One sample (the timer's work; public for tests). */
@@ -59,11 +66,14 @@ export class OverloadGuard {
     const high = this.#o.highBytes;
     if (high <= 0) return;
     const bytes = this.#o.backlog();
-    if (!this.#shedding && bytes >= high) {
+    if (!this.#shedding) {
+      this.#over = bytes >= high ? this.#over + 1 : 0;
+      if (this.#over < OVERLOAD_SUSTAIN_SAMPLES) return;
+      this.#over = 0;
       this.#shedding = true;
       this.episodes++;
       this.#o.log?.warn({ backlogBytes: bytes, highBytes: high }, 'overloaded: shedding new calls with 503');
-    } else if (this.#shedding && bytes < high * OVERLOAD_LOW_FRACTION) {
+    } else if (bytes < high * OVERLOAD_LOW_FRACTION) {
       this.#shedding = false;
       this.#o.log?.warn({ backlogBytes: bytes }, 'overload over: accepting new calls');
     }
