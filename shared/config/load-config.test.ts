@@ -163,7 +163,7 @@ describe('a valid configuration', () => {
       idleTimeout: 120_000,
       headerTimeout: 10_000,
       transactions: 100_000,
-      overloadBacklog: 1_048_576,
+      overloadBacklog: 4_194_304,
     });
     expect(cfg.node.tls).toBeUndefined();
     expect(cfg.node.advertise).toBeUndefined();

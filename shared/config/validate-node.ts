@@ -56,7 +56,7 @@ function validateLimits(f: Fields): NodeLimits {
     idleTimeout: f.duration('idleTimeout', 120 * SECOND, { min: SECOND, max: 24 * 3600 * SECOND }),
     headerTimeout: f.duration('headerTimeout', 10 * SECOND, { min: 100, max: 600 * SECOND }),
     transactions: f.int('transactions', 100_000, { min: 1, max: 10_000_000 }),
-    overloadBacklog: f.int('overloadBacklog', 1_048_576, { min: 0, max: 256 * 1_048_576 }),
+    overloadBacklog: f.int('overloadBacklog', 4_194_304, { min: 0, max: 256 * 1_048_576 }),
   };
 }
 
