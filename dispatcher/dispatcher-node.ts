@@ -38,7 +38,7 @@ import { VipManager } from './ha/vip-manager.ts';
 import { OverloadGuard } from './admission/overload-guard.ts';
 import { UdpBacklog } from './transport/udp-backlog.ts';
 import { WarmUp } from './ha/warm-up.ts';
-import { DrainHandoff, HANDOFF_QUIESCE_MS } from './cluster/drain-handoff.ts';
+import { DrainHandoff, HANDOFF_QUIESCE_MS, WORKER_OF_INFO } from './cluster/drain-handoff.ts';
 
 export interface DispatcherNode {
   readonly id: string;
@@ -103,6 +103,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       address: l.host,
       port: l.port,
       ...(l.path === undefined ? {} : { path: l.path }),
+      ...(l.reusePort === true ? { reusePort: true } : {}),
     })),
     ...(config.node.advertise === undefined ? {} : { advertise: config.node.advertise }),
     ...(config.node.tls === undefined ? {} : { tls: config.node.tls }),
@@ -131,6 +132,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   let phones: PhoneStack | undefined;
   let media: MediaStack | undefined;
   const info: Record<string, string> = { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) };
+  if (config.node.workerOf !== undefined) info[WORKER_OF_INFO] = config.node.workerOf;
   const membership = new NodeMembership({
     store,
     nodeId: config.node.id,
@@ -239,6 +241,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     secret: phoneStack?.store ?? createRegistrarStore(config.store, cluster.name, log.child({ layer: 'registrar-store' })),
     closeSecretSource: phoneStack === undefined,
     logger: log.child({ layer: 'handoff' }),
+    workerOf: config.node.workerOf,
   });
   await handoff.start();
   const mediaStack = await MediaStack.create({ nodeId: config.node.id, cluster, store, clock, logger: log.child({ layer: 'media' }) });

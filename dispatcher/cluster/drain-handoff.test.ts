@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeLease } from '../../shared/cluster-store/cluster-store.ts';
 import { logger } from '../transaction/transaction-test-kit.ts';
-import { DrainHandoff, HANDOFF_TOKEN_TTL_S, HandoffTokens } from './drain-handoff.ts';
+import { DrainHandoff, HANDOFF_TOKEN_TTL_S, HandoffTokens, WORKER_OF_INFO } from './drain-handoff.ts';
 
 const NOW = 1_750_000_000;
 const SOURCE = { protocol: 'udp', address: '198.51.100.7', port: 5071 } as const;
@@ -70,6 +70,18 @@ describe('DrainHandoff', () => {
       expect(h.decode(t, 'c', NOW)).toEqual(SOURCE);
       expect(h.decode(t, 'other', NOW)).toBe('invalid');
       expect(h.decode('ft-1.abc', 'c', NOW)).toBeUndefined();
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('as a worker, does not count its sibling workers as peers (the whole node drains at once)', async () => {
+    const worker = (nodeId: string, sip: string, of: string): NodeLease => ({ ...lease(nodeId, sip), info: { sip, [WORKER_OF_INFO]: of } });
+    const leases = [worker('d1-w0', 'sip:192.0.2.101:5160', 'd1'), worker('d1-w1', 'sip:192.0.2.101:5161', 'd1'), worker('d2-w0', 'sip:192.0.2.102:5160', 'd2'), lease('d3', 'sip:192.0.2.103:5060')];
+    const h = new DrainHandoff({ nodeId: 'd1-w0', store: { liveNodes: async () => leases }, secret: { clusterSecret: async () => 's' }, logger, workerOf: 'd1' });
+    await h.start();
+    try {
+      expect(h.peers).toEqual(['sip:192.0.2.102:5160', 'sip:192.0.2.103:5060']);
     } finally {
       await h.stop();
     }

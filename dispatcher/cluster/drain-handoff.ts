@@ -90,7 +90,15 @@ export interface DrainHandoffOptions {
   logger: Logger;
   /** ms between reads of the live peers, and between attempts to load the secret. Default 1000. */
   refreshMs?: number;
+  /**
+   * A worker's node (`node.workers`): the node id it is a worker of. Its siblings are no peers:
+   * the whole node drains at once, and they share its address.
+   */
+  workerOf?: string | undefined;
 }
+
+/** The lease-info field naming the node a worker belongs to (absent for a node without workers). */
+export const WORKER_OF_INFO = 'workerOf';
 
 export class DrainHandoff implements HandoffService {
   readonly #o: DrainHandoffOptions;
@@ -132,7 +140,7 @@ export class DrainHandoff implements HandoffService {
       try {
         const leases = await this.#o.store.liveNodes();
         this.#peers = leases
-          .filter((l) => l.nodeId !== this.#o.nodeId)
+          .filter((l) => l.nodeId !== this.#o.nodeId && (this.#o.workerOf === undefined || l.info?.[WORKER_OF_INFO] !== this.#o.workerOf))
           .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
           .flatMap((l) => ownerUriOf(l) ?? []);
       } catch (err) {

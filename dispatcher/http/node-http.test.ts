@@ -35,7 +35,7 @@ describe('node HTTP endpoints', () => {
   it('/healthz is 200 while the process runs; /readyz follows ready and says why not', async () => {
     const node = fakeNode({ ready: false, warmUp: { pending: () => ['probes of sw1'] } });
     const get = await serve(node);
-    expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok', node: 'd1', version: '1.2.3' } });
+    expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok', node: 'd1', version: '1.2.3', pid: process.pid } });
     expect(await get('/readyz')).toEqual({ status: 503, body: { ready: false, node: 'd1', draining: false, storeConnected: true, warmingUp: ['probes of sw1'] } });
     node.warmUp = { pending: () => [] };
     node.ready = true;

@@ -23,7 +23,7 @@ export async function startNodeHttp(at: { host: string; port: number }, node: Di
     }
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: node.id, version }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok', node: node.id, version, pid: process.pid }));
     } else if (path === '/readyz') {
       const ready = node.ready;
       const warmingUp = node.warmUp.pending();

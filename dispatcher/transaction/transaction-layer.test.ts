@@ -149,6 +149,14 @@ describe('received and rport (RFC 3261 §18.2.1, RFC 3581 §4)', () => {
     expect(parseResponse(sent).get('via')).toBe('SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK-nat;rport=34567;received=203.0.113.9');
   });
 
+  it('RFC 3581 §4 a UDP response leaves from the socket its request arrived on (several UDP listeners, or a worker port beside the shared one)', () => {
+    const h = layerHarness();
+    h.transport.inject(request({ via: 'SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-local' }), { ...CARRIER, localPort: 5080 });
+    reply(h.tu.requests[0], 200, 'OK');
+    const [sent] = h.transport.take();
+    expect(sent.target).toMatchObject({ protocol: 'udp', address: '198.51.100.7', port: 5060, localPort: 5080 });
+  });
+
   it('RFC 3581 §4 the rport stamp applies even when the Via host equals the source address', () => {
     const h = layerHarness();
     h.transport.inject(request({ via: 'SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-r;rport' }), { ...CARRIER, remotePort: 40000 });

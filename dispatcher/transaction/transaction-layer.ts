@@ -270,8 +270,13 @@ export class TransactionLayer implements TransportDelegate {
   }
 }
 
-/** Where responses to a request go: back along its flow (RFC 3581 symmetric response). */
+/**
+ * Where responses to a request go: back along its flow (RFC 3581 symmetric response), over UDP
+ * from the socket it arrived on (RFC 3581 §4: "from the same address and port"; with several UDP
+ * listeners, or a worker's own port beside the shared one, the first would be wrong).
+ */
 export function flowTarget(flow: Flow): Target {
+  if (flow.protocol === 'udp') return { protocol: 'udp', address: flow.remoteAddress, port: flow.remotePort, connectionId: undefined, localPort: flow.localPort };
   return { protocol: flow.protocol, address: flow.remoteAddress, port: flow.remotePort, connectionId: flow.connectionId };
 }
 

@@ -36,14 +36,17 @@ export abstract class StreamTransport {
   /** Starts an outgoing connection. */
   protected abstract dial(target: Target): DialedSocket;
 
-  /** Binds one listener; resolves with the bound address and port (port 0 = any free port). */
-  listen(address: string, port: number): Promise<{ address: string; port: number }> {
+  /**
+   * Binds one listener; resolves with the bound address and port (port 0 = any free port).
+   * `reusePort`: SO_REUSEPORT, the node's workers share the port (the kernel spreads connections).
+   */
+  listen(address: string, port: number, reusePort = false): Promise<{ address: string; port: number }> {
     const server = this.createServer((socket) => this.#accept(socket));
     // Before the TCP accept / TLS wrap listeners, so a refused socket never becomes a connection.
     server.prependListener('connection', (raw: Socket) => this.#admit(raw));
     return new Promise((resolve, reject) => {
       server.once('error', (err) => reject(bindError(transportUrl(this.protocol, address, port), err)));
-      server.listen({ host: address, port, exclusive: true }, () => {
+      server.listen({ host: address, port, exclusive: true, reusePort }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.ctx.logger.error({ err, protocol: this.protocol }, 'listener error'));
         this.#servers.push(server);

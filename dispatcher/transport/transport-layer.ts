@@ -41,6 +41,8 @@ export interface ListenerConfig {
   port: number;
   /** ws/wss only: the request path upgrades are accepted on (default: any). */
   path?: string;
+  /** Bind with SO_REUSEPORT: the node's worker processes share this port (node.workers). */
+  reusePort?: boolean;
 }
 
 export interface TlsFiles {
@@ -175,22 +177,22 @@ export class SipTransportLayer implements TransportLayer {
   }
 
   async #bind(listener: Listener, tls: TlsMaterial): Promise<void> {
-    const { protocol, address, port, path } = listener.config;
+    const { protocol, address, port, path, reusePort = false } = listener.config;
     let bound: { address: string; port: number };
     switch (protocol) {
       case 'udp':
-        listener.udp = new UdpTransport(this.#ctx, address, port);
+        listener.udp = new UdpTransport(this.#ctx, address, port, reusePort);
         bound = await listener.udp.listen();
         break;
       case 'tcp':
-        bound = await this.#tcp!.listen(address, port);
+        bound = await this.#tcp!.listen(address, port, reusePort);
         break;
       case 'tls':
-        bound = await this.#tls!.listen(address, port);
+        bound = await this.#tls!.listen(address, port, reusePort);
         break;
       case 'ws':
       case 'wss':
-        listener.ws = new WsTransport(this.#ctx, { protocol, address, port, path, tls });
+        listener.ws = new WsTransport(this.#ctx, { protocol, address, port, path, tls, reusePort });
         bound = await listener.ws.listen();
         break;
     }

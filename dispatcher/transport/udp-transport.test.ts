@@ -54,6 +54,19 @@ describe('UDP transport', () => {
     expect(Object.fromEntries(sources)).toEqual({ 'from-b': b, default: a, unknown: a });
   });
 
+  it('shares a port between layers bound with reusePort (node.workers), spreading senders by source; an exclusive bind of it fails', async () => {
+    const first = await startLayer([{ ...UDP, reusePort: true }]);
+    const port = first.port;
+    const second = await startLayer([{ ...UDP, port, reusePort: true }]);
+    expect(second.port).toBe(port);
+    await expect(startLayer([{ ...UDP, port }])).rejects.toMatchObject({ code: 'TRANSPORT_ERR_BIND' });
+    // 64 senders, each its own source port: the kernel hashes each to one of the two sockets.
+    for (let i = 0; i < 64; i++) await sendFrom((await udpClient()).socket, sipRequest(`spread-${i}`), port);
+    await waitUntil(() => first.recorder.messages.length + second.recorder.messages.length === 64, 'all 64 delivered');
+    expect(first.recorder.messages.length).toBeGreaterThan(0);
+    expect(second.recorder.messages.length).toBeGreaterThan(0);
+  });
+
   it('uses the advertised host in listener info', async () => {
     const { layer } = await startLayer([UDP], { advertise: 'sip.example.net' });
     expect(layer.listeners()[0].advertisedHost).toBe('sip.example.net');

@@ -25,11 +25,12 @@ export class UdpTransport {
   #bound = false;
   #closed = false;
 
-  constructor(ctx: TransportContext, address: string, port: number) {
+  /** `reusePort`: SO_REUSEPORT, the node's workers share the port (the kernel spreads datagrams by 4-tuple). */
+  constructor(ctx: TransportContext, address: string, port: number, reusePort = false) {
     this.#ctx = ctx;
     this.#address = address;
     this.#port = port;
-    this.#socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+    this.#socket = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup, reusePort });
     this.#socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
   }
 

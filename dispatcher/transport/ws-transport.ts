@@ -25,6 +25,8 @@ export interface WsListenerOptions {
   path?: string | undefined;
   /** cert/key for wss. */
   tls?: TlsMaterial | undefined;
+  /** SO_REUSEPORT: the node's workers share the port. */
+  reusePort?: boolean | undefined;
 }
 
 export class WsTransport {
@@ -64,10 +66,10 @@ export class WsTransport {
   }
 
   listen(): Promise<{ address: string; port: number }> {
-    const { protocol, address, port } = this.#options;
+    const { protocol, address, port, reusePort = false } = this.#options;
     return new Promise((resolve, reject) => {
       this.#server.once('error', (err) => reject(bindError(transportUrl(protocol, address, port), err)));
-      this.#server.listen({ host: address, port, exclusive: true }, () => {
+      this.#server.listen({ host: address, port, exclusive: true, reusePort }, () => {
         this.#server.removeAllListeners('error');
         this.#server.on('error', (err) => this.#ctx.logger.error({ err, protocol }, 'listener error'));
         this.#listening = true;

@@ -29,6 +29,8 @@ export const CONFIG_SCHEMA: SchemaNode = {
       overloadBacklog: V,
     },
     warmup: V,
+    workers: V,
+    workerPortBase: V,
     vip: { address: S, interface: S, priority: V, rise: V, fall: V, autoReturn: V, leaseTtl: V, checkInterval: V, garp: V },
   },
   store: S,

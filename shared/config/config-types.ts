@@ -37,6 +37,11 @@ export interface ListenAddress {
   path?: string;
   /** Canonical form, e.g. `udp://127.0.0.1:5060`, `wss://[::1]:8443/sip`. */
   url: string;
+  /**
+   * Bound with SO_REUSEPORT beside the node's other workers (set by `workerNodeConfig` on a
+   * worker's copy of the config, never read from the file).
+   */
+  reusePort?: boolean;
 }
 
 export interface TlsConfig {
@@ -104,6 +109,12 @@ export interface NodeSection {
   /** ms a starting node waits at most for its switch probes to settle before it is ready (0: no warm-up). */
   warmup: number;
   vip?: VipConfig;
+  /** Worker processes sharing the listen sockets (SO_REUSEPORT), each a cluster node of its own; 1 = none. */
+  workers: number;
+  /** Worker k's own UDP port is `workerPortBase + k` (Via, switch-facing Record-Route, internal hop). */
+  workerPortBase: number;
+  /** Set on a worker's copy of the config: the node id it is a worker of (the file's `node.id`). */
+  workerOf?: string;
 }
 
 export type StoreConfig =

@@ -46,6 +46,9 @@ export function validateConfig(raw: unknown, baseDir: string, issues: ConfigIssu
     cluster: validateCluster(section(root, 'cluster')),
   };
   if (config.node.vip !== undefined) checkVipStore(root.map('node'), config.store);
+  if (config.node.workers > 1 && config.store.kind === 'memory') {
+    issues.add('node.workers', `cannot be more than 1 (got ${config.node.workers}) with the in-memory store: workers share calls, caps and registrations through a redis:// or sentinel:// store`);
+  }
   const ops = validateOps(root, baseDir, env);
   if (ops !== undefined) config.ops = ops;
   return config;

@@ -66,6 +66,8 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
     listen: validateListen(f),
     limits: validateLimits(f.map('limits')),
     warmup: f.duration('warmup', 10 * SECOND, { min: 0, max: 600 * SECOND }),
+    workers: f.int('workers', 1, { min: 1, max: MAX_WORKERS }),
+    workerPortBase: 0,
   };
 
   const advertise = f.optStr('advertise');
@@ -102,5 +104,34 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
       f.missing('tls', `is required (cert and key) because node.listen has ${node.listen[secure].url}`);
     }
   }
+  validateWorkers(f, node);
   return node;
+}
+
+/** Most worker processes one node may run (a core each; more than the cores only costs). */
+export const MAX_WORKERS = 64;
+
+/** What workers add to `node.id` (`d1` → `d1-w0`, `d1-w1`...). */
+export function workerNodeId(id: string, index: number): string {
+  return `${id}-w${index}`;
+}
+
+/**
+ * `node.workers` > 1: each worker is a cluster node of its own (`<id>-w<k>`), with its own UDP
+ * port `workerPortBase + k`; the ports and the ids must fit. The default base is 100 above the
+ * first UDP listen port (5060 → 5160), or 5160 without one.
+ */
+function validateWorkers(f: Fields, node: NodeSection): void {
+  const firstUdp = node.listen.find((l) => l.transport === 'udp');
+  node.workerPortBase = f.int('workerPortBase', Math.min((firstUdp?.port ?? 5060) + 100, 65535), { min: 1, max: 65535 });
+  const n = node.workers;
+  if (n <= 1) return;
+  const last = node.workerPortBase + n - 1;
+  if (last > 65535) f.invalid('workerPortBase', `with ${n} workers the last worker port would be ${last}, past 65535`);
+  const clash = node.listen.find((l) => l.transport === 'udp' && l.port >= node.workerPortBase && l.port <= last);
+  if (clash !== undefined) f.invalid('workerPortBase', `worker ports ${node.workerPortBase}-${last} overlap ${clash.url} in node.listen`);
+  const longest = workerNodeId(node.id, n - 1);
+  if (node.id !== '' && longest.length > 32) f.invalid('id', `is too long for ${n} workers: worker ids like "${longest}" must stay within 32 characters`, node.id);
+  if (node.vip !== undefined) f.invalid('workers', 'cannot be more than 1 with node.vip (the floating IP is held per node, and every worker is a node of its own)', n);
+  if (node.http !== undefined && node.http.port + n - 1 > 65535) f.invalid('http', `worker k serves HTTP on its port + k: ${node.http.port + n - 1} is past 65535`);
 }

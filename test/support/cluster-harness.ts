@@ -3,7 +3,7 @@
  * 127.0.0.11, .12, .13... sharing it, and switch-sims on 127.0.0.21, .22... Everything it starts
  * is stopped by `stop()`.
  */
-import { freePort } from './ports.ts';
+import { freePort, isPortFree } from './ports.ts';
 import { startRedis, type RedisServer } from './redis-server.ts';
 import { requireTool } from './require-tool.ts';
 import { startDispatcherProcess, startSwitchSimProcess, type DispatcherProcess, type SwitchSimProcess } from './sipfleet-processes.ts';
@@ -37,6 +37,8 @@ export interface ClusterHarnessOptions {
   extraListeners?: Array<'tls' | 'ws' | 'wss'>;
   /** `node.tls` of every dispatcher: PEM paths (the certificate must name every dispatcher IP). */
   tls?: { cert: string; key: string };
+  /** `node.workers` of every dispatcher (worker ports: free consecutive UDP ports, see `workerPortBase`). */
+  workers?: number;
 }
 
 export interface DispatcherNodeHandle {
@@ -46,6 +48,8 @@ export interface DispatcherNodeHandle {
   port: number;
   /** Port of each listener by transport (`udp`, `tcp`, and the `extraListeners`). */
   ports: Record<string, number>;
+  /** With `workers`: worker k's own UDP port is `workerPortBase + k`, its HTTP port the node's + k. */
+  workerPortBase?: number;
   process: DispatcherProcess;
   restart(): Promise<void>;
 }
@@ -85,11 +89,13 @@ export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promis
       const ports: Record<string, number> = { udp: port, tcp: port };
       for (const t of o.extraListeners ?? []) ports[t] = await freePort(ip, ['tcp']);
       const listen = Object.entries(ports).map(([t, p]) => `${t}://${ip}:${p}`);
-      const http = `${ip}:${await freePort(ip)}`;
+      const http = `${ip}:${o.workers === undefined ? await freePort(ip) : await freePortRange(ip, o.workers, 'tcp')}`;
       const tls = o.tls === undefined ? '' : `\n  tls: { cert: ${o.tls.cert}, key: ${o.tls.key} }`;
+      const workerPortBase = o.workers === undefined ? undefined : await freePortRange(ip, o.workers);
+      const workers = workerPortBase === undefined ? '' : `\n  workers: ${o.workers}\n  workerPortBase: ${workerPortBase}`;
       const yaml = `node:
   id: ${id}
-  listen: [${listen.join(', ')}]${tls}
+  listen: [${listen.join(', ')}]${tls}${workers}
   http: ${http}
 store: ${redis.url}
 cluster:
@@ -105,6 +111,7 @@ ${switchLines.join('\n')}
         ip,
         port,
         ports,
+        workerPortBase,
         process: await startDispatcherProcess(id, yaml, http, o.env),
         async restart() {
           await handle.process.stop();
@@ -136,4 +143,16 @@ ${switchLines.join('\n')}
     await redis.stop().catch(() => undefined);
     throw err;
   }
+}
+
+/** The first of `count` consecutive free ports of `kind` on `ip`. */
+async function freePortRange(ip: string, count: number, kind: 'udp' | 'tcp' = 'udp'): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = await freePort(ip, [kind]);
+    if (base + count - 1 > 65535) continue;
+    let free = true;
+    for (let k = 1; k < count && free; k++) free = await isPortFree(ip, base + k, kind);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free UDP ports on ${ip}`);
 }
