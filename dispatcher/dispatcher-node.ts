@@ -38,6 +38,7 @@ import { VipManager } from './ha/vip-manager.ts';
 import { OverloadGuard } from './admission/overload-guard.ts';
 import { UdpBacklog } from './transport/udp-backlog.ts';
 import { WarmUp } from './ha/warm-up.ts';
+import { WorkerRelay, type WorkerRelayStats } from './cluster/worker-relay.ts';
 import { DrainHandoff, HANDOFF_QUIESCE_MS, WORKER_OF_INFO } from './cluster/drain-handoff.ts';
 
 export interface DispatcherNode {
@@ -59,6 +60,8 @@ export interface DispatcherNode {
   readonly media: MediaStack;
   readonly config: NodeConfig;
   admissionStats(): AdmissionStats | undefined;
+  /** A worker's relay counters (node.workers > 1); undefined otherwise. */
+  relayStats(): WorkerRelayStats | undefined;
   /**
    * Ready for new calls: listening, warmed up (registered in the store, registry loaded, switch
    * probes settled; or `node.warmup` passed), not draining or shutting down, and the cluster store
@@ -97,6 +100,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const clock = opts.clock ?? systemClock;
   const limits = config.node.limits;
   let layer: TransactionLayer | undefined;
+  // A worker of a node (node.workers): messages on the shared UDP port go to their call's worker.
+  let relay: WorkerRelay | undefined;
   const transport = new SipTransportLayer({
     listeners: config.node.listen.map((l) => ({
       protocol: l.transport,
@@ -117,7 +122,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       headerTimeout: limits.headerTimeout,
     },
     delegate: {
-      onMessage: (data: Buffer, flow: Flow) => layer?.onMessage(data, flow),
+      onMessage: (data: Buffer, flow: Flow) => (relay === undefined ? layer?.onMessage(data, flow) : relay.onMessage(data, flow)),
       onConnectionClosed: (flow: Flow) => {
         if (flow.connectionId !== undefined) phones?.onConnectionClosed(flow.connectionId);
       },
@@ -132,7 +137,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   let phones: PhoneStack | undefined;
   let media: MediaStack | undefined;
   const info: Record<string, string> = { listen: config.node.listen.map((l) => l.url).join(' '), version: opts.version ?? '0.0.0', startedAtMs: String(Date.now()) };
-  if (config.node.workerOf !== undefined) info[WORKER_OF_INFO] = config.node.workerOf;
+  if (config.node.worker !== undefined) info[WORKER_OF_INFO] = config.node.worker.of;
   const membership = new NodeMembership({
     store,
     nodeId: config.node.id,
@@ -160,6 +165,19 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     },
   });
   await transport.start();
+  const worker = config.node.worker;
+  if (worker !== undefined) {
+    const [own, ...shared] = transport.listeners();
+    relay = new WorkerRelay({
+      index: worker.index,
+      count: worker.count,
+      portBase: worker.portBase,
+      address: own.address === '0.0.0.0' ? '127.0.0.1' : own.address === '::' ? '::1' : own.address,
+      sharedPorts: new Set(shared.filter((l) => l.protocol === 'udp').map((l) => l.port)),
+      send: (data, target) => void transport.send(data, target).catch((err: unknown) => log.debug({ err }, 'relay to a sibling worker failed')),
+      deliver: (data, flow) => layer?.onMessage(data, flow),
+    });
+  }
   // With a floating IP the advertised host is the floating IP (it reaches whichever node holds it):
   // peers reach this node at its own address on that interface, which is ours too.
   const vipConfig = config.node.vip;
@@ -241,7 +259,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     secret: phoneStack?.store ?? createRegistrarStore(config.store, cluster.name, log.child({ layer: 'registrar-store' })),
     closeSecretSource: phoneStack === undefined,
     logger: log.child({ layer: 'handoff' }),
-    workerOf: config.node.workerOf,
+    workerOf: config.node.worker?.of,
   });
   await handoff.start();
   const mediaStack = await MediaStack.create({ nodeId: config.node.id, cluster, store, clock, logger: log.child({ layer: 'media' }) });
@@ -350,6 +368,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     media: mediaStack,
     config,
     admissionStats: () => admission.stats?.(),
+    relayStats: () => relay?.stats(),
     get ready() {
       return !closing && !draining && (store.connected || cluster.redisOutage === 'fail-open') && warmUp.done;
     },

@@ -4,6 +4,8 @@
  *
  * - SIPp with a socket per call (`-t un`): the kernel spreads the calls over both workers, every
  *   call completes, each is admitted and released once.
+ * - SIPp from ONE socket (a carrier trunk: one source address and port, which the kernel hashes
+ *   to one worker): the calls still spread over both, by Call-ID, and all complete.
  * - An in-dialog request the kernel hands to the worker that does not hold the call (BYE from
  *   another source port) reaches the one that does through the Route set (the owner's port in
  *   the switch-facing Record-Route), and the call is released there.
@@ -99,6 +101,22 @@ describe('two workers on one SIP port', () => {
     expect(admitted[1]).toBeGreaterThan(0);
     await until(async () => (await clusterChannels()) === 0, 5_000, 'cluster channels back to 0');
     await until(async () => (await sum('sipfleet_dialogs')).every((n) => n === 0), 5_000, 'no dialog left on either worker');
+  }, 60_000);
+
+  it('spread the calls of one carrier socket over both workers by Call-ID', async () => {
+    const d = c.dispatchers[0];
+    const before = await sum('sipfleet_admission_total{outcome="admitted"}');
+    const relayedBefore = (await sum('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b);
+    const r = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, transport: 'u1', rate: 50, calls: 200, localIp: '127.0.0.1' });
+    expect(r.failed, r.errors).toBe(0);
+    expect(r.successful).toBe(200);
+    const admitted = (await sum('sipfleet_admission_total{outcome="admitted"}')).map((n, k) => n - before[k]);
+    expect(admitted[0] + admitted[1]).toBe(200);
+    expect(Math.min(...admitted)).toBeGreaterThan(50);
+    // The kernel gave every datagram to one worker; it passed the other's calls over.
+    expect((await sum('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b) - relayedBefore).toBeGreaterThanOrEqual(Math.min(...admitted));
+    expect((await sum('sipfleet_worker_relayed_total{direction="refused"}')).reduce((a, b) => a + b)).toBe(0);
+    await until(async () => (await clusterChannels()) === 0, 5_000, 'cluster channels back to 0');
   }, 60_000);
 
   it('carry an in-dialog request that lands on the worker not holding the call to the one that does', async () => {

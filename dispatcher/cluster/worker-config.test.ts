@@ -20,7 +20,7 @@ describe('workerNodeConfig', () => {
   it('makes worker k a node of its own: id <id>-w<k>, its own UDP port first, the shared sockets with SO_REUSEPORT, HTTP port + k', () => {
     const w = workerNodeConfig(config, 2).node;
     expect(w.id).toBe('d1-w2');
-    expect(w.workerOf).toBe('d1');
+    expect(w.worker).toEqual({ of: 'd1', index: 2, count: 3, portBase: 5160 });
     expect(w.workers).toBe(1);
     expect(w.listen.map((l) => [l.url, l.reusePort === true])).toEqual([
       ['udp://127.0.0.11:5162', false],

@@ -37,7 +37,7 @@ export function workerNodeConfig(config: NodeConfig, index: number): NodeConfig 
       listen: [own, ...node.listen.map((l) => ({ ...l, reusePort: true }))],
       ...(node.http === undefined ? {} : { http: { ...node.http, port: node.http.port + index } }),
       workers: 1,
-      workerOf: node.id,
+      worker: { of: node.id, index, count: node.workers, portBase: node.workerPortBase },
     },
   };
 }

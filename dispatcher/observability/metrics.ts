@@ -48,6 +48,11 @@ function renderNodeMetrics(node: DispatcherNode): string {
   out += line('sipfleet_client_transactions', 'Live client transactions', 'gauge', x.clientTransactions, labels);
   out += line('sipfleet_retransmissions_absorbed_total', 'Request retransmissions absorbed', 'counter', x.retransmissionsAbsorbed, labels);
   out += line('sipfleet_overload_rejected_total', 'New INVITEs answered 503 while overloaded (UDP backlog over node.limits.overloadBacklog)', 'counter', x.rejectedOverload, labels);
+  const relay = node.relayStats?.();
+  if (relay !== undefined) {
+    out += '# HELP sipfleet_worker_relayed_total Datagrams on the shared UDP port passed between the node\'s workers (out: to the call\'s worker; in: from a sibling; refused: a wrapper not from a sibling)\n# TYPE sipfleet_worker_relayed_total counter\n';
+    for (const [k, v] of [['out', relay.relayedOut], ['in', relay.relayedIn], ['refused', relay.refused]] as const) out += `sipfleet_worker_relayed_total{node="${node.id}",direction="${k}"} ${v}\n`;
+  }
   out += line('sipfleet_parse_errors_total', 'Messages that could not be parsed', 'counter', x.parseErrors, labels);
   out += line('sipfleet_stray_responses_total', 'Responses matching no transaction (dropped)', 'counter', x.strayResponses, labels);
   out += line('sipfleet_invites_total', 'INVITE requests received', 'counter', p.invites, labels);

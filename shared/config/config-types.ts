@@ -98,6 +98,16 @@ export interface VipConfig {
   garp: number;
 }
 
+/** A worker process of a node (`node.workers` > 1). */
+export interface WorkerIdentity {
+  /** The node id it is a worker of (the file's `node.id`). */
+  of: string;
+  index: number;
+  count: number;
+  /** Worker k's own UDP port is `portBase + k`. */
+  portBase: number;
+}
+
 export interface NodeSection {
   id: string;
   listen: ListenAddress[];
@@ -113,8 +123,8 @@ export interface NodeSection {
   workers: number;
   /** Worker k's own UDP port is `workerPortBase + k` (Via, switch-facing Record-Route, internal hop). */
   workerPortBase: number;
-  /** Set on a worker's copy of the config: the node id it is a worker of (the file's `node.id`). */
-  workerOf?: string;
+  /** Set on a worker's copy of the config only (`workerNodeConfig`): which worker of which node it is. */
+  worker?: WorkerIdentity;
 }
 
 export type StoreConfig =
