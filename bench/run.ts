@@ -36,7 +36,8 @@ Options:
   --max-minutes N      time budget for the whole run; no step starts past it (default 12)
   --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)
   --sipp-cpu N         CPU for the SIPps (default ${DEFAULTS.sippCpu})
-  --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu})
+  --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu}); a list such as 0,1 spreads its workers
+  --workers N          dispatcher node.workers (default 1; more needs --store redis); CPU then counts the workers too
   --cpu-prof DIR       run the dispatcher under \`node --cpu-prof\`, its .cpuprofile written into DIR on exit
   --keep               keep each step's SIPp files (stats CSV, rtt, errors) and print their paths
   --json               print the result as JSON on stdout only (progress goes to stderr)
@@ -68,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       'sipp-cpu': { type: 'string' },
       'dispatcher-cpu': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      workers: { type: 'string' },
     },
     USAGE,
   );
@@ -85,7 +87,11 @@ async function main(argv: string[]): Promise<number> {
     for (const r of uniqueRates) if (r * seconds > 2_000_000) throw new Error(`${r} cps × ${seconds} s is more than 2 000 000 calls in one step`);
     budgetS = positiveInt('max-minutes', values['max-minutes'], 12, 240) * 60;
     const sippCpu = nonNegativeInt('sipp-cpu', values['sipp-cpu'], DEFAULTS.sippCpu, 1023);
-    const dispatcherCpu = nonNegativeInt('dispatcher-cpu', values['dispatcher-cpu'], DEFAULTS.dispatcherCpu, 1023);
+    const cpuText = values['dispatcher-cpu'];
+    const cpuList = cpuText !== undefined && /^\d+(,\d+)+$/.test(cpuText) ? cpuText : undefined;
+    const dispatcherCpu = cpuList === undefined ? nonNegativeInt('dispatcher-cpu', cpuText, DEFAULTS.dispatcherCpu, 1023) : Number(cpuList.split(',')[0]);
+    const workers = positiveInt('workers', values.workers, 1, 64);
+    if (workers > 1 && values.store !== 'redis') throw new Error('--workers above 1 needs --store redis (workers share admission through it)');
     cfg = {
       ...DEFAULTS,
       rates: uniqueRates,
@@ -99,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
       keepFiles: values.keep === true,
       log: say,
       ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }),
+      workers,
+      ...(cpuList === undefined ? {} : { dispatcherCpuList: cpuList }),
     };
     if (values.proxy !== true && values.ceiling !== true) throw new Error('--no-proxy and --no-ceiling together leave nothing to run');
     if (values.store !== undefined && values.store !== 'memory' && values.store !== 'redis') throw new Error('--store must be memory or redis');

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type ManagedProcess, type ProcessExit } from '../../test/support/managed-process.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
-import { snapshotAllProcesses } from './proc-stat.ts';
+import { processTreeCpuTicks, processTreePids } from './proc-stat.ts';
 
 /** The config file, used in place (it is parameterised by defines, not rendered). */
 export const KAMAILIO_CFG = fileURLToPath(new URL('../kamailio/kamailio.cfg', import.meta.url));
@@ -301,24 +301,15 @@ export async function dispatcherTargets(k: Pick<RunningKamailio, 'ctlSocket'>): 
   return out;
 }
 
-/** Pids of Kamailio's main process `mainPid` and of every process whose parent it is. */
+/** Kamailio's processes: the main one and its children (receivers, timers, ctl...). */
 export function kamailioPids(mainPid: number): number[] {
-  const all = snapshotAllProcesses();
-  if (!all.has(mainPid)) return [];
-  return [mainPid, ...[...all].filter(([, p]) => p.ppid === mainPid).map(([pid]) => pid)];
+  return processTreePids(mainPid);
 }
 
 /**
- * CPU time used so far by Kamailio — its main process plus every process whose parent it is
- * (receivers, timers, ctl...) — in clock ticks (utime + stime from /proc/<pid>/stat; divide by
- * CLK_TCK from proc-stat.ts for seconds). NaN once the main process is gone. Take it before and
- * after a step: the difference over the step's calls is Kamailio's CPU per call.
+ * CPU time used so far by Kamailio — its main process plus its children — in clock ticks. Take it
+ * before and after a step: the difference over the step's calls is Kamailio's CPU per call.
  */
 export function kamailioCpuTicks(mainPid: number): number {
-  const all = snapshotAllProcesses();
-  const main = all.get(mainPid);
-  if (main === undefined) return Number.NaN;
-  let ticks = main.ticks;
-  for (const p of all.values()) if (p.ppid === mainPid) ticks += p.ticks;
-  return ticks;
+  return processTreeCpuTicks(mainPid);
 }

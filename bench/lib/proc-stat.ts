@@ -253,3 +253,23 @@ export async function waitForQuiet(maxWaitS: number, thresholdPct: number, log: 
   }
   return { busyPct: busy, waitedS: Math.round((Date.now() - start) / 1000), quiet: busy < thresholdPct };
 }
+
+/** A process and its direct children (Kamailio's receivers, a dispatcher's workers); [] once it is gone. */
+export function processTreePids(mainPid: number): number[] {
+  const all = snapshotAllProcesses();
+  if (!all.has(mainPid)) return [];
+  return [mainPid, ...[...all].filter(([, p]) => p.ppid === mainPid).map(([pid]) => pid)];
+}
+
+/**
+ * CPU time used so far by a process plus its direct children, in clock ticks (utime + stime from
+ * /proc/<pid>/stat; divide by CLK_TCK for seconds). NaN once the main process is gone.
+ */
+export function processTreeCpuTicks(mainPid: number): number {
+  const all = snapshotAllProcesses();
+  const main = all.get(mainPid);
+  if (main === undefined) return Number.NaN;
+  let ticks = main.ticks;
+  for (const p of all.values()) if (p.ppid === mainPid) ticks += p.ticks;
+  return ticks;
+}

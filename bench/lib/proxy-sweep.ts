@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { startProcess, type ManagedProcess } from '../../test/support/managed-process.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
-import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, CLK_TCK } from './proc-stat.ts';
+import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, processTreeCpuTicks, processTreePids, CLK_TCK } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
 import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
@@ -65,6 +65,10 @@ export interface SweepConfig {
   log: (line: string) => void;
   /** When set, the dispatcher runs with `node --cpu-prof` and writes its profile here on exit. */
   cpuProfDir?: string;
+  /** The dispatcher's `node.workers` (needs a redis store); its CPU is then the whole process tree. */
+  workers?: number;
+  /** `taskset -c` list for the dispatcher instead of `dispatcherCpu` (e.g. `0,1` for workers on both cores). */
+  dispatcherCpuList?: string;
 }
 
 export interface DispatcherSample {
@@ -158,7 +162,7 @@ export function dispatcherYaml(cfg: SweepConfig, probe = '{ interval: 1h, timeou
 node:
   id: d1
   listen: [udp://${cfg.dispatcherIp}:${cfg.dispatcherSipPort}]
-  http: ${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}
+  http: ${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}${(cfg.workers ?? 1) > 1 ? `\n  workers: ${cfg.workers}` : ''}
   limits:
     transactions: ${cfg.transactions}
 store: ${cfg.store}
@@ -368,7 +372,7 @@ export function startBenchDispatcher(cfg: SweepConfig, configPath: string): Prom
   return startProcess({
     name: 'dispatcher',
     command: taskset,
-    args: ['-c', String(cfg.dispatcherCpu), process.execPath, ...profile, BIN, 'dispatcher', '--config', configPath],
+    args: ['-c', cfg.dispatcherCpuList ?? String(cfg.dispatcherCpu), process.execPath, ...profile, BIN, 'dispatcher', '--config', configPath],
     env: { LOG_LEVEL: 'warn' },
     readyWhen: () => httpOk(`http://${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}/readyz`),
     readyTimeoutMs: 20_000,
@@ -414,7 +418,9 @@ export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep
       const dead = switches.find((s) => s.exitStatus() !== undefined);
       return dead === undefined ? undefined : `switch ${dead.address} exited`;
     };
-    const res = await sweep({ cfg, phase: 'proxy', target, dispatcher: d, http: httpAddr, uasPids: switches.map((s) => s.pid), sockets: { dispatcher: target, ...Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address])) } }, deadlineMs, alive, onStep);
+    // With workers the supervisor's children do the work: CPU is the whole tree.
+    const tree = (cfg.workers ?? 1) > 1 ? { cpuTicks: () => processTreeCpuTicks(d.pid), ownPids: () => processTreePids(d.pid) } : { cpuTicks: () => processTreeCpuTicks(d.pid) };
+    const res = await sweep({ cfg, phase: 'proxy', target, dispatcher: d, http: httpAddr, ...tree, uasPids: switches.map((s) => s.pid), sockets: { dispatcher: target, ...Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address])) } }, deadlineMs, alive, onStep);
     const st = d.exitStatus();
     const out: SweepResult = { phase: 'proxy', target, ...res };
     if (st !== undefined) {
