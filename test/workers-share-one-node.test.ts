@@ -6,9 +6,10 @@
  *   call completes, each is admitted and released once.
  * - SIPp from ONE socket (a carrier trunk: one source address and port, which the kernel hashes
  *   to one worker): the calls still spread over both, by Call-ID, and all complete.
- * - An in-dialog request the kernel hands to the worker that does not hold the call (BYE from
- *   another source port) reaches the one that does through the Route set (the owner's port in
- *   the switch-facing Record-Route), and the call is released there.
+ * - An in-dialog request the kernel hands to the worker that does not hold the call (ACK and BYE
+ *   from another source port) reaches the one that does (relayed by its Call-ID), and the call is
+ *   released there exactly once; the Record-Route names the shared port toward the carrier and
+ *   the owner's own port toward the switch.
  * - A worker killed with SIGKILL is started again by the supervisor; the cluster releases the
  *   calls it held (its lease expires, it is reaped) and new calls go on.
  */
@@ -54,7 +55,8 @@ async function metrics(worker: number): Promise<Record<string, number>> {
   return parseMetrics(await (await fetch(`http://${httpHost}:${httpPort + worker}/metrics`)).text());
 }
 
-async function sum(key: string): Promise<number[]> {
+/** One metric, per worker (index = worker). */
+async function perWorker(key: string): Promise<number[]> {
   const out: number[] = [];
   for (let k = 0; k < WORKERS; k++) out.push((await metrics(k))[key] ?? 0);
   return out;
@@ -89,39 +91,39 @@ function ownerOf(recordRoute: string[]): number {
 describe('two workers on one SIP port', () => {
   it('spread SIPp calls from many sockets over both workers; every call completes and is released once', async () => {
     const d = c.dispatchers[0];
-    const before = await sum('sipfleet_admission_total{outcome="admitted"}');
+    const before = await perWorker('sipfleet_admission_total{outcome="admitted"}');
     const r = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, transport: 'un', rate: 50, calls: 200, localIp: '127.0.0.1', extraArgs: ['-max_socket', '1000'] });
     expect(r.failed, r.errors).toBe(0);
     expect(r.successful).toBe(200);
-    const admitted = (await sum('sipfleet_admission_total{outcome="admitted"}')).map((n, k) => n - before[k]);
+    const admitted = (await perWorker('sipfleet_admission_total{outcome="admitted"}')).map((n, k) => n - before[k]);
     expect(admitted[0] + admitted[1]).toBe(200);
     // Both took a share (the kernel hashes each call's source port: 200 calls all on one of two
     // workers would be a 2^-199 chance).
     expect(admitted[0]).toBeGreaterThan(0);
     expect(admitted[1]).toBeGreaterThan(0);
     await until(async () => (await clusterChannels()) === 0, 5_000, 'cluster channels back to 0');
-    await until(async () => (await sum('sipfleet_dialogs')).every((n) => n === 0), 5_000, 'no dialog left on either worker');
+    await until(async () => (await perWorker('sipfleet_dialogs')).every((n) => n === 0), 5_000, 'no dialog left on either worker');
   }, 60_000);
 
   it('spread the calls of one carrier socket over both workers by Call-ID', async () => {
     const d = c.dispatchers[0];
-    const before = await sum('sipfleet_admission_total{outcome="admitted"}');
-    const relayedBefore = (await sum('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b);
+    const before = await perWorker('sipfleet_admission_total{outcome="admitted"}');
+    const relayedBefore = (await perWorker('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b);
     const r = await runSipp({ scenario: 'uac', target: `${d.ip}:${d.port}`, transport: 'u1', rate: 50, calls: 200, localIp: '127.0.0.1' });
     expect(r.failed, r.errors).toBe(0);
     expect(r.successful).toBe(200);
-    const admitted = (await sum('sipfleet_admission_total{outcome="admitted"}')).map((n, k) => n - before[k]);
+    const admitted = (await perWorker('sipfleet_admission_total{outcome="admitted"}')).map((n, k) => n - before[k]);
     expect(admitted[0] + admitted[1]).toBe(200);
     expect(Math.min(...admitted)).toBeGreaterThan(50);
     // The kernel gave every datagram to one worker; it passed the other's calls over.
-    expect((await sum('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b) - relayedBefore).toBeGreaterThanOrEqual(Math.min(...admitted));
-    expect((await sum('sipfleet_worker_relayed_total{direction="refused"}')).reduce((a, b) => a + b)).toBe(0);
+    expect((await perWorker('sipfleet_worker_relayed_total{direction="out"}')).reduce((a, b) => a + b) - relayedBefore).toBeGreaterThanOrEqual(Math.min(...admitted));
+    expect((await perWorker('sipfleet_worker_relayed_total{direction="refused"}')).reduce((a, b) => a + b)).toBe(0);
     await until(async () => (await clusterChannels()) === 0, 5_000, 'cluster channels back to 0');
   }, 60_000);
 
   it('carry an in-dialog request that lands on the worker not holding the call to the one that does', async () => {
     const d = c.dispatchers[0];
-    const releasedBefore = (await sum('sipfleet_admission_total{outcome="released"}')).reduce((a, b) => a + b);
+    const releasedBefore = (await perWorker('sipfleet_admission_total{outcome="released"}')).reduce((a, b) => a + b);
     let landedElsewhere = 0;
     const CALLS = 16;
     for (let i = 0; i < CALLS; i++) {
@@ -134,21 +136,21 @@ describe('two workers on one SIP port', () => {
       // ACK and BYE from another socket: the kernel may hand them to either worker.
       const other = await UdpSipClient.open();
       const at = { ...call.o, localPort: other.port, toTag: call.toTag, routes };
-      const inBefore = await sum('sipfleet_messages_in_total');
+      const inBefore = await perWorker('sipfleet_messages_in_total');
       await other.send(buildRequest('ACK', { ...at, branch: `${call.o.branch}-ack` }), d.ip, d.port);
       await other.send(buildRequest('BYE', { ...at, branch: `${call.o.branch}-bye`, cseq: 2 }), d.ip, d.port);
       await other.expect(ok('BYE'), 5_000);
-      const inAfter = await sum('sipfleet_messages_in_total');
+      const inAfter = await perWorker('sipfleet_messages_in_total');
       // The worker not holding the call saw messages only if the BYE (and ACK) went through it.
       if (inAfter[1 - owner] > inBefore[1 - owner]) landedElsewhere++;
       await other.close();
       await call.client.close();
     }
-    await until(async () => (await sum('sipfleet_admission_total{outcome="released"}')).reduce((a, b) => a + b) === releasedBefore + CALLS, 5_000, 'every call released');
+    await until(async () => (await perWorker('sipfleet_admission_total{outcome="released"}')).reduce((a, b) => a + b) === releasedBefore + CALLS, 5_000, 'every call released');
     expect(await clusterChannels()).toBe(0);
     // Each BYE's source port is new, so about half land elsewhere; none of 16 would be a 2^-16 chance.
     expect(landedElsewhere).toBeGreaterThan(0);
-    expect((await sum('sipfleet_admission_total{outcome="releaseNotFound"}')).reduce((a, b) => a + b)).toBe(0);
+    expect((await perWorker('sipfleet_admission_total{outcome="releaseNotFound"}')).reduce((a, b) => a + b)).toBe(0);
   }, 60_000);
 
   it('restart a worker that dies; the cluster releases the calls it held and new calls go on', async () => {

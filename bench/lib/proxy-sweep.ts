@@ -418,8 +418,8 @@ export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep
       const dead = switches.find((s) => s.exitStatus() !== undefined);
       return dead === undefined ? undefined : `switch ${dead.address} exited`;
     };
-    // With workers the supervisor's children do the work: CPU is the whole tree.
-    const tree = (cfg.workers ?? 1) > 1 ? { cpuTicks: () => processTreeCpuTicks(d.pid), ownPids: () => processTreePids(d.pid) } : { cpuTicks: () => processTreeCpuTicks(d.pid) };
+    // The dispatcher's CPU is its process tree: with workers, the supervisor's children do the work.
+    const tree = { cpuTicks: () => processTreeCpuTicks(d.pid), ownPids: () => processTreePids(d.pid) };
     const res = await sweep({ cfg, phase: 'proxy', target, dispatcher: d, http: httpAddr, ...tree, uasPids: switches.map((s) => s.pid), sockets: { dispatcher: target, ...Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address])) } }, deadlineMs, alive, onStep);
     const st = d.exitStatus();
     const out: SweepResult = { phase: 'proxy', target, ...res };

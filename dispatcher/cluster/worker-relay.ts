@@ -27,6 +27,10 @@ const MAGIC = '\0SFW1 ';
 const MAGIC_BYTES = Buffer.from(MAGIC, 'latin1');
 /** Longest wrapper line: two IPv6 addresses and two ports, with room to spare. */
 const MAX_HEADER_BYTES = 128;
+const REGISTER = Buffer.from('REGISTER ', 'latin1');
+/** Header names looked for, long and compact form, lower case (RFC 3261 §7.3.3). */
+const VIA = ['via', 'v'] as const;
+const CALL_ID = ['call-id', 'i'] as const;
 
 export interface WorkerRelayOptions {
   /** This worker's index and the node's worker count. */
@@ -111,7 +115,7 @@ export class WorkerRelay {
 export function ownerWorker(data: Buffer, count: number, portBase: number): number {
   if (count <= 1 || data.length < 8) return -1;
   const isResponse = data[0] === 0x53 && data[1] === 0x49 && data[2] === 0x50 && data[3] === 0x2f; // "SIP/"
-  if (!isResponse && data.subarray(0, 9).toString('latin1') === 'REGISTER ') return -1;
+  if (!isResponse && data.compare(REGISTER, 0, REGISTER.length, 0, REGISTER.length) === 0) return -1;
   let i = data.indexOf(0x0a);
   while (i >= 0 && i + 1 < data.length) {
     const start = i + 1;
@@ -121,20 +125,27 @@ export function ownerWorker(data: Buffer, count: number, portBase: number): numb
     const eol = data.indexOf(0x0a, start);
     if (colon < 0) return -1;
     if (eol < 0 || colon < eol) {
-      const name = headerName(data, start, colon);
       const valueEnd = eol < 0 ? data.length : eol;
-      if (isResponse && (name === 'via' || name === 'v')) return viaWorker(data, colon + 1, valueEnd, count, portBase);
-      if (!isResponse && (name === 'call-id' || name === 'i')) return callIdWorker(data, colon + 1, valueEnd, count);
+      const [long, compact] = isResponse ? VIA : CALL_ID;
+      if (nameIs(data, start, colon, long) || nameIs(data, start, colon, compact)) {
+        return isResponse ? viaWorker(data, colon + 1, valueEnd, count, portBase) : callIdWorker(data, colon + 1, valueEnd, count);
+      }
     }
     i = eol;
   }
   return -1;
 }
 
-function headerName(data: Buffer, start: number, colon: number): string {
+/** Whether the header name in `data[start, colon)` (trailing blanks allowed) is `lower`, ignoring case; no allocation. */
+function nameIs(data: Buffer, start: number, colon: number, lower: string): boolean {
   let end = colon;
   while (end > start && (data[end - 1] === 0x20 || data[end - 1] === 0x09)) end--;
-  return data.toString('latin1', start, end).toLowerCase();
+  if (end - start !== lower.length) return false;
+  for (let k = 0; k < lower.length; k++) {
+    const c = data[start + k];
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower.charCodeAt(k)) return false;
+  }
+  return true;
 }
 
 /** FNV-1a over the Call-ID's bytes (trimmed), modulo the worker count. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SipfleetError } from '../errors.ts';
+import { configIssues } from './config-test-kit.ts';
 import { parseConfig } from './load-config.ts';
 
 function yaml(vip: string, opts: { listen?: string; store?: string; advertise?: string } = {}): string {
@@ -13,15 +13,7 @@ cluster: { name: main }
 `;
 }
 
-function issues(text: string, env: Record<string, string> = {}): Array<{ field: string; problem: string }> {
-  try {
-    parseConfig(text, { baseDir: '/tmp', env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(SipfleetError);
-    return (err as SipfleetError).detail?.issues as Array<{ field: string; problem: string }>;
-  }
-  throw new Error('expected a config error');
-}
+const issues = configIssues;
 
 describe('node.vip', () => {
   it('parses with defaults; the advertised host defaults to the floating IP; warmup defaults to 10s', () => {

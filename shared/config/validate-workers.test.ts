@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SipfleetError } from '../errors.ts';
+import { configIssues } from './config-test-kit.ts';
 import { parseConfig } from './load-config.ts';
 
 function yaml(node: string, store = 'redis://127.0.0.1:6379'): string {
@@ -13,15 +13,7 @@ cluster: { name: main }
 `;
 }
 
-function issues(text: string): Array<{ field: string; problem: string }> {
-  try {
-    parseConfig(text, { baseDir: '/tmp' });
-  } catch (err) {
-    expect(err).toBeInstanceOf(SipfleetError);
-    return (err as SipfleetError).detail?.issues as Array<{ field: string; problem: string }>;
-  }
-  throw new Error('expected a config error');
-}
+const issues = configIssues;
 
 describe('node.workers', () => {
   it('defaults to one worker; the worker ports start 100 above the first UDP listen port', () => {
