@@ -10,6 +10,7 @@
 import { generateBranch, makeResponse, type SipRequest, type SipResponse } from '../../shared/sip/index.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ClientTransaction } from '../transaction/client-transaction.ts';
+import type { ClientTransactionUser } from '../transaction/transaction-user.ts';
 import type { TimerHandle } from '../transaction/clock.ts';
 import type { ServerTransaction } from '../transaction/server-transaction.ts';
 import type { TransactionLayer } from '../transaction/transaction-layer.ts';
@@ -60,22 +61,54 @@ export interface ResponseContextOptions {
   hooks: ResponseContextHooks;
 }
 
-interface Branch {
+/**
+ * One branch of the context, and the user of its client transaction: the transaction calls
+ * these methods, rather than three closures per branch that an INVITE's client transaction
+ * would keep for its 32 s in Accepted (RFC 6026).
+ */
+class Branch implements ClientTransactionUser {
   /** The forwarded request: dropped once the branch is done (see `#branchDone`). */
   request: SipRequest | undefined;
   readonly target: Target;
   readonly candidate: RouteCandidate | undefined;
-  txn: ClientTransaction | undefined;
-  provisional: boolean;
-  cancelPending: boolean;
-  timerC: TimerHandle | undefined;
+  txn: ClientTransaction | undefined = undefined;
+  provisional = false;
+  cancelPending = false;
+  timerC: TimerHandle | undefined = undefined;
   /** Armed until the first response of a switch attempt (see noResponseTimeoutMs). */
-  noResponse: TimerHandle | undefined;
-  startedAt: number;
-  done: boolean;
+  noResponse: TimerHandle | undefined = undefined;
+  readonly startedAt: number;
+  done = false;
+  readonly #ctx: BranchEvents;
+
+  constructor(ctx: BranchEvents, plan: BranchPlan, startedAt: number) {
+    this.#ctx = ctx;
+    this.request = plan.request;
+    this.target = plan.target;
+    this.candidate = plan.candidate;
+    this.startedAt = startedAt;
+  }
+
+  onResponse(res: SipResponse): void {
+    this.#ctx.branchResponse(this, res);
+  }
+
+  onTimeout(): void {
+    this.#ctx.branchFailure(this, { kind: 'timeout' }, 408, 'Request Timeout');
+  }
+
+  onTransportError(): void {
+    this.#ctx.branchFailure(this, { kind: 'transport-error' }, 503, 'Service Unavailable (Unreachable)');
+  }
 }
 
-export class ResponseContext implements ProxyContext {
+/** What a branch reports to its context (the context's own handlers; not for other callers). */
+interface BranchEvents {
+  branchResponse(b: Branch, res: SipResponse): void;
+  branchFailure(b: Branch, outcome: AttemptOutcome, status: number, reason: string): void;
+}
+
+export class ResponseContext implements ProxyContext, BranchEvents {
   readonly #o: ResponseContextOptions;
   /** `#o.hooks` until finished, then only those a 2xx retransmission still calls (see `#shed`). */
   #hooks: ResponseContextHooks;
@@ -86,7 +119,7 @@ export class ResponseContext implements ProxyContext {
   #finished = false;
   /** `hooks.rewrite`, kept past `#shed`; `#sending` orders the rewritten responses. */
   #rewrite: ResponseContextHooks['rewrite'];
-  #sending: Promise<void> = Promise.resolve();
+  #sending: Promise<void> | undefined;
 
   constructor(opts: ResponseContextOptions) {
     this.#o = { ...opts, hooks: {} };
@@ -131,32 +164,17 @@ export class ResponseContext implements ProxyContext {
   /** Start (or, on failover, continue with) a branch. */
   start(plan: BranchPlan): void {
     if (this.#finished) return;
-    const branch: Branch = {
-      request: plan.request,
-      target: plan.target,
-      candidate: plan.candidate,
-      txn: undefined,
-      provisional: false,
-      cancelPending: false,
-      timerC: undefined,
-      noResponse: undefined,
-      startedAt: this.#o.layer.clock.now(),
-      done: false,
-    };
+    const branch = new Branch(this, plan, this.#o.layer.clock.now());
     this.#branch = branch;
     const isInvite = plan.request.method === 'INVITE';
-    branch.txn = this.#o.layer.sendRequest(plan.request, plan.target, {
-      onResponse: (res) => this.#onResponse(branch, res),
-      onTimeout: () => this.#onFailure(branch, { kind: 'timeout' }, 408, 'Request Timeout'),
-      onTransportError: () => this.#onFailure(branch, { kind: 'transport-error' }, 503, 'Service Unavailable (Unreachable)'),
-    });
+    branch.txn = this.#o.layer.sendRequest(plan.request, plan.target, branch);
     if (isInvite) this.#armTimerC(branch);
     const wait = this.#o.noResponseTimeoutMs;
     if (isInvite && plan.candidate !== undefined && wait !== undefined && wait > 0) {
       branch.noResponse = this.#o.layer.clock.setTimer(wait, () => {
         if (branch.done || branch.provisional) return;
         branch.txn?.abort();
-        this.#onFailure(branch, { kind: 'timeout' }, 408, 'Request Timeout');
+        this.branchFailure(branch, { kind: 'timeout' }, 408, 'Request Timeout');
       });
     }
   }
@@ -194,12 +212,13 @@ export class ResponseContext implements ProxyContext {
       if (b.provisional) this.#sendCancel(b);
       else {
         b.txn?.abort();
-        this.#onFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
+        this.branchFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
       }
     });
   }
 
-  #onResponse(b: Branch, res: SipResponse): void {
+  /** A response on a branch (Branch.onResponse). */
+  branchResponse(b: Branch, res: SipResponse): void {
     if (b !== this.#branch && (res.status < 200 || res.status >= 300)) return;
     const status = res.status;
     b.noResponse?.cancel();
@@ -241,7 +260,8 @@ export class ResponseContext implements ProxyContext {
     this.#finishWith(res);
   }
 
-  #onFailure(b: Branch, outcome: AttemptOutcome, status: number, reason: string): void {
+  /** A branch failed: timeout or transport error (Branch.onTimeout, onTransportError), or Timer C. */
+  branchFailure(b: Branch, outcome: AttemptOutcome, status: number, reason: string): void {
     if (b.done) return;
     this.#branchDone(b);
     b.timerC?.cancel();
@@ -316,7 +336,7 @@ export class ResponseContext implements ProxyContext {
     const rewrite = this.#rewrite;
     if (rewrite === undefined) return this.#o.server.respond(res);
     // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
-    this.#sending = this.#sending
+    this.#sending = (this.#sending ?? Promise.resolve())
       .then(() => rewrite(res))
       .catch((err: unknown) => this.#o.log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
       .then(() => this.#o.server.respond(res));
@@ -339,7 +359,7 @@ export class ResponseContext implements ProxyContext {
     b.timerC = this.#o.layer.clock.setTimer(this.#o.layer.timers(b.target.protocol !== 'udp').B, () => {
       if (b.done) return;
       b.txn?.abort();
-      this.#onFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
+      this.branchFailure(b, { kind: 'timeout' }, 408, 'Request Timeout');
     });
   }
 }

@@ -8,6 +8,7 @@ import { SipRequest as Request, serializeMessage, splitCommaValues } from '../..
 import type { HeaderField } from '../../shared/sip/index.ts';
 import type { Target } from '../transport/transport.ts';
 import type { Clock } from './clock.ts';
+import type { ExpiryLanes } from './expiry-lanes.ts';
 import { TransactionBase } from './transaction-base.ts';
 import { ownBytes } from './own-copy.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
@@ -37,6 +38,8 @@ interface ClientDeps {
   send: RequestSender;
   reliable: boolean;
   user: ClientTransactionUser;
+  /** Where the wait timers of finished transactions run (expiry-lanes.ts); a timer each without. */
+  lanes?: ExpiryLanes | undefined;
 }
 
 type InviteState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
@@ -73,7 +76,7 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
   readonly #user: ClientTransactionUser;
 
   constructor(deps: ClientDeps) {
-    super('calling', deps.clock);
+    super('calling', deps.clock, deps.lanes);
     this.key = deps.key;
     this.#request = deps.request;
     this.target = deps.target;
@@ -131,14 +134,14 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
         } else if (status < 300) {
           this.enter('accepted');
           this.#release();
-          this.timer(this.#timers.M, () => this.terminate());
+          this.terminateAfter(this.#timers.M);
           this.#user.onResponse(res);
         } else {
           this.enter('completed');
           this.#ackBytes = ownBytes(serializeMessage(buildAckForFinal(this.request, res)));
           this.#release();
           this.#transmit(this.#ackBytes);
-          this.timer(this.#timers.D, () => this.terminate());
+          this.terminateAfter(this.#timers.D);
           this.#user.onResponse(res);
         }
         return;
@@ -173,7 +176,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
   #user: ClientTransactionUser | undefined;
 
   constructor(deps: ClientDeps) {
-    super('trying', deps.clock);
+    super('trying', deps.clock, deps.lanes);
     this.key = deps.key;
     this.#request = deps.request;
     this.target = deps.target;
@@ -231,7 +234,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
       return;
     }
     this.enter('completed');
-    this.timer(this.#timers.K, () => this.terminate());
+    this.terminateAfter(this.#timers.K);
     const user = this.#user;
     // Completed only absorbs retransmitted finals (RFC 3261 §17.1.2.2): nothing to send or report.
     this.#request = undefined;

@@ -7,6 +7,7 @@ import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
 import { serializeMessage, generateTag } from '../../shared/sip/index.ts';
 import type { Flow } from '../transport/transport.ts';
 import type { Clock } from './clock.ts';
+import type { ExpiryLanes } from './expiry-lanes.ts';
 import { TransactionBase } from './transaction-base.ts';
 import { nextInterval, type TimerValues } from './timers.ts';
 import { ownBytes, ownString } from './own-copy.ts';
@@ -54,6 +55,8 @@ interface ServerDeps {
   timers: TimerValues;
   send: ResponseSender;
   reliable: boolean;
+  /** Where the wait timers of finished transactions run (expiry-lanes.ts); a timer each without. */
+  lanes?: ExpiryLanes | undefined;
 }
 
 /*
@@ -80,7 +83,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   readonly key: string;
   readonly flow: Flow;
   readonly isInvite = true;
-  readonly localTag = generateTag();
+  #localTag: string | undefined;
   context: unknown;
   #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
@@ -93,7 +96,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   onAckTimeout: (() => void) | undefined;
 
   constructor(deps: ServerDeps) {
-    super('proceeding', deps.clock);
+    super('proceeding', deps.clock, deps.lanes);
     this.key = ownString(deps.key);
     this.#request = deps.request;
     this.flow = deps.flow;
@@ -104,6 +107,11 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
   get request(): SipRequest {
     return this.#request ?? released();
+  }
+
+  /** Made on first use: most transactions are proxied and never answer with a tag of ours. */
+  get localTag(): string {
+    return (this.#localTag ??= generateTag());
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -136,7 +144,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
       this.#lastBytes = undefined;
       if (state !== 'accepted') {
         this.enter('accepted');
-        this.timer(this.#timers.L, () => this.terminate());
+        this.terminateAfter(this.#timers.L);
       }
       return;
     }
@@ -169,7 +177,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     this.enter('confirmed');
     // Confirmed only absorbs ACKs: the final's bytes are not sent again.
     this.#lastBytes = undefined;
-    this.timer(this.#timers.I, () => this.terminate());
+    this.terminateAfter(this.#timers.I);
   }
 
   /** Give up without a response (layer shutdown). */
@@ -182,7 +190,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
   readonly key: string;
   readonly flow: Flow;
   readonly isInvite = false;
-  readonly localTag = generateTag();
+  #localTag: string | undefined;
   context: unknown;
   #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
@@ -192,7 +200,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
   readonly #send: ResponseSender;
 
   constructor(deps: ServerDeps) {
-    super('trying', deps.clock);
+    super('trying', deps.clock, deps.lanes);
     this.key = ownString(deps.key);
     this.#request = deps.request;
     this.flow = deps.flow;
@@ -202,6 +210,11 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
 
   get request(): SipRequest {
     return this.#request ?? released();
+  }
+
+  /** Made on first use: most transactions are proxied and never answer with a tag of ours. */
+  get localTag(): string {
+    return (this.#localTag ??= generateTag());
   }
 
   get lastResponse(): SipResponse | undefined {
@@ -227,7 +240,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
     this.#lastResponse = undefined;
     this.#lastBytes = ownBytes(this.#lastBytes);
     this.enter('completed');
-    this.timer(this.#timers.J, () => this.terminate());
+    this.terminateAfter(this.#timers.J);
   }
 
   receiveRetransmission(): void {

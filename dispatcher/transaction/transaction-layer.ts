@@ -22,6 +22,7 @@ import {
 } from '../../shared/sip/index.ts';
 import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { ExpiryLanes } from './expiry-lanes.ts';
 import { InviteClientTransaction, NonInviteClientTransaction, type ClientTransaction } from './client-transaction.ts';
 import {
   InviteServerTransaction,
@@ -71,6 +72,8 @@ export class TransactionLayer implements TransportDelegate {
   readonly #shedNewCalls: (() => boolean) | undefined;
   readonly #timersUdp: TimerValues;
   readonly #timersReliable: TimerValues;
+  /** The wait timers of finished transactions, one FIFO per duration (expiry-lanes.ts). */
+  readonly #lanes: ExpiryLanes;
   readonly #servers = new Map<string, ServerTransaction & { abort(): void }>();
   readonly #clients = new Map<string, ClientTransaction>();
   readonly #stats: TransactionStats = {
@@ -88,9 +91,17 @@ export class TransactionLayer implements TransportDelegate {
   // One sender each, shared by every transaction (not a closure per transaction kept for 32 s).
   readonly #sendResponse = (data: Buffer, f: Flow): void => this.#sendTo(data, flowTarget(f));
   readonly #sendRequest = (data: Buffer, t: Target): Promise<void> => this.#transport.send(data, t);
+  readonly #serverTerminated = (txn: ServerTransaction): void => {
+    this.#servers.delete(txn.key);
+    this.#user.onServerTransactionTerminated?.(txn);
+  };
+  readonly #clientTerminated = (txn: ClientTransaction): void => {
+    if (this.#clients.get(txn.key) === txn) this.#clients.delete(txn.key);
+  };
 
   constructor(opts: TransactionLayerOptions) {
     this.clock = opts.clock ?? systemClock;
+    this.#lanes = new ExpiryLanes(this.clock);
     this.#transport = opts.transport;
     this.#user = opts.user;
     this.#log = opts.logger;
@@ -200,15 +211,13 @@ export class TransactionLayer implements TransportDelegate {
       timers: this.timers(reliable),
       reliable,
       send: this.#sendResponse,
+      lanes: this.#lanes,
     };
     const txn = req.method === 'INVITE' ? new InviteServerTransaction(deps) : new NonInviteServerTransaction(deps);
     // txn.key, not `key`: the transaction keeps a flat copy; `key` embeds the branch, a slice of
     // the request's decoded text, which the table and this closure would otherwise keep for 32 s.
     this.#servers.set(txn.key, txn);
-    txn.onTerminated = () => {
-      this.#servers.delete(txn.key);
-      this.#user.onServerTransactionTerminated?.(txn);
-    };
+    txn.onTerminated = this.#serverTerminated;
     return txn;
   }
 
@@ -242,12 +251,11 @@ export class TransactionLayer implements TransportDelegate {
       reliable,
       user,
       send: this.#sendRequest,
+      lanes: this.#lanes,
     };
     const txn = req.method === 'INVITE' ? new InviteClientTransaction(deps) : new NonInviteClientTransaction(deps);
     this.#clients.set(key, txn);
-    txn.onTerminated = () => {
-      if (this.#clients.get(key) === txn) this.#clients.delete(key);
-    };
+    txn.onTerminated = this.#clientTerminated;
     txn.start();
     return txn;
   }
@@ -267,6 +275,7 @@ export class TransactionLayer implements TransportDelegate {
   close(): void {
     for (const st of [...this.#servers.values()]) st.abort();
     for (const ct of [...this.#clients.values()]) ct.abort();
+    this.#lanes.clear();
   }
 }
 
