@@ -287,3 +287,81 @@ describe('RedisClusterStore under many dispatchers', () => {
     }
   });
 });
+
+describe('RedisClusterStore batches the admissions and releases of one event-loop turn', () => {
+  /** Script calls Redis has run so far (EVALSHA and EVAL, from INFO commandstats). */
+  async function scriptCalls(): Promise<number> {
+    const client = new Redis(redis.url);
+    try {
+      const info = await client.info('commandstats');
+      let n = 0;
+      for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) n += Number(m[1]);
+      return n;
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  it('one script call for a turn of admissions, each with its own exact result (caps, order, CPS window)', async () => {
+    const store = await openStore(freshCluster());
+    try {
+      const lease = await store.registerNode('n1', 60_000);
+      const levels = [
+        { level: 'cluster:main', channels: 5 },
+        { level: 'carrier:c1', cps: 4 },
+      ];
+      const admit = (callId: string) => store.admit({ callId, nodeId: 'n1', epoch: lease.epoch, levels, maxAgeMs: 60_000 });
+      // Load both scripts first (the first call of each may go as EVALSHA, NOSCRIPT, then EVAL).
+      await Promise.all([admit('warm-a'), admit('warm-b')]);
+      await Promise.all([store.release('warm-a', 'n1', lease.epoch), store.release('warm-b', 'n1', lease.epoch)]);
+      await sleep(1100); // the warm-ups leave the CPS window
+
+      const before = await scriptCalls();
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => admit(`call-${i}`)));
+      expect((await scriptCalls()) - before).toBe(1);
+      // In order: the CPS cap (4) refuses the 5th on, before the channel cap (5) is reached.
+      expect(results.map((r) => r.admitted)).toEqual([true, true, true, true, false, false, false, false, false, false, false, false]);
+      for (const r of results.slice(4)) expect(r).toMatchObject({ admitted: false, reason: 'cps', level: 'carrier:c1' });
+      expect((await store.levelStats(['cluster:main']))[0].channels).toBe(4);
+
+      // Releases of one turn: one script call, released / not-found each, in order.
+      const before2 = await scriptCalls();
+      const released = await Promise.all(['call-0', 'call-1', 'nope', 'call-2', 'call-3', 'call-0'].map((id) => store.release(id, 'n1', lease.epoch)));
+      expect((await scriptCalls()) - before2).toBe(1);
+      expect(released).toEqual(['released', 'released', 'not-found', 'released', 'released', 'not-found']);
+      expect((await store.levelStats(['cluster:main']))[0].channels).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a turn over the batch limit is split, still in order; a stale epoch fences every call of its batch', async () => {
+    const store = await openStore(freshCluster());
+    try {
+      const lease = await store.registerNode('n1', 60_000);
+      const levels = [{ level: 'cluster:main', channels: 100 }];
+      const results = await Promise.all(
+        Array.from({ length: 150 }, (_, i) => store.admit({ callId: `c-${i}`, nodeId: 'n1', epoch: lease.epoch, levels, maxAgeMs: 60_000 })),
+      );
+      expect(results.findIndex((r) => !r.admitted)).toBe(100);
+      expect(results.slice(100).every((r) => !r.admitted && r.reason === 'channels')).toBe(true);
+
+      const stale = lease.epoch - 1;
+      const fenced = await Promise.all([
+        store.admit({ callId: 'late-1', nodeId: 'n1', epoch: stale, levels, maxAgeMs: 60_000 }),
+        store.admit({ callId: 'late-2', nodeId: 'n1', epoch: stale, levels, maxAgeMs: 60_000 }),
+        store.release('c-0', 'n1', stale),
+        store.release('c-1', 'n1', stale),
+      ]);
+      expect(fenced).toEqual([
+        { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 },
+        { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 },
+        'fenced',
+        'fenced',
+      ]);
+      expect((await store.levelStats(['cluster:main']))[0].channels).toBe(100);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -12,6 +12,7 @@
  * Registry change notices travel over pub/sub on a second connection (`ChangeSubscriber`), opened
  * by the first `onSwitchesChanged` and closed with the store.
  */
+import { TurnBatcher } from './turn-batcher.ts';
 import { SipfleetError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type {
@@ -67,6 +68,16 @@ export interface RedisClusterStoreOptions extends RedisConnectionOptions {
   readonly logger?: Logger | undefined;
 }
 
+/** The batch a call's admission or release joins: its node and epoch (a node id never holds a NUL). */
+function batchGroup(nodeId: string, epoch: number): string {
+  return `${nodeId}\0${epoch}`;
+}
+
+function splitBatchGroup(group: string): [string, number] {
+  const i = group.lastIndexOf('\0');
+  return [group.slice(0, i), Number(group.slice(i + 1))];
+}
+
 /** Upper bound on loop steps (reap, drain, resync) in one store call. */
 const MAX_STEPS = 10_000;
 
@@ -75,6 +86,8 @@ export class RedisClusterStore implements ClusterStore {
   readonly #conn: RedisConnection;
   readonly #keys: StoreKeys;
   readonly #scripts: StoreScripts;
+  readonly #admits: TurnBatcher<AdmitRequest, AdmitResult>;
+  readonly #releases: TurnBatcher<string, ReleaseResult>;
   readonly #log: Logger;
   readonly #switchListeners: ChangeListeners;
   /** Opened by the first `onSwitchesChanged`. */
@@ -96,6 +109,22 @@ export class RedisClusterStore implements ClusterStore {
         ),
     });
     this.#scripts = new StoreScripts(this.#conn.redis, keys);
+    const scripts = this.#scripts;
+    // A batch of one goes as the single-call script (its keys declared); more as the batch script.
+    this.#admits = new TurnBatcher<AdmitRequest, AdmitResult>((group, reqs) =>
+      this.#op('admit', async () => {
+        if (reqs.length === 1) return [await scripts.admitCall(reqs[0])];
+        const [nodeId, epoch] = splitBatchGroup(group);
+        return scripts.admitCalls(nodeId, epoch, reqs);
+      }),
+    );
+    this.#releases = new TurnBatcher<string, ReleaseResult>((group, callIds) =>
+      this.#op('release', async () => {
+        const [nodeId, epoch] = splitBatchGroup(group);
+        if (callIds.length === 1) return [await scripts.releaseCall(callIds[0], nodeId, epoch)];
+        return scripts.releaseCalls(nodeId, epoch, callIds);
+      }),
+    );
   }
 
   get connected(): boolean {
@@ -146,16 +175,18 @@ export class RedisClusterStore implements ClusterStore {
     return this.#op('liveNodes', () => this.#scripts.listNodes());
   }
 
+  /** Batched per event-loop turn (turn-batcher.ts): one script call for the turn's admissions. */
   async admit(req: AdmitRequest): Promise<AdmitResult> {
     assertAdmitRequest(req);
-    return this.#op('admit', () => this.#scripts.admitCall(req));
+    return this.#admits.add(batchGroup(req.nodeId, req.epoch), req);
   }
 
+  /** Batched per event-loop turn, like `admit`. */
   async release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
     assertId('callId', callId);
     assertId('nodeId', nodeId);
     assertEpoch(epoch);
-    return this.#op('release', () => this.#scripts.releaseCall(callId, nodeId, epoch));
+    return this.#releases.add(batchGroup(nodeId, epoch), callId);
   }
 
   async resyncCalls(nodeId: string, epoch: number, calls: readonly Omit<CallRecord, 'nodeId' | 'epoch'>[]): Promise<number> {

@@ -37,7 +37,9 @@ export const SCRIPT_NAMES = [
   'deregister-node',
   'drain-fenced',
   'admit-call',
+  'admit-calls',
   'release-call',
+  'release-calls',
   'resync-calls',
   'reap',
   'level-stats',
@@ -103,6 +105,15 @@ type ResyncCall = Omit<CallRecord, 'nodeId' | 'epoch'>;
 function asArray(reply: unknown, script: ScriptName): unknown[] {
   if (!Array.isArray(reply)) throw new Error(`${script}: unexpected reply ${JSON.stringify(reply)}`);
   return reply;
+}
+
+/** An admit-call reply as the contract's result. */
+function admitReply(reply: unknown): AdmitResult {
+  const r = asArray(reply, 'admit-call');
+  if (r[0] === 1) return { admitted: true, startedAtMs: Number(r[1]) };
+  if (r[1] === 'fenced') return { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 };
+  const reason = r[1] === 'cps' ? 'cps' : 'channels';
+  return { admitted: false, level: String(r[2]), reason, retryAfterMs: Number(r[3]) };
 }
 
 function parseMeta(text: string): Record<string, string> {
@@ -186,11 +197,23 @@ export class StoreScripts {
       keys.push(k.levelCalls(l.level), k.levelAdmits(l.level));
       argv.push(l.level, l.channels ?? -1, cpsParams(l)?.windowCap ?? -1, l.chargeCps === false ? 0 : 1);
     }
-    const r = asArray(await this.#run('admit-call', keys, argv), 'admit-call');
-    if (r[0] === 1) return { admitted: true, startedAtMs: Number(r[1]) };
-    if (r[1] === 'fenced') return { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 };
-    const reason = r[1] === 'cps' ? 'cps' : 'channels';
-    return { admitted: false, level: String(r[2]), reason, retryAfterMs: Number(r[3]) };
+    return admitReply(await this.#run('admit-call', keys, argv));
+  }
+
+  /**
+   * admit-call for several calls of one node and epoch, in order, in one script call: one reply
+   * per request, as `admitCall` would give for each in turn.
+   */
+  async admitCalls(nodeId: string, epoch: number, reqs: readonly AdmitRequest[]): Promise<AdmitResult[]> {
+    const k = this.#keys;
+    const argv: string[] = [k.prefix, nodeId, String(epoch), String(ADMISSION_LOG_MAX), String(reqs.length)];
+    for (const req of reqs) {
+      argv.push(req.callId, String(req.maxAgeMs), JSON.stringify(req.levels.map((l) => l.level)), JSON.stringify(req.meta ?? {}), String(req.levels.length));
+      for (const l of req.levels) argv.push(l.level, String(l.channels ?? -1), String(cpsParams(l)?.windowCap ?? -1), l.chargeCps === false ? '0' : '1');
+    }
+    const r = asArray(await this.#commands['admit-calls'](1, k.nodeEpoch(nodeId), ...argv), 'admit-calls');
+    if (r.length !== reqs.length) throw new Error(`admit-calls: ${r.length} replies for ${reqs.length} calls`);
+    return r.map(admitReply);
   }
 
   async releaseCall(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
@@ -199,6 +222,17 @@ export class StoreScripts {
     if (r === 'released' || r === 'not-found' || r === 'fenced') return r;
     throw new Error(`release-call: unexpected reply ${JSON.stringify(r)}`);
   }
+  /** release-call for several calls of one node and epoch, in one script call: one reply each, in order. */
+  async releaseCalls(nodeId: string, epoch: number, callIds: readonly string[]): Promise<ReleaseResult[]> {
+    const k = this.#keys;
+    const r = asArray(await this.#commands['release-calls'](1, k.nodeEpoch(nodeId), k.prefix, nodeId, String(epoch), ...callIds), 'release-calls');
+    if (r.length !== callIds.length) throw new Error(`release-calls: ${r.length} replies for ${callIds.length} calls`);
+    return r.map((x) => {
+      if (x === 'released' || x === 'not-found' || x === 'fenced') return x;
+      throw new Error(`release-calls: unexpected reply ${JSON.stringify(x)}`);
+    });
+  }
+
 
   /** One batch; -1 when the epoch is stale. */
   async resyncCalls(nodeId: string, epoch: number, calls: readonly ResyncCall[]): Promise<number> {

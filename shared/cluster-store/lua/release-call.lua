@@ -13,12 +13,9 @@ ARGV[2] callId
 ARGV[3] nodeId
 ARGV[4] epoch
 
-Returns 'released' | 'not-found' | 'fenced'.
+Returns 'released' | 'not-found' | 'fenced' (common.lua's release_one after the epoch check).
 Level keys of the record are built here from the prefix (one hash tag: same slot).
 ]]
 local cur = redis.call('GET', KEYS[2])
 if not cur or tonumber(cur) ~= tonumber(ARGV[4]) then return 'fenced' end
-local rec = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'levels')
-if not rec[1] or rec[1] ~= ARGV[3] or tonumber(rec[2]) ~= tonumber(ARGV[4]) then return 'not-found' end
-release_record(ARGV[1], ARGV[2], rec[1], rec[2], rec[3])
-return 'released'
+return release_one(ARGV[1], ARGV[2], ARGV[3], ARGV[4])

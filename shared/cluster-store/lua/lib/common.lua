@@ -166,4 +166,72 @@ local function drain_fenced(prefix, budget)
   return released, 0
 end
 
+-- ---- admission (admit-call.lua, admit-calls.lua) ----
+
+-- Admits call `id` for `node` (its epoch checked by the caller) at store time `now` (µs): checks
+-- every level and, only when all allow it, takes them all. `lv` is the list of levels, in request
+-- order, each {id, cap, window_cap, charge}: channel cap (-1 none), CPS window cap = cps + burst
+-- (-1 no CPS cap), charge '1' when this attempt takes a CPS slot there. Per level: the channel cap
+-- (ZCARD of the level's call zset >= cap -> refused 'channels'), then, when the attempt charges
+-- CPS, the exact sliding window of cps-window.ts (admissions in (now - 1 s, now] >= cap ->
+-- refused 'cps', retry when the oldest of them leaves the window). A refusal takes nothing.
+-- An existing record for the call id is released first (a failover re-attempt moves the call;
+-- a record held by another node or epoch is taken over); a refused re-attempt stays released.
+-- Returns {1, start ms} | {0, 'channels' | 'cps', level, retry after ms}.
+local function admit_one(prefix, id, node, epoch, now, max_age, levels_json, meta, log_max, lv)
+  local now_ms = math.floor(now / 1000)
+  local call_key = k_call(prefix, id)
+  local old = redis.call('HMGET', call_key, 'node', 'epoch', 'levels')
+  if old[1] then release_record(prefix, id, old[1], old[2], old[3]) end
+
+  for i = 1, #lv do
+    local l = lv[i]
+    if l[2] >= 0 and redis.call('ZCARD', k_level_calls(prefix, l[1])) >= l[2] then
+      return {0, 'channels', l[1], 0}
+    end
+    if l[4] == '1' and l[3] >= 0 then
+      local admits = k_level_admits(prefix, l[1])
+      local since = '(' .. int(now - 1000000)
+      if redis.call('ZCOUNT', admits, since, '+inf') >= l[3] then
+        local oldest = redis.call('ZRANGEBYSCORE', admits, since, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+        local wait = 1
+        if oldest[2] then wait = math.ceil((tonumber(oldest[2]) + 1000000 - now) / 1000) end
+        if wait < 1 then wait = 1 end
+        return {0, 'cps', l[1], wait}
+      end
+    end
+  end
+
+  for i = 1, #lv do
+    local l = lv[i]
+    if l[4] == '1' then
+      local log = k_level_admits(prefix, l[1])
+      redis.call('ZADD', log, int(now), int(now) .. ':' .. id)
+      redis.call('ZREMRANGEBYSCORE', log, '-inf', int(now - 1000000))
+      local size = redis.call('ZCARD', log)
+      if size > log_max then redis.call('ZREMRANGEBYRANK', log, 0, size - log_max - 1) end
+      redis.call('PEXPIRE', log, 1001)
+    end
+    redis.call('ZADD', k_level_calls(prefix, l[1]), int(now_ms), id)
+  end
+
+  local expires = now_ms + max_age
+  redis.call('HSET', call_key, 'node', node, 'epoch', epoch, 'levels', levels_json,
+    'start', int(now_ms), 'exp', int(expires), 'meta', meta)
+  redis.call('SADD', k_node_calls(prefix, node, epoch), id)
+  redis.call('ZADD', k_calls_by_start(prefix), int(now_ms), id)
+  redis.call('ZADD', k_calls_by_expiry(prefix), int(expires), id)
+  return {1, now_ms}
+end
+
+-- Releases call `id` if its record is `node`'s under `epoch` (the caller checked the epoch is
+-- the node's current one): 'released', or 'not-found' (no record, or another node's or epoch's:
+-- released already, reaped for its age, or taken over).
+local function release_one(prefix, id, node, epoch)
+  local rec = redis.call('HMGET', k_call(prefix, id), 'node', 'epoch', 'levels')
+  if not rec[1] or rec[1] ~= node or tonumber(rec[2]) ~= tonumber(epoch) then return 'not-found' end
+  release_record(prefix, id, rec[1], rec[2], rec[3])
+  return 'released'
+end
+
 -- ---- end of common.lua; the script follows ----
