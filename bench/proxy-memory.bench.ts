@@ -5,7 +5,7 @@
  *   npx node --expose-gc bench/proxy-memory.bench.ts --json     # JSON
  *
  * Options: --calls N (default 20000), --batch N (calls in flight together, default 200),
- * --warmup N (default 2000).
+ * --warmup N (default 2000), --real-timers (below).
  *
  * Builds the proxy test harness (TransactionLayer + ProxyCore over FakeTransport, ManualClock,
  * static router over two switches, admit-all admission) and runs complete UDP calls through it:
@@ -21,6 +21,13 @@
  * back near the baseline (a leak check). Then the memory of active calls: as many calls answered
  * and left up (no BYE), measured once their transactions have expired (40 s into the call).
  *
+ * `--real-timers`: the same calls on the system clock (Node timers, the transaction layer's
+ * expiry lanes), as the dispatcher runs them: heap per call while every call's transactions are
+ * held (the run is far shorter than their 32 s), and CPU µs per call of the proxy's own work
+ * (parse, transactions, proxy core, serialize, timers, GC; no sockets, no store). Run it pinned:
+ * `taskset -c 1 npx node --expose-gc bench/proxy-memory.bench.ts --real-timers`. Keep --calls
+ * at or below 20000: held transactions count against the table's 100 000.
+ *
  * TestAdmission's assertion records are cleared after each batch (a real admission keeps nothing
  * per call once the call is released).
  *
@@ -29,6 +36,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { proxyHarness, SW1_FLOW, SW2_FLOW, type ProxyHarness } from '../dispatcher/proxy/proxy-test-kit.ts';
+import { systemClock, type Clock } from '../dispatcher/transaction/clock.ts';
 import { CARRIER, settle } from '../dispatcher/transaction/transaction-test-kit.ts';
 import type { FlowOptions, SentRecord } from '../dispatcher/transport/fake-transport.ts';
 
@@ -49,6 +57,7 @@ const CALLS = arg('calls', 20_000);
 const BATCH = arg('batch', 200);
 const WARMUP = arg('warmup', 2_000);
 const JSON_OUT = process.argv.includes('--json');
+const REAL_TIMERS = process.argv.includes('--real-timers');
 
 const SDP_CARRIER =
   'v=0\r\no=- 3901938217 3901938217 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\n' +
@@ -141,7 +150,7 @@ function countRelayed(sent: SentRecord[]): void {
 }
 
 /** One batch of calls, all in flight together: complete ones, or (`bye` false) answered calls left up. */
-async function runBatch(h: ProxyHarness, calls: Call[], bye = true): Promise<void> {
+async function runBatch(h: ProxyHarness<Clock>, calls: Call[], bye = true): Promise<void> {
   const t = h.transport;
   for (const c of calls) t.inject(datagram(carrierRequest(c, 'INVITE', 1, 'inv', undefined, SDP_CARRIER)), CARRIER);
   await settle();
@@ -168,7 +177,7 @@ async function runBatch(h: ProxyHarness, calls: Call[], bye = true): Promise<voi
   h.admission.releases.length = 0;
 }
 
-async function runCalls(h: ProxyHarness, n: number, run: string, bye = true): Promise<void> {
+async function runCalls(h: ProxyHarness<Clock>, n: number, run: string, bye = true): Promise<void> {
   for (let i = 0; i < n; i += BATCH) {
     const calls: Call[] = [];
     for (let j = i; j < Math.min(n, i + BATCH); j++) calls.push(newCall(j, run));
@@ -190,6 +199,42 @@ function heap(): { heapUsed: number; arrayBuffers: number; rss: number } {
 /** Past every timer: Timer L/M/J/K (32 s), Timer C (181 s), the dialog table's max age (6 h). */
 function expireAll(h: ProxyHarness): void {
   h.clock.advance(7 * 3600_000);
+}
+
+/** The calls on the system clock: held heap and CPU per call, as the dispatcher runs them. */
+async function mainRealTimers(): Promise<void> {
+  const h = proxyHarness({}, systemClock);
+  await runCalls(h, WARMUP, 'warm');
+  relayedByeOk = 0;
+  const base = heap();
+  const cpu0 = process.cpuUsage();
+  await runCalls(h, CALLS, 'run');
+  const cpu = process.cpuUsage(cpu0);
+  const held = heap();
+  const st = h.layer.stats();
+  const r = {
+    date: new Date().toISOString(),
+    node: process.version,
+    calls: CALLS,
+    completed: relayedByeOk,
+    heldServerTxns: st.serverTransactions,
+    heldClientTxns: st.clientTransactions,
+    heapPerCallBytes: (held.heapUsed - base.heapUsed) / CALLS,
+    arrayBuffersPerCallBytes: (held.arrayBuffers - base.arrayBuffers) / CALLS,
+    cpuUsPerCall: (cpu.user + cpu.system) / CALLS,
+  };
+  if (r.completed !== CALLS) console.error(`warning: ${r.completed} of ${CALLS} calls completed (BYE 200 relayed to the carrier)`);
+  if (JSON_OUT) console.log(JSON.stringify(r, null, 2));
+  else {
+    console.log(`proxy per call on the system clock: ${r.node}, ${CALLS} calls (${r.completed} completed), ${r.date}\n`);
+    console.log('| figure | value |\n| --- | --: |');
+    console.log(`| heap per call, all transactions held (KB) | ${(r.heapPerCallBytes / 1024).toFixed(2)} |`);
+    console.log(`| off-heap Buffers per call, held (KB) | ${(r.arrayBuffersPerCallBytes / 1024).toFixed(2)} |`);
+    console.log(`| live server / client transactions | ${r.heldServerTxns} / ${r.heldClientTxns} |`);
+    console.log(`| CPU per call, µs (proxy work in-process: no sockets, no store) | ${r.cpuUsPerCall.toFixed(1)} |`);
+  }
+  // The held transactions' timers (32 s) would keep nothing alive (they are unref'd), but end now.
+  h.layer.close();
 }
 
 async function main(): Promise<void> {
@@ -274,4 +319,4 @@ async function main(): Promise<void> {
   console.log(`| heap / off-heap per active call (KB) | ${kb(r.heapPerActiveCallBytes)} / ${kb(r.arrayBuffersPerActiveCallBytes)} |`);
 }
 
-await main();
+await (REAL_TIMERS ? mainRealTimers() : main());

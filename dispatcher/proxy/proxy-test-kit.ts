@@ -6,6 +6,7 @@ import type { SwitchConfig } from '../../shared/config/config-types.ts';
 import type { Admission, AdmissionDecision, AdmissionRequest, CallEndReason } from '../admission/admission.ts';
 import { StaticRouter } from '../routing/static-router.ts';
 import type { Router } from '../routing/router.ts';
+import type { Clock } from '../transaction/clock.ts';
 import { ManualClock } from '../transaction/manual-clock.ts';
 import { TransactionLayer } from '../transaction/transaction-layer.ts';
 import { LISTENERS, logger, responseTo, type RecordingClientUser } from '../transaction/transaction-test-kit.ts';
@@ -46,8 +47,9 @@ export class TestAdmission implements Admission {
   }
 }
 
-export interface ProxyHarness {
-  clock: ManualClock;
+/** `C`: the harness's clock, a ManualClock unless a bench runs it on the system clock. */
+export interface ProxyHarness<C extends Clock = ManualClock> {
+  clock: C;
   transport: FakeTransport;
   layer: TransactionLayer;
   proxy: ProxyCore;
@@ -57,10 +59,11 @@ export interface ProxyHarness {
   identity: LocalIdentity;
 }
 
-export function proxyHarness(
-  opts: Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router' | 'dialogState'>> = {},
-): ProxyHarness {
-  const clock = new ManualClock();
+type HarnessOptions = Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router' | 'dialogState'>>;
+
+export function proxyHarness<C extends Clock>(opts: HarnessOptions, clock: C): ProxyHarness<C>;
+export function proxyHarness(opts?: HarnessOptions): ProxyHarness;
+export function proxyHarness(opts: HarnessOptions = {}, clock: Clock = new ManualClock()): ProxyHarness<Clock> {
   const transport = new FakeTransport(LISTENERS);
   const identity = new LocalIdentity(LISTENERS);
   const router = opts.router ?? new StaticRouter(SWITCHES);
