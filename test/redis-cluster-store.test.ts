@@ -335,6 +335,47 @@ describe('RedisClusterStore batches the admissions and releases of one event-loo
     }
   });
 
+  it('a failover re-attempt in one turn (release, then admit the same call) stays counted, whatever came first in the turn', async () => {
+    const store = await openStore(freshCluster());
+    try {
+      const lease = await store.registerNode('n1', 60_000);
+      const levels = [{ level: 'cluster:main', channels: 10, cps: 10 }];
+      const admit = (callId: string) => store.admit({ callId, nodeId: 'n1', epoch: lease.epoch, levels, maxAgeMs: 60_000 });
+      expect((await admit('k')).admitted).toBe(true);
+      // An unrelated admission opens the turn, then the failover: release k, admit k again.
+      const [other, released, again, twice] = await Promise.all([admit('other'), store.release('k', 'n1', lease.epoch), admit('k'), admit('k')]);
+      expect(other.admitted).toBe(true);
+      expect(released).toBe('released');
+      expect(again.admitted).toBe(true);
+      expect(twice.admitted).toBe(true);
+      const [stats] = await store.levelStats(['cluster:main']);
+      expect(stats.channels).toBe(2); // other and k
+      // Two attempts of one call in one batch are two admissions in the CPS window, as in sequence.
+      expect(stats.cpsNow).toBe(4);
+      expect(await store.release('k', 'n1', lease.epoch)).toBe('released');
+      expect((await store.levelStats(['cluster:main']))[0].channels).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a release queued in the turn the store closes still reaches Redis', async () => {
+    const cluster = freshCluster();
+    const store = await openStore(cluster);
+    const lease = await store.registerNode('n1', 60_000);
+    const levels = [{ level: 'cluster:main', channels: 10 }];
+    expect((await store.admit({ callId: 'last', nodeId: 'n1', epoch: lease.epoch, levels, maxAgeMs: 60_000 })).admitted).toBe(true);
+    const released = store.release('last', 'n1', lease.epoch);
+    await store.close();
+    expect(await released).toBe('released');
+    const check = await openStore(cluster);
+    try {
+      expect((await check.levelStats(['cluster:main']))[0].channels).toBe(0);
+    } finally {
+      await check.close();
+    }
+  });
+
   it('a turn over the batch limit is split, still in order; a stale epoch fences every call of its batch', async () => {
     const store = await openStore(freshCluster());
     try {

@@ -10,10 +10,18 @@ export interface TimerHandle {
 export interface Clock {
   now(): number;
   setTimer(ms: number, fn: () => void): TimerHandle;
+  /**
+   * Milliseconds from an arbitrary origin that never jump (the wall clock can: NTP steps, a
+   * resumed VM). For measuring delays (expiry-lanes.ts); `now()` when absent (a hand-driven
+   * clock does not jump).
+   */
+  monotonic?(): number;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  // The global, looked up per call: fake timers that replace `performance` replace it here too.
+  monotonic: () => globalThis.performance.now(),
   setTimer(ms, fn) {
     const t = setTimeout(fn, ms);
     // Timers must never keep a closing process alive.

@@ -111,6 +111,45 @@ describe('ExpiryLanes', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('a callback that throws does not stall the lane: the entries behind it still expire', () => {
+    const clock = new ManualClock();
+    const lanes = new ExpiryLanes(clock);
+    const seen: number[] = [];
+    lanes.add(100, { expire: () => { throw new Error('hook failed'); } }, 1);
+    lanes.add(100, { expire: (t) => seen.push(t) }, 2);
+    clock.advance(50);
+    lanes.add(100, { expire: (t) => seen.push(t) }, 3);
+    expect(() => clock.advance(50)).toThrow('hook failed');
+    // The second entry (due at 100) runs on the re-armed timer, the third at 150.
+    clock.advance(0);
+    expect(seen).toEqual([2]);
+    clock.advance(50);
+    expect(seen).toEqual([2, 3]);
+  });
+
+  it('times entries on the clock\'s monotonic time when it has one: a wall-clock step neither fires nor holds them', () => {
+    const manual = new ManualClock();
+    let wallOffset = 0;
+    // A clock whose wall time can be stepped while its monotonic time runs on.
+    const clock = {
+      now: () => manual.now() + wallOffset,
+      monotonic: () => manual.now(),
+      setTimer: (ms: number, fn: () => void) => manual.setTimer(ms, fn),
+    };
+    const lanes = new ExpiryLanes(clock);
+    const seen: string[] = [];
+    lanes.add(32_000, { expire: () => seen.push('a') }, 1);
+    wallOffset = 3_600_000; // the wall clock jumps an hour ahead
+    manual.advance(1_000);
+    expect(seen).toEqual([]);
+    wallOffset = -3_600_000; // and an hour back
+    lanes.add(32_000, { expire: () => seen.push('b') }, 1);
+    manual.advance(31_000);
+    expect(seen).toEqual(['a']);
+    manual.advance(1_000);
+    expect(seen).toEqual(['a', 'b']);
+  });
+
   it('a zero delay (reliable transports: Timer I, J, K are 0) expires on the next timer run', () => {
     const clock = new ManualClock();
     const lanes = new ExpiryLanes(clock);

@@ -35,6 +35,8 @@ const COMPACT_AT = 3 * 4096;
 
 class ExpiryLane implements ExpiryHandle {
   readonly #clock: Clock;
+  /** The clock's monotonic time: due times must not move when the wall clock is stepped. */
+  readonly #now: () => number;
   readonly #delayMs: number;
   /** Flat queue of [item, token, due] from `#head` on; due times never decrease. */
   #q: Array<Expirable | number | undefined> = [];
@@ -47,6 +49,7 @@ class ExpiryLane implements ExpiryHandle {
   constructor(clock: Clock, delayMs: number) {
     this.#clock = clock;
     this.#delayMs = delayMs;
+    this.#now = clock.monotonic === undefined ? () => clock.now() : () => (clock.monotonic as () => number)();
   }
 
   get size(): number {
@@ -54,7 +57,7 @@ class ExpiryLane implements ExpiryHandle {
   }
 
   add(item: Expirable, token: number): void {
-    this.#q.push(item, token, this.#clock.now() + this.#delayMs);
+    this.#q.push(item, token, this.#now() + this.#delayMs);
     this.#live++;
     if (this.#timer === undefined) this.#arm();
   }
@@ -76,24 +79,33 @@ class ExpiryLane implements ExpiryHandle {
 
   #arm(): void {
     const due = this.#q[this.#head + 2] as number;
-    this.#timer = this.#clock.setTimer(Math.max(0, due - this.#clock.now()), this.#fire);
+    this.#timer = this.#clock.setTimer(Math.max(0, Math.ceil(due - this.#now())), this.#fire);
   }
 
   #run(): void {
     this.#timer = undefined;
     const q = this.#q;
-    const now = this.#clock.now();
-    // Entries added by the callbacks below are due later (or are left for the next run).
-    const end = q.length;
-    // `this.#q !== q`: a callback dropped the last live entry, and the lane cleared itself.
-    while (this.#q === q && this.#head < end && (q[this.#head + 2] as number) <= now) {
-      const item = q[this.#head] as Expirable;
-      const token = q[this.#head + 1] as number;
-      q[this.#head] = undefined;
-      this.#head += STRIDE;
-      item.expire(token);
+    try {
+      const now = this.#now();
+      // Entries added by the callbacks below are due later (or are left for the next run).
+      const end = q.length;
+      // `this.#q !== q`: a callback dropped the last live entry, and the lane cleared itself.
+      while (this.#q === q && this.#head < end && (q[this.#head + 2] as number) <= now) {
+        const item = q[this.#head] as Expirable;
+        const token = q[this.#head + 1] as number;
+        q[this.#head] = undefined;
+        this.#head += STRIDE;
+        item.expire(token);
+      }
+    } finally {
+      // Also after a callback threw: the entries behind it still get their timer.
+      if (this.#q === q) this.#settle();
     }
-    if (this.#q !== q) return; // cleared by a callback
+  }
+
+  /** After a run: free the spent slots and arm the timer for the next entry, if any. */
+  #settle(): void {
+    const q = this.#q;
     if (this.#head === q.length) {
       q.length = 0;
       this.#head = 0;

@@ -12,7 +12,7 @@
  * Registry change notices travel over pub/sub on a second connection (`ChangeSubscriber`), opened
  * by the first `onSwitchesChanged` and closed with the store.
  */
-import { TurnBatcher } from './turn-batcher.ts';
+import { MAX_BATCH, TurnBatcher } from './turn-batcher.ts';
 import { SipfleetError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type {
@@ -110,22 +110,60 @@ export class RedisClusterStore implements ClusterStore {
     });
     this.#scripts = new StoreScripts(this.#conn.redis, keys);
     const scripts = this.#scripts;
+    // One flush per turn, releases before admissions: a failover re-attempt releases its call
+    // and admits it again in the same turn, and the admission must not be undone by the
+    // release (both name the same call, node and epoch). Any other release in the turn is of a
+    // call admitted in an earlier turn, so sending releases first never overtakes an admission.
+    const schedule = (): void => {
+      if (this.#turnScheduled) return;
+      this.#turnScheduled = true;
+      setImmediate(this.#flushTurn);
+    };
     // A batch of one goes as the single-call script (its keys declared); more as the batch script.
-    this.#admits = new TurnBatcher<AdmitRequest, AdmitResult>((group, reqs) =>
-      this.#op('admit', async () => {
-        if (reqs.length === 1) return [await scripts.admitCall(reqs[0])];
-        const [nodeId, epoch] = splitBatchGroup(group);
-        return scripts.admitCalls(nodeId, epoch, reqs);
-      }),
+    this.#admits = new TurnBatcher<AdmitRequest, AdmitResult>(
+      (group, reqs) =>
+        this.#track(
+          this.#op('admit', async () => {
+            if (reqs.length === 1) return [await scripts.admitCall(reqs[0])];
+            const [nodeId, epoch] = splitBatchGroup(group);
+            return scripts.admitCalls(nodeId, epoch, reqs);
+          }),
+        ),
+      MAX_BATCH,
+      schedule,
     );
-    this.#releases = new TurnBatcher<string, ReleaseResult>((group, callIds) =>
-      this.#op('release', async () => {
-        const [nodeId, epoch] = splitBatchGroup(group);
-        if (callIds.length === 1) return [await scripts.releaseCall(callIds[0], nodeId, epoch)];
-        return scripts.releaseCalls(nodeId, epoch, callIds);
-      }),
+    this.#releases = new TurnBatcher<string, ReleaseResult>(
+      (group, callIds) =>
+        this.#track(
+          this.#op('release', async () => {
+            const [nodeId, epoch] = splitBatchGroup(group);
+            if (callIds.length === 1) return [await scripts.releaseCall(callIds[0], nodeId, epoch)];
+            return scripts.releaseCalls(nodeId, epoch, callIds);
+          }),
+        ),
+      MAX_BATCH,
+      schedule,
     );
   }
+
+  /** Batches sent and not yet answered: `close` lets them finish (each is bounded by the command timeout). */
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = (): void => {
+      this.#inFlight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  #turnScheduled = false;
+  readonly #flushTurn = (): void => {
+    this.#turnScheduled = false;
+    this.#releases.flush();
+    this.#admits.flush();
+  };
 
   get connected(): boolean {
     return this.#conn.connected;
@@ -438,6 +476,9 @@ export class RedisClusterStore implements ClusterStore {
   }
 
   async close(): Promise<void> {
+    // What this turn queued (a release made just before shutting down) still goes out, ahead of QUIT.
+    if (this.#turnScheduled) this.#flushTurn();
+    await Promise.allSettled([...this.#inFlight]);
     await this.#conn.close(() => {
       this.#subscriber?.close();
       this.#switchListeners.clear();

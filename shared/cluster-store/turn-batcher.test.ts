@@ -59,6 +59,26 @@ describe('TurnBatcher', () => {
     expect(String((r[0] as PromiseRejectedResult).reason)).toContain('batch of 2 got 1 results');
   });
 
+  it('batchers sharing one schedule are flushed in the order the schedule says', async () => {
+    const sent: string[] = [];
+    let pending: (() => void) | undefined;
+    const schedule = (): void => {
+      pending ??= () => {
+        pending = undefined;
+        second.flush();
+        first.flush();
+      };
+    };
+    const first = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`first:${reqs.join()}`), reqs), 64, schedule);
+    const second = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`second:${reqs.join()}`), reqs), 64, schedule);
+    const all = Promise.all([first.add('g', 'a'), second.add('g', 'b'), first.add('g', 'c')]);
+    await nextTurn();
+    expect(sent).toEqual([]); // nothing goes out until the shared schedule runs
+    pending?.();
+    expect(await all).toEqual(['a', 'b', 'c']);
+    expect(sent).toEqual(['second:b', 'first:a,c']);
+  });
+
   it('refuses a maxBatch that is not a positive integer', () => {
     expect(() => new TurnBatcher(async () => [], 0)).toThrow(/maxBatch/);
     expect(() => new TurnBatcher(async () => [], 1.5)).toThrow(/maxBatch/);

@@ -25,18 +25,21 @@ interface Pending<Req, Res> {
 export class TurnBatcher<Req, Res> {
   readonly #run: (group: string, reqs: readonly Req[]) => Promise<readonly Res[]>;
   readonly #maxBatch: number;
+  readonly #schedule: () => void;
   readonly #groups = new Map<string, Array<Pending<Req, Res>>>();
   #scheduled = false;
-  readonly #flush = (): void => this.#flushAll();
 
   /**
    * `run` sends one batch of one group and resolves to one result per request, in order
-   * (a reply of another length fails the batch).
+   * (a reply of another length fails the batch). `schedule` arranges for `flush()` to be called
+   * once the turn's I/O is handled; by default `setImmediate`. Batchers whose batches must go
+   * out in a fixed order share one schedule that flushes them in that order.
    */
-  constructor(run: (group: string, reqs: readonly Req[]) => Promise<readonly Res[]>, maxBatch = MAX_BATCH) {
+  constructor(run: (group: string, reqs: readonly Req[]) => Promise<readonly Res[]>, maxBatch = MAX_BATCH, schedule?: () => void) {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`TurnBatcher: maxBatch must be a positive integer, got ${maxBatch}`);
     this.#run = run;
     this.#maxBatch = maxBatch;
+    this.#schedule = schedule ?? (() => setImmediate(() => this.flush()));
   }
 
   /** Queue `req` for this turn's batch of `group`. */
@@ -50,7 +53,7 @@ export class TurnBatcher<Req, Res> {
       queue.push({ req, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(this.#flush);
+        this.#schedule();
       }
     });
   }
@@ -62,8 +65,10 @@ export class TurnBatcher<Req, Res> {
     return n;
   }
 
-  #flushAll(): void {
+  /** Send everything queued now, one batch per group (split at maxBatch). */
+  flush(): void {
     this.#scheduled = false;
+    if (this.#groups.size === 0) return;
     const groups = [...this.#groups];
     this.#groups.clear();
     for (const [group, queue] of groups) {

@@ -2,7 +2,9 @@
 admit-calls: admit-call for a batch of one node's calls, in order, at one store time: each call
 is checked and taken on its own (common.lua's admit_one), exactly as if admit-call had run for
 each in turn, in one script call. The node batches the admissions of one event-loop turn
-(admit-batcher.ts): one EVALSHA and one reply instead of one per call.
+(turn-batcher.ts): one EVALSHA and one reply instead of one per call. The calls are timed 1 µs
+apart (the j-th at the store time + j - 1 µs), so that two attempts of one call in a batch are two
+admissions in the CPS window, as two admit-call runs would be.
 
 KEYS[1] node:epoch:<nodeId>         must equal ARGV[3], else every call is 'fenced'
 ARGV[1] key prefix `sf:{<cluster>}:`
@@ -38,6 +40,6 @@ for j = 1, m do
     lv[i] = {ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), ARGV[a + 3]}
     a = a + 4
   end
-  out[j] = admit_one(prefix, id, node, epoch, now, max_age, levels_json, meta, log_max, lv)
+  out[j] = admit_one(prefix, id, node, epoch, now + j - 1, max_age, levels_json, meta, log_max, lv)
 end
 return out

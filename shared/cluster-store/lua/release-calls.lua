@@ -1,6 +1,6 @@
 --[[
 release-calls: release-call for a batch of one node's calls under one epoch, in order: one
-EVALSHA for the releases of one event-loop turn (admit-batcher.ts).
+EVALSHA for the releases of one event-loop turn (turn-batcher.ts).
 
 KEYS[1] node:epoch:<nodeId>         must equal ARGV[3], else every call is 'fenced'
 ARGV[1] key prefix `sf:{<cluster>}:`
