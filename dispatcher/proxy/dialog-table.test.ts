@@ -58,6 +58,55 @@ describe('DialogTable', () => {
     expect(released).toHaveLength(1);
   });
 
+  it('ends confirmed dialogs at their max age oldest first, with one clock timer, none once all have ended', () => {
+    const released: string[] = [];
+    const clock = new ManualClock();
+    const t = new DialogTable(clock, 10, 1_000);
+    const a = leg('a', '10.0.0.1', '10.0.0.21', released);
+    const b = leg('b', '10.0.0.2', '10.0.0.21', released);
+    const c = leg('c', '10.0.0.3', '10.0.0.21', released);
+    for (const d of [a, b, c]) t.add(d);
+    t.confirm(a, 't');
+    clock.advance(100);
+    t.confirm(b, 't');
+    t.confirm(c, 't');
+    expect(clock.pending).toBe(1);
+    t.end(b, 'bye'); // unlinked from the middle
+    clock.advance(900);
+    expect(released).toEqual(['10.0.0.2:bye', '10.0.0.1:max-age']);
+    clock.advance(99);
+    expect(released).toHaveLength(2);
+    clock.advance(1);
+    expect(released).toEqual(['10.0.0.2:bye', '10.0.0.1:max-age', '10.0.0.3:max-age']);
+    expect(t.size).toBe(0);
+    expect(clock.pending).toBe(0);
+    // Confirming again after the list emptied arms the timer again; ending the only one stops it.
+    const d = leg('d', '10.0.0.4', '10.0.0.21', released);
+    t.add(d);
+    t.confirm(d, 't');
+    expect(clock.pending).toBe(1);
+    t.end(d, 'bye');
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a release that throws at max age does not stop the later dialogs from ending', () => {
+    const released: string[] = [];
+    const clock = new ManualClock();
+    const t = new DialogTable(clock, 10, 1_000);
+    const bad = { ...leg('x', '10.0.0.1', '10.0.0.21', released), release: () => { throw new Error('release failed'); } };
+    const ok = leg('y', '10.0.0.2', '10.0.0.21', released);
+    t.add(bad);
+    t.add(ok);
+    t.confirm(bad, 't');
+    clock.advance(10);
+    t.confirm(ok, 't');
+    expect(() => clock.advance(990)).toThrow('release failed');
+    expect(t.size).toBe(1);
+    clock.advance(10);
+    expect(released).toEqual(['10.0.0.2:max-age']);
+    expect(t.size).toBe(0);
+  });
+
   it('refuses new legs when full', () => {
     const t = new DialogTable(new ManualClock(), 1);
     expect(t.add(leg('a', '10.0.0.1', '10.0.0.21', []))).toBe(true);

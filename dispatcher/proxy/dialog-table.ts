@@ -6,6 +6,11 @@
  *
  * Bounded: at most `maxDialogs` entries; early dialogs expire with their INVITE, confirmed ones
  * after `maxAgeMs` (a safety net for calls whose BYE never came).
+ *
+ * Memory: a confirmed dialog lives as long as its call. Its max-age deadline is not a Node timer
+ * of its own (a `Timeout`, its closure and handle per call) but a place in one list of the
+ * confirmed dialogs, oldest first (every dialog has the same maximum age, so confirming appends);
+ * one clock timer waits for the list's head, and ending a dialog unlinks it in O(1).
  */
 import type { CallEndReason } from '../admission/admission.ts';
 import type { Flow, Target } from '../transport/transport.ts';
@@ -34,13 +39,22 @@ export interface DialogRecord {
   readonly release: (reason: CallEndReason) => void;
 }
 
+/** A leg as the table holds it: its place in the max-age list once confirmed. */
+type Entry = DialogRecord & { expiresAt?: number | undefined; older?: Entry | undefined; newer?: Entry | undefined };
+
 export class DialogTable {
   /** Call-ID → its legs. Usually one; a call that spirals back through this node has several. */
-  readonly #dialogs = new Map<string, Array<DialogRecord & { expiry?: TimerHandle | undefined }>>();
+  readonly #dialogs = new Map<string, Entry[]>();
   readonly #clock: Clock;
   readonly #maxDialogs: number;
   readonly #maxAgeMs: number;
   #size = 0;
+  /** Confirmed legs by max-age deadline, oldest first (a doubly linked list through the entries). */
+  #oldest: Entry | undefined;
+  #newest: Entry | undefined;
+  /** Armed for `#oldest`'s deadline while the list is not empty. */
+  #timer: TimerHandle | undefined;
+  readonly #fire = (): void => this.#expire();
 
   constructor(clock: Clock, maxDialogs = 200_000, maxAgeMs = 6 * 3600_000) {
     this.#clock = clock;
@@ -85,7 +99,13 @@ export class DialogTable {
     d.state = 'confirmed';
     // A copy of its own: as a slice of the 2xx's decoded text it would keep that alive for the call.
     d.toTag = toTag === undefined ? undefined : ownString(toTag);
-    d.expiry = this.#clock.setTimer(this.#maxAgeMs, () => this.end(record, 'max-age'));
+    d.expiresAt = this.#now() + this.#maxAgeMs;
+    d.older = this.#newest;
+    d.newer = undefined;
+    if (this.#newest === undefined) this.#oldest = d;
+    else this.#newest.newer = d;
+    this.#newest = d;
+    if (this.#timer === undefined) this.#arm();
   }
 
   /** End the leg and release its call exactly once; later calls are no-ops. */
@@ -96,7 +116,7 @@ export class DialogTable {
     const [d] = legs.splice(i, 1);
     if (legs.length === 0) this.#dialogs.delete(record.callId);
     this.#size--;
-    d.expiry?.cancel();
+    if (d.expiresAt !== undefined) this.#unlink(d);
     d.release(reason);
   }
 
@@ -104,8 +124,47 @@ export class DialogTable {
     for (const legs of [...this.#dialogs.values()]) for (const d of [...legs]) this.end(d, reason);
   }
 
-  #entry(record: DialogRecord): (DialogRecord & { expiry?: TimerHandle | undefined }) | undefined {
+  /** Deadlines run on the clock's monotonic time (a wall-clock step must not end calls). */
+  #now(): number {
+    return this.#clock.monotonic?.() ?? this.#clock.now();
+  }
+
+  #entry(record: DialogRecord): Entry | undefined {
     return this.#dialogs.get(record.callId)?.find((d) => d === record);
+  }
+
+  #unlink(d: Entry): void {
+    if (d.older === undefined) this.#oldest = d.newer;
+    else d.older.newer = d.newer;
+    if (d.newer === undefined) this.#newest = d.older;
+    else d.newer.older = d.older;
+    d.older = undefined;
+    d.newer = undefined;
+    d.expiresAt = undefined;
+    if (this.#oldest === undefined) {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+    }
+  }
+
+  #arm(): void {
+    const head = this.#oldest;
+    if (head === undefined || head.expiresAt === undefined) return;
+    this.#timer = this.#clock.setTimer(Math.max(0, Math.ceil(head.expiresAt - this.#now())), this.#fire);
+  }
+
+  /** Ends every leg past its max age (they lead the list), then waits for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    const now = this.#now();
+    try {
+      for (let d = this.#oldest; d !== undefined && (d.expiresAt ?? Infinity) <= now; d = this.#oldest) {
+        this.end(d, 'max-age');
+        if (this.#oldest === d) this.#unlink(d); // not in the table any more: never loop on it
+      }
+    } finally {
+      if (this.#timer === undefined && this.#oldest !== undefined) this.#arm();
+    }
   }
 }
 
