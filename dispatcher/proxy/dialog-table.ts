@@ -14,7 +14,7 @@
  */
 import type { CallEndReason } from '../admission/admission.ts';
 import type { Flow, Target } from '../transport/transport.ts';
-import type { Clock, TimerHandle } from '../transaction/clock.ts';
+import { monotonicNow, type Clock, type TimerHandle } from '../transaction/clock.ts';
 import { ownString } from '../transaction/own-copy.ts';
 
 export interface DialogRecord {
@@ -126,7 +126,7 @@ export class DialogTable {
 
   /** Deadlines run on the clock's monotonic time (a wall-clock step must not end calls). */
   #now(): number {
-    return this.#clock.monotonic?.() ?? this.#clock.now();
+    return monotonicNow(this.#clock);
   }
 
   #entry(record: DialogRecord): Entry | undefined {

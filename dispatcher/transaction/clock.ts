@@ -29,3 +29,8 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(t) };
   },
 };
+
+/** The clock's monotonic time, or its `now()` when it has none (see `Clock.monotonic`). */
+export function monotonicNow(clock: Clock): number {
+  return clock.monotonic?.() ?? clock.now();
+}

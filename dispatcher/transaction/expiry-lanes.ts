@@ -16,7 +16,7 @@
  * many entries are live: with none left it stops its timer and forgets the stale ones, and a
  * stopped layer leaves no timer behind.
  */
-import type { Clock, TimerHandle } from './clock.ts';
+import { monotonicNow, type Clock, type TimerHandle } from './clock.ts';
 
 /** What a lane expires: told its token back when its time is up. */
 export interface Expirable {
@@ -35,8 +35,6 @@ const COMPACT_AT = 3 * 4096;
 
 class ExpiryLane implements ExpiryHandle {
   readonly #clock: Clock;
-  /** The clock's monotonic time: due times must not move when the wall clock is stepped. */
-  readonly #now: () => number;
   readonly #delayMs: number;
   /** Flat queue of [item, token, due] from `#head` on; due times never decrease. */
   #q: Array<Expirable | number | undefined> = [];
@@ -49,7 +47,11 @@ class ExpiryLane implements ExpiryHandle {
   constructor(clock: Clock, delayMs: number) {
     this.#clock = clock;
     this.#delayMs = delayMs;
-    this.#now = clock.monotonic === undefined ? () => clock.now() : () => (clock.monotonic as () => number)();
+  }
+
+  /** Due times run on the clock's monotonic time: they must not move when the wall clock is stepped. */
+  #now(): number {
+    return monotonicNow(this.#clock);
   }
 
   get size(): number {

@@ -12,7 +12,6 @@
  * Registry change notices travel over pub/sub on a second connection (`ChangeSubscriber`), opened
  * by the first `onSwitchesChanged` and closed with the store.
  */
-import { MAX_BATCH, TurnBatcher } from './turn-batcher.ts';
 import { SipfleetError } from '../errors.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type {
@@ -43,6 +42,7 @@ import { normalizeSeed, normalizeSwitchRecord, parseSwitchRecord } from './norma
 import { byId, byReport } from './record-order.ts';
 import { RedisConnection, type RedisConnectionOptions } from './redis-connection.ts';
 import { StoreScripts } from './scripts.ts';
+import { TurnBatcher } from './turn-batcher.ts';
 import { MEDIA_PRUNE_STEP, REAP_BATCH, RESYNC_BATCH } from './store-limits.ts';
 import {
   assertAdmitRequest,
@@ -88,6 +88,15 @@ export class RedisClusterStore implements ClusterStore {
   readonly #scripts: StoreScripts;
   readonly #admits: TurnBatcher<AdmitRequest, AdmitResult>;
   readonly #releases: TurnBatcher<string, ReleaseResult>;
+  /** Batches sent and not yet answered: `close` lets them finish (each is bounded by the command timeout). */
+  readonly #inFlight = new Set<Promise<unknown>>();
+  /** One flush per turn for both batchers (see the constructor). */
+  #turnScheduled = false;
+  readonly #flushTurn = (): void => {
+    this.#turnScheduled = false;
+    this.#releases.flush();
+    this.#admits.flush();
+  };
   readonly #log: Logger;
   readonly #switchListeners: ChangeListeners;
   /** Opened by the first `onSwitchesChanged`. */
@@ -129,8 +138,7 @@ export class RedisClusterStore implements ClusterStore {
             return scripts.admitCalls(nodeId, epoch, reqs);
           }),
         ),
-      MAX_BATCH,
-      schedule,
+      { schedule },
     );
     this.#releases = new TurnBatcher<string, ReleaseResult>(
       (group, callIds) =>
@@ -141,29 +149,10 @@ export class RedisClusterStore implements ClusterStore {
             return scripts.releaseCalls(nodeId, epoch, callIds);
           }),
         ),
-      MAX_BATCH,
-      schedule,
+      { schedule },
     );
   }
 
-  /** Batches sent and not yet answered: `close` lets them finish (each is bounded by the command timeout). */
-  readonly #inFlight = new Set<Promise<unknown>>();
-
-  #track<T>(p: Promise<T>): Promise<T> {
-    this.#inFlight.add(p);
-    const done = (): void => {
-      this.#inFlight.delete(p);
-    };
-    p.then(done, done);
-    return p;
-  }
-
-  #turnScheduled = false;
-  readonly #flushTurn = (): void => {
-    this.#turnScheduled = false;
-    this.#releases.flush();
-    this.#admits.flush();
-  };
 
   get connected(): boolean {
     return this.#conn.connected;
@@ -176,6 +165,16 @@ export class RedisClusterStore implements ClusterStore {
   /** Runs one store operation: STORE_ERR_UNAVAILABLE for any Redis or connection failure. */
   #op<T>(op: string, fn: () => Promise<T>): Promise<T> {
     return this.#conn.op(op, fn);
+  }
+
+  /** Remembers a batch in flight until it settles (see `#inFlight`). */
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#inFlight.add(p);
+    const done = (): void => {
+      this.#inFlight.delete(p);
+    };
+    p.then(done, done);
+    return p;
   }
 
   /** Releases calls of fenced epochs until none is left (bounded steps). */

@@ -108,8 +108,8 @@ function asArray(reply: unknown, script: ScriptName): unknown[] {
 }
 
 /** An admit-call reply as the contract's result. */
-function admitReply(reply: unknown): AdmitResult {
-  const r = asArray(reply, 'admit-call');
+function admitReply(reply: unknown, script: ScriptName = 'admit-call'): AdmitResult {
+  const r = asArray(reply, script);
   if (r[0] === 1) return { admitted: true, startedAtMs: Number(r[1]) };
   if (r[1] === 'fenced') return { admitted: false, level: 'node', reason: 'fenced', retryAfterMs: 0 };
   const reason = r[1] === 'cps' ? 'cps' : 'channels';
@@ -213,7 +213,7 @@ export class StoreScripts {
     }
     const r = asArray(await this.#commands['admit-calls'](1, k.nodeEpoch(nodeId), ...argv), 'admit-calls');
     if (r.length !== reqs.length) throw new Error(`admit-calls: ${r.length} replies for ${reqs.length} calls`);
-    return r.map(admitReply);
+    return r.map((x) => admitReply(x, 'admit-calls'));
   }
 
   async releaseCall(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {

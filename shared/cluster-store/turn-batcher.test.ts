@@ -30,7 +30,7 @@ describe('TurnBatcher', () => {
     const b = new TurnBatcher<number, number>(async (_g, reqs) => {
       sizes.push(reqs.length);
       return reqs.map((r) => r * 10);
-    }, 3);
+    }, { maxBatch: 3 });
     const out = await Promise.all(Array.from({ length: 8 }, (_, i) => b.add('g', i)));
     expect(out).toEqual([0, 10, 20, 30, 40, 50, 60, 70]);
     expect(sizes).toEqual([3, 3, 2]);
@@ -69,8 +69,8 @@ describe('TurnBatcher', () => {
         first.flush();
       };
     };
-    const first = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`first:${reqs.join()}`), reqs), 64, schedule);
-    const second = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`second:${reqs.join()}`), reqs), 64, schedule);
+    const first = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`first:${reqs.join()}`), reqs), { schedule });
+    const second = new TurnBatcher<string, string>(async (_g, reqs) => (sent.push(`second:${reqs.join()}`), reqs), { schedule });
     const all = Promise.all([first.add('g', 'a'), second.add('g', 'b'), first.add('g', 'c')]);
     await nextTurn();
     expect(sent).toEqual([]); // nothing goes out until the shared schedule runs
@@ -80,8 +80,8 @@ describe('TurnBatcher', () => {
   });
 
   it('refuses a maxBatch that is not a positive integer', () => {
-    expect(() => new TurnBatcher(async () => [], 0)).toThrow(/maxBatch/);
-    expect(() => new TurnBatcher(async () => [], 1.5)).toThrow(/maxBatch/);
+    expect(() => new TurnBatcher(async () => [], { maxBatch: 0 })).toThrow(/maxBatch/);
+    expect(() => new TurnBatcher(async () => [], { maxBatch: 1.5 })).toThrow(/maxBatch/);
   });
 
   it('requests queued by a batch result are sent in a later turn', async () => {

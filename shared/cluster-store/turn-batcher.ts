@@ -16,6 +16,13 @@
 /** Largest batch sent in one call: a Lua script blocks Redis while it runs (~20 µs per admit). */
 export const MAX_BATCH = 64;
 
+export interface TurnBatcherOptions {
+  /** Largest batch sent in one call (default MAX_BATCH). */
+  readonly maxBatch?: number;
+  /** Arranges one `flush()` after the turn's I/O (default `setImmediate`); see the constructor. */
+  readonly schedule?: () => void;
+}
+
 interface Pending<Req, Res> {
   readonly req: Req;
   readonly resolve: (res: Res) => void;
@@ -35,11 +42,12 @@ export class TurnBatcher<Req, Res> {
    * once the turn's I/O is handled; by default `setImmediate`. Batchers whose batches must go
    * out in a fixed order share one schedule that flushes them in that order.
    */
-  constructor(run: (group: string, reqs: readonly Req[]) => Promise<readonly Res[]>, maxBatch = MAX_BATCH, schedule?: () => void) {
+  constructor(run: (group: string, reqs: readonly Req[]) => Promise<readonly Res[]>, options: TurnBatcherOptions = {}) {
+    const maxBatch = options.maxBatch ?? MAX_BATCH;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`TurnBatcher: maxBatch must be a positive integer, got ${maxBatch}`);
     this.#run = run;
     this.#maxBatch = maxBatch;
-    this.#schedule = schedule ?? (() => setImmediate(() => this.flush()));
+    this.#schedule = options.schedule ?? (() => setImmediate(() => this.flush()));
   }
 
   /** Queue `req` for this turn's batch of `group`. */
