@@ -162,6 +162,9 @@ describe('media relays (rtpengine) by zone', () => {
     expect((await call.bye()).status).toBe(200);
     await until('eu to have no session', async () => (await sessions(euNg)) === 0);
     await until('the store to forget the session', async () => (await store.listMediaSessions()).length === 0);
+    // The node forgets it once the store's reply reaches it, which may be just after the store
+    // answered this test's own read: wait for the gauge rather than race that reply.
+    await until('the node to forget the session', async () => (await metrics()).sipfleet_media_sessions === 0);
     const m = await metrics();
     expect(m['sipfleet_media_offers_total{outcome="ok"}']).toBeGreaterThanOrEqual(1);
     expect(m['sipfleet_media_deletes_total{outcome="deleted"}']).toBeGreaterThanOrEqual(1);
