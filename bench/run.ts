@@ -11,13 +11,13 @@
  * Loopback only; every process it starts is stopped on exit, error or Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { requireTool } from '../test/support/require-tool.ts';
 import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
 import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { DEFAULTS, runCeilingSweep, runProxySweep, type StepResult, type SweepConfig, type SweepResult } from './lib/proxy-sweep.ts';
 import { markdownSection, progressLine, SECTION_TITLE, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
 import { tickResolutionMs } from './lib/sipp-stats.ts';
+import { ensureSocketBufferLimits } from './lib/step-support.ts';
 
 const USAGE = `Usage: npm run bench -- [options]
 
@@ -44,15 +44,6 @@ Options:
   --no-write           do not append to BENCHMARKS.md
   -h, --help           show this help
 `;
-
-function readSysctlNumber(path: string): number | undefined {
-  try {
-    const n = Number(readFileSync(path, 'utf8').trim());
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   const values = parseBenchArgs(
@@ -125,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
     say(`warning: could not pin the bench runner to CPU ${cfg.sippCpu}`);
   }
   const { started, date, machine, before: quiet } = await startRun('proxy CPS benchmark', sipp, waitQuietS, say);
+  const bufferLimits = ensureSocketBufferLimits(say);
   // The budget counts from here: waiting for a quiet machine does not eat into the sweep.
   const sweepStart = Date.now();
   const deadline = sweepStart + budgetS * 1000;
@@ -180,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
     summary: summaryLine(proxy, ceiling),
     rttResolutionMs: tickResolutionMs(stepResolutions),
     totalSeconds: (Date.now() - started) / 1000,
-    rmemDefault: readSysctlNumber('/proc/sys/net/core/rmem_default'),
+    socketBuffers: bufferLimits,
   };
 
   if (json) {

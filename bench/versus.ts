@@ -19,9 +19,12 @@ import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
 import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { DEFAULTS, type StepResult } from './lib/proxy-sweep.ts';
 import { versusChart, versusProgressLine, versusSection, versusSummary, VERSUS_TITLE, type VersusReport } from './lib/versus-report.ts';
+import { ensureSocketBufferLimits } from './lib/step-support.ts';
 import { runVersus, type VersusConfig } from './lib/versus-sweep.ts';
 
-const RATES = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000];
+const RATES = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000];
+/** Refinement stops at this gap between a passing and a failing rate, cps (the rates are 1000 apart). */
+const REFINE_GRAIN = 250;
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -33,6 +36,7 @@ Options:
   --rates LIST         offered rates, calls/s, comma-separated (default ${RATES.join(',')})
   --seconds N          duration of each step (default 10)
   --children N         Kamailio UDP children (default 4)
+  --refine N           after the climb, bisect each maximum N times between its best and failing rates (default 2: to 250 cps)
   --no-ceiling         skip the load generator's own ceiling (uac-rr → uas-rr)
   --max-minutes N      time budget for the whole run; no step starts past it (default 25)
   --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)
@@ -49,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
       rates: { type: 'string' },
       seconds: { type: 'string' },
       children: { type: 'string' },
+      refine: { type: 'string' },
       ceiling: { type: 'boolean', default: true },
       'cpu-prof': { type: 'string' },
     },
@@ -79,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
       kamailioChildren: positiveInt('children', values.children, 4, 64),
       fractions: [0.25, 0.5, 0.75],
       ceiling: values.ceiling === true,
+      refineSteps: nonNegativeInt('refine', values.refine, 2, 6),
+      refineGrain: REFINE_GRAIN,
       ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }),
     };
   } catch (err) {
@@ -96,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const kamailioVersion = /version: (kamailio \S+)/.exec(execFileSync(kamailio, ['-v'], { encoding: 'utf8' }))?.[1] ?? 'kamailio (version unknown)';
   const { started, date, machine, before } = await startRun('sipfleet vs Kamailio benchmark', sipp, waitQuietS, say);
+  const socketBuffers = ensureSocketBufferLimits(say);
   const deadline = Date.now() + budgetS * 1000;
   say(`rates ${cfg.rates.join(',')} cps × ${cfg.seconds} s; ${kamailioVersion}; budget ${budgetS / 60} min`);
   const onStep = (s: StepResult): void => {
@@ -136,6 +144,7 @@ async function main(argv: string[]): Promise<number> {
     result,
     chart,
     totalSeconds: (Date.now() - started) / 1000,
+    socketBuffers,
   };
   if (json) printJson(report);
   else say(`\n${versusSummary(result)}`);

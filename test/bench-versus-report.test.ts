@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StepResult } from '../bench/lib/proxy-sweep.ts';
 import { versusChart, versusSection, versusSummary, type VersusReport } from '../bench/lib/versus-report.ts';
-import { fractionRates, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
+import { fractionRates, refineRate, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
 
 // The side-by-side benchmark's report: what it concludes from the steps it is given (the ratio,
 // the p99 comparison at 50 % of Kamailio's maximum), and that the chart is a well-formed SVG.
@@ -60,6 +60,38 @@ describe('side-by-side benchmark report', () => {
     expect(md).toContain('| 2000 | 100.00 | 0 / 4 | 120 | 100.00 | 0 / 40 | 300 | 2.50 |');
     expect(md).toContain('| 4000 | 100.00 | 0 / 4 | 80 | 95.00 ✗ | 0 / 1200 | 280 | 3.50 |');
     expect(md).toContain('![success rate and p99 against offered load](bench/results/x.svg)');
+    // Reports from before the socket-buffer setting say what their sockets had.
+    expect(md).toContain('sockets used the kernel default buffer (SIPp its own 64 KB)');
+  });
+
+  it('names the socket buffers every process got and the refinement of the maxima', () => {
+    const md = versusSection({
+      date: '2026-11-23T12:00:00Z',
+      command: 'npm run bench',
+      machine: { nproc: 2, cpuModel: 'test CPU', kernel: '6.1', node: 'v24', sipp: 'SIPp v3.6.1', loadAvg: [0, 0, 0] },
+      before: { busyPct: 1, waitedS: 0, quiet: true },
+      config: { kamailioChildren: 4, fractions: [0.5], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000, refineSteps: 2, refineGrain: 250 } as VersusReport['config'],
+      kamailioVersion: 'kamailio 5.6.3',
+      result,
+      chart: undefined,
+      totalSeconds: 100,
+      socketBuffers: { rmemMax: 212992, wmemMax: 4194304, raised: ['net.core.wmem_max 212992 → 4194304'] },
+    });
+    expect(md).toContain('every socket asks for 4 MiB of receive and send buffer (SIPp `-buff_size`, Kamailio `-b`');
+    // rmem_max could not be raised here: what each socket was granted is the smaller figure.
+    expect(md).toContain('net.core.rmem_max = 212992 and wmem_max = 4194304 bytes (raised by this run: net.core.wmem_max 212992 → 4194304), so each was granted 212992 bytes');
+    expect(md).toContain('then up to 2 bisection steps between its best rate and the one that stopped it refine its maximum to 250 cps');
+  });
+
+  it('bisects between the best and the failing rate down to the grain', () => {
+    expect(refineRate(5000, 6000, 250)).toBe(5500);
+    expect(refineRate(5500, 6000, 250)).toBe(5750);
+    expect(refineRate(5000, 5500, 250)).toBe(5250);
+    expect(refineRate(3000, 4000, 250)).toBe(3500);
+    // Nothing left to split, or no failing rate (the climb passed every rate), or no pass at all.
+    expect(refineRate(5750, 6000, 250)).toBeUndefined();
+    expect(refineRate(5000, undefined, 250)).toBeUndefined();
+    expect(refineRate(undefined, 1000, 250)).toBeUndefined();
   });
 
   it('draws a chart with one line per proxy in each panel', () => {

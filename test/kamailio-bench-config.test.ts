@@ -10,9 +10,11 @@
  *
  * The addresses 127.0.0.71-75 are used by no other test.
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkKamailioConfig, dispatcherTargets, kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from '../bench/lib/kamailio.ts';
+import { readSysctlNumber, SOCKET_BUFFER_BYTES } from '../bench/lib/step-support.ts';
 import { stopAllProcesses } from './support/managed-process.ts';
 import { requireTool } from './support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from './support/sipp.ts';
@@ -66,6 +68,13 @@ describe('Kamailio benchmark config', () => {
     });
     // Main process plus receivers and timer processes, all of them counted for CPU.
     expect(kamailioPids(kamailio.pid).length).toBeGreaterThan(3);
+    // Its socket grew to the bench's buffer (`-b`), as far as the kernel allows, not to
+    // Kamailio's own 256 KB: the kernel reports twice what was granted (`rb` in ss's skmem).
+    requireTool('ss', 'iproute2');
+    const skmem = execFileSync('ss', ['-uamnH', 'src', kamailio.address], { encoding: 'utf8' });
+    const rb = Number(/\brb(\d+)/.exec(skmem)?.[1]);
+    const granted = Math.min(SOCKET_BUFFER_BYTES, readSysctlNumber('/proc/sys/net/core/rmem_max') ?? 0);
+    expect(rb, skmem).toBeGreaterThanOrEqual(2 * granted * 0.9);
     const ticksBefore = kamailioCpuTicks(kamailio.pid);
 
     const calls = await runSipp({

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { startProcess, type ManagedProcess, type ProcessExit } from '../../test/support/managed-process.ts';
 import { requireTool } from '../../test/support/require-tool.ts';
 import { processTreeCpuTicks, processTreePids } from './proc-stat.ts';
+import { SOCKET_BUFFER_BYTES } from './step-support.ts';
 
 /** The config file, used in place (it is parameterised by defines, not rendered). */
 export const KAMAILIO_CFG = fileURLToPath(new URL('../kamailio/kamailio.cfg', import.meta.url));
@@ -49,6 +50,12 @@ export interface KamailioOptions {
   switches: string[];
   /** Shared memory, MB (`-m`); default DEFAULT_SHM_MB (2048). Transactions and dialogs live there. */
   shmMb?: number;
+  /**
+   * Largest UDP receive buffer Kamailio's start-up probing may set on its socket, bytes (`-b`);
+   * default SOCKET_BUFFER_BYTES (4 MiB), what sipfleet and the bench's SIPps ask for. Kamailio's
+   * own default stops at 256 KB, whose drops at 4000+ cps looked like a CPU limit it does not have.
+   */
+  rcvBufBytes?: number;
   /** Seconds between two OPTIONS probes of each switch (`ds_ping_interval`); default 5. */
   pingIntervalS?: number;
   /** Core `debug` level: -1 errors only (default), 0 warnings, ... 3 debug. */
@@ -101,6 +108,11 @@ export function kamailioDefines(opts: KamailioOptions, files: { dsListFile: stri
 export function memoryArgs(opts: Pick<KamailioOptions, 'shmMb' | 'memManager'>): string[] {
   const manager = opts.memManager ?? 'tlsf';
   return ['-m', String(opts.shmMb ?? DEFAULT_SHM_MB), '-x', manager, '-X', manager];
+}
+
+/** `-b BYTES`: the receive buffer Kamailio may grow its UDP socket to. */
+export function bufferArgs(opts: Pick<KamailioOptions, 'rcvBufBytes'>): string[] {
+  return ['-b', String(opts.rcvBufBytes ?? SOCKET_BUFFER_BYTES)];
 }
 
 /** A dispatcher list file: every switch in set 1 (`1 sip:IP:PORT`). */
@@ -231,7 +243,7 @@ export async function startKamailio(opts: KamailioOptions): Promise<RunningKamai
 
     await checkConfig(kamailio, cfgArgs, workDir);
 
-    const args = [taskset, '-c', String(opts.cpu), kamailio, '-DD', '-E', ...memoryArgs(opts), ...(opts.extraArgs ?? []), ...cfgArgs];
+    const args = [taskset, '-c', String(opts.cpu), kamailio, '-DD', '-E', ...memoryArgs(opts), ...bufferArgs(opts), ...(opts.extraArgs ?? []), ...cfgArgs];
     const commandLine = [setsid, ...args];
     proc = await startProcess({
       name: 'kamailio',

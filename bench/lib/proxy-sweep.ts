@@ -33,7 +33,7 @@ import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
 import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, processTreeCpuTicks, processTreePids, CLK_TCK } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
-import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDirs, waitForFree } from './step-support.ts';
+import { head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 
@@ -225,7 +225,7 @@ export async function runStep(ctx: StepContext, rate: number, attempt: number): 
       timeoutS,
       cpu: cfg.sippCpu,
       keepWorkDir: true,
-      extraArgs: ['-recv_timeout', String(cfg.recvTimeoutMs)],
+      extraArgs: ['-recv_timeout', String(cfg.recvTimeoutMs), '-buff_size', String(SOCKET_BUFFER_BYTES)],
     });
   } finally {
     sampler.stop();
@@ -406,7 +406,7 @@ export async function runProxySweep(cfg: SweepConfig, deadlineMs: number, onStep
   try {
     for (const ip of cfg.switchIps) {
       switches.push(
-        await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS }),
+        await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-buff_size', String(SOCKET_BUFFER_BYTES)] }),
       );
     }
     dispatcher = await startBenchDispatcher(cfg, configPath);
@@ -444,7 +444,7 @@ export async function runCeilingSweep(cfg: SweepConfig, deadlineMs: number, onSt
   const ip = cfg.switchIps[0];
   await waitForFree('ceiling uas', ip, cfg.switchPort, 'udp', 20_000);
   const uasTimeoutS = Math.ceil((deadlineMs - Date.now()) / 1000) + 60;
-  const uas = await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS });
+  const uas = await startSipp({ scenario: 'uas', localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-buff_size', String(SOCKET_BUFFER_BYTES)] });
   try {
     const alive = (): string | undefined => (uas.exitStatus() === undefined ? undefined : `uas ${uas.address} exited`);
     const res = await sweep({ cfg, phase: 'ceiling', target: uas.address, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } }, deadlineMs, alive, onStep);

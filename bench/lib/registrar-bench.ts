@@ -35,14 +35,12 @@ import { collectGarbage, inspectorUrl } from './inspector-gc.ts';
 import { PhoneFleet, type FillResult } from './phone-fleet.ts';
 import { mainThreadPercent, otherCpuPercent, readUdpCounters, readUdpSocketDrops, reapedChildrenTicks, sampleProcess, snapshotAllProcesses, CLK_TCK, type ProcSample } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type StepStats } from './sipp-stats.ts';
-import { head, httpOk, readRttText, readStepCounters, sleep, StepSampler, tempDirs, waitForFree } from './step-support.ts';
+import { head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 export const SCENARIO = fileURLToPath(new URL('../scenarios/register-auth.xml', import.meta.url));
 
 export const PASSWORD = 'bench-secret-1';
-/** SIPp `-buff_size` (send and receive buffers of its socket). */
-export const SIPP_BUFFER_BYTES = 4 * 1024 * 1024;
 export const CLUSTER = 'bench';
 
 export interface RegistrarBenchConfig {
@@ -335,7 +333,7 @@ async function registerStep(
       // -nd: no BYE for a call aborted on an unexpected message (there is no dialog to end).
       // -buff_size: SIPp's own default socket buffers are 64 KB, smaller than the kernel's
       // default: from ~2000/s its socket, not the dispatcher's, dropped the answers.
-      extraArgs: ['-inf', csv, '-recv_timeout', String(opts.recvTimeoutMs), '-nd', '-buff_size', String(SIPP_BUFFER_BYTES)],
+      extraArgs: ['-inf', csv, '-recv_timeout', String(opts.recvTimeoutMs), '-nd', '-buff_size', String(SOCKET_BUFFER_BYTES)],
     });
   } finally {
     sampler.stop();

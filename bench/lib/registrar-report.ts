@@ -4,7 +4,8 @@
  */
 import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
-import { SIPP_BUFFER_BYTES, type ContactsOptions, type ContactsResult, type MemoryReading, type RegisterStep, type SweepOptions, type SweepResult } from './registrar-bench.ts';
+import type { ContactsOptions, ContactsResult, MemoryReading, RegisterStep, SweepOptions, SweepResult } from './registrar-bench.ts';
+import { SOCKET_BUFFER_BYTES } from './step-support.ts';
 
 export const REGISTRAR_SECTION_TITLE = '## Registrar (one dispatcher core, Redis store)';
 /** A passing rate whose p99 is at most this had (almost) no 500 ms retransmission: the "clean" rate of the summary. */
@@ -232,7 +233,7 @@ export function markdownSection(rep: RegistrarReport): string {
     out.push(
       `- REGISTER/s: SIPp \`-sf bench/scenarios/register-auth.xml\` (REGISTER → 401 → REGISTER with \`[authentication]\` → 200), ` +
         `${o.users} users u00001… from an injection CSV (SEQUENTIAL, so each user re-registers every ${o.users} registrations, refreshing its one binding), ` +
-        `from ${o.uacIp} (a fresh port each step), ${o.seconds} s per step (registrations = rate × ${o.seconds}), \`-l rate×2\`, \`-recv_timeout ${o.recvTimeoutMs}\`, \`-nd\`, \`-buff_size ${SIPP_BUFFER_BYTES}\` (SIPp's own default, 64 KB, let its socket drop answers from ~2000/s); ` +
+        `from ${o.uacIp} (a fresh port each step), ${o.seconds} s per step (registrations = rate × ${o.seconds}), \`-l rate×2\`, \`-recv_timeout ${o.recvTimeoutMs}\`, \`-nd\`, \`-buff_size ${SOCKET_BUFFER_BYTES}\` (SIPp's own default, 64 KB, let its socket drop answers from ~2000/s); ` +
         `keep-alive on, every 1 h (≈ ${fmt(o.users / 3600, 1)} pings/s, SIPp leaves them unanswered); the dispatcher loaded its ${o.users}-user config and seeded Redis in ${fmt(rep.sweep.dispatcherReadyS, 1)} s (spawn → ready). ` +
         `Criterion as for the proxy: ≥ 99.9 % successful and achieved within 5 % of offered; a failing rate is retried once.`,
     );

@@ -6,6 +6,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import type { StepResult, SweepConfig, SweepResult } from './proxy-sweep.ts';
+import { SOCKET_BUFFER_BYTES, type SocketBufferLimits } from './step-support.ts';
 
 export const SECTION_TITLE = '## Proxy CPS (one dispatcher core)';
 
@@ -22,8 +23,18 @@ export interface BenchReport {
   /** SIPp's response-time step seen in the data (ms). */
   rttResolutionMs: number | undefined;
   totalSeconds: number;
-  /** net.core.rmem_default, bytes. */
-  rmemDefault: number | undefined;
+  /** net.core.rmem_max / wmem_max during the run, and what the run raised (step-support.ts). */
+  socketBuffers?: SocketBufferLimits;
+}
+
+/** How big the sweep's socket buffers were, for the notes. */
+export function socketBufferNote(limits: SocketBufferLimits | undefined): string {
+  if (limits === undefined) return 'sockets used the kernel default buffer (SIPp its own 64 KB).';
+  const granted = Math.min(SOCKET_BUFFER_BYTES, limits.rmemMax ?? 0);
+  return (
+    `every socket asks for ${SOCKET_BUFFER_BYTES / 2 ** 20} MiB of receive and send buffer (SIPp \`-buff_size\`, Kamailio \`-b\`, sipfleet's own request); ` +
+    `net.core.rmem_max = ${limits.rmemMax ?? '?'} and wmem_max = ${limits.wmemMax ?? '?'} bytes${limits.raised.length > 0 ? ` (raised by this run: ${limits.raised.join(', ')})` : ''}, so each was granted ${granted} bytes (the kernel accounts twice that).`
+  );
 }
 
 function verdict(s: StepResult): string {
@@ -148,7 +159,7 @@ export function markdownSection(rep: BenchReport): string {
     `- CPU figures are per process from /proc/<pid>/stat (utime+stime, % of one core over the step's wall time, so diluted when a failing step runs on into its timeouts): ` +
       `disp CPU % is the dispatcher's whole process (event loop + V8 GC/compiler threads, all on CPU ${c.dispatcherCpu}); main thread run / wait % is its event loop's time on the CPU and time runnable but waiting for it (/proc/<pid>/schedstat) — run + wait near 100 means the core was the limit, the wait being what its own GC threads or other processes took; ` +
       `SIPp CPU % is uac + uas together (all on CPU ${c.sippCpu}); other CPU % is everything else on the machine (every process rescanned each 500 ms; shorter-lived ones are missed), the sign that other work shared the cores. ` +
-      `UDP drops = datagrams dropped for a full socket receive buffer during the step (system-wide /proc/net/snmp RcvbufErrors), in parentheses those of the dispatcher's socket (/proc/net/udp drops); sockets use the kernel default buffer (net.core.rmem_default = ${rep.rmemDefault ?? '?'} bytes). /proc/stat per-CPU counters are not used: on this VM they miss bursty load.`,
+      `UDP drops = datagrams dropped for a full socket receive buffer during the step (system-wide /proc/net/snmp RcvbufErrors), in parentheses those of the dispatcher's socket (/proc/net/udp drops); ${socketBufferNote(rep.socketBuffers)} /proc/stat per-CPU counters are not used: on this VM they miss bursty load.`,
   );
   out.push(
     `- The proxy run has three SIPps on CPU ${c.sippCpu} (uac + 2 uas); in the ceiling run uac and uas share that core too, so the ceiling is the load generator's limit on one core, not the network's. SIPp retransmits an unanswered INVITE after 500 ms (T1), so a dropped datagram shows as a ≥ 500 ms response time.`,

@@ -3,7 +3,7 @@
  * temp dirs removed even on an interrupted run, waiting for a free port or a ready HTTP endpoint,
  * the machine-wide counters sampled around a step, and a step's SIPp files.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPortFree } from '../../test/support/ports.ts';
@@ -14,6 +14,56 @@ export const tempDirs = new Set<string>();
 process.on('exit', () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * Socket buffers of every SIP endpoint in a sweep, bytes: SIPp's `-buff_size` (its own default,
+ * 64 KB, drops answers from ~2000 calls/s: a GC pause or a descheduled SIPp fills it), Kamailio's
+ * `-b` and sipfleet's own request (it asks the kernel for 4 MiB). The same for every process, so a
+ * sweep measures CPU, not who has the larger queue. Linux grants at most net.core.rmem_max /
+ * wmem_max (see `ensureSocketBufferLimits`).
+ */
+export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/** A numeric sysctl from /proc/sys, or undefined when unreadable. */
+export function readSysctlNumber(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SocketBufferLimits {
+  rmemMax: number | undefined;
+  wmemMax: number | undefined;
+  /** What this run changed, e.g. "net.core.rmem_max 212992 → 4194304". */
+  raised: string[];
+}
+
+/**
+ * Make sure the kernel grants SOCKET_BUFFER_BYTES: raise net.core.rmem_max and wmem_max to it when
+ * lower (as root; a stock Debian has 208 KiB). Without root, the limits stay and the report says
+ * what they were, so a run on a small limit is visible as such.
+ */
+export function ensureSocketBufferLimits(log: (line: string) => void): SocketBufferLimits {
+  const raised: string[] = [];
+  const limit = (name: string): number | undefined => {
+    const path = `/proc/sys/net/core/${name}`;
+    const now = readSysctlNumber(path);
+    if (now === undefined || now >= SOCKET_BUFFER_BYTES) return now;
+    try {
+      writeFileSync(path, String(SOCKET_BUFFER_BYTES));
+      raised.push(`net.core.${name} ${now} → ${SOCKET_BUFFER_BYTES}`);
+      log(`raised net.core.${name} from ${now} to ${SOCKET_BUFFER_BYTES} bytes (socket buffers of SIPp, Kamailio and sipfleet)`);
+      return SOCKET_BUFFER_BYTES;
+    } catch (err) {
+      log(`warning: net.core.${name} is ${now} bytes, below the ${SOCKET_BUFFER_BYTES} the sweep's sockets ask for, and could not be raised (${(err as Error).message}): run as root or \`sysctl -w net.core.${name}=${SOCKET_BUFFER_BYTES}\``);
+      return now;
+    }
+  };
+  return { rmemMax: limit('rmem_max'), wmemMax: limit('wmem_max'), raised };
+}
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

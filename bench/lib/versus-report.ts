@@ -6,6 +6,8 @@
 import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import type { StepResult } from './proxy-sweep.ts';
+import { socketBufferNote } from './report.ts';
+import type { SocketBufferLimits } from './step-support.ts';
 import type { TargetSweep, VersusConfig, VersusResult } from './versus-sweep.ts';
 
 export const VERSUS_TITLE = '## sipfleet vs Kamailio (one core each)';
@@ -21,6 +23,8 @@ export interface VersusReport {
   /** Path of the chart, relative to the repository root. */
   chart: string | undefined;
   totalSeconds: number;
+  /** net.core.rmem_max / wmem_max during the run (reports before these existed have none). */
+  socketBuffers?: SocketBufferLimits;
 }
 
 export function versusProgressLine(s: StepResult): string {
@@ -118,9 +122,11 @@ export function versusSection(rep: VersusReport): string {
   out.push(`- Node ${m.node}, ${m.sipp}, ${rep.kamailioVersion}`);
   out.push(`- Command: \`${rep.command}\` (${fmt(rep.totalSeconds)} s)`);
   out.push(
-    `- Setup: sipfleet (udp://${c.dispatcherIp}:${c.dispatcherSipPort}, Redis-backed admission at the cluster, carrier and switch levels with caps that never bind, \`LOG_LEVEL=warn\`) and Kamailio (udp://${c.kamailioIp}:${c.kamailioPort}, bench/kamailio/kamailio.cfg, ${c.kamailioChildren} UDP children) both pinned to CPU ${c.dispatcherCpu}, running side by side and loaded in turn; redis-server, the two SIPp \`uas-rr.xml -aa\` switches (${c.switchIps.join(', ')}) and the SIPp \`uac-rr.xml\` caller pinned to CPU ${c.sippCpu}. Both proxies: stateful, Record-Route, round-robin over the two switches with OPTIONS probes every 5 s, a dialog per call. UDP, zero hold time (INVITE/100/180/200/ACK/BYE/200, the ACK and BYE routed through the proxy), ${c.seconds} s per step, \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`.`,
+    `- Setup: sipfleet (udp://${c.dispatcherIp}:${c.dispatcherSipPort}, Redis-backed admission at the cluster, carrier and switch levels with caps that never bind, \`LOG_LEVEL=warn\`) and Kamailio (udp://${c.kamailioIp}:${c.kamailioPort}, bench/kamailio/kamailio.cfg, ${c.kamailioChildren} UDP children) both pinned to CPU ${c.dispatcherCpu}, running side by side and loaded in turn; redis-server, the two SIPp \`uas-rr.xml -aa\` switches (${c.switchIps.join(', ')}) and the SIPp \`uac-rr.xml\` caller pinned to CPU ${c.sippCpu}. Both proxies: stateful, Record-Route, round-robin over the two switches with OPTIONS probes every 5 s, a dialog per call. UDP, zero hold time (INVITE/100/180/200/ACK/BYE/200, the ACK and BYE routed through the proxy), ${c.seconds} s per step, \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`. Socket buffers: ${socketBufferNote(rep.socketBuffers)}`,
   );
-  out.push('- Criterion: ≥ 99.9 % of the calls successful and the achieved rate within 5 % of offered; a failing rate is retried once; each proxy stops at a rate that fails twice in a row or falls clearly short.');
+  out.push(
+    `- Criterion: ≥ 99.9 % of the calls successful and the achieved rate within 5 % of offered; a failing rate is retried once; each proxy stops at a rate that fails twice in a row or falls clearly short${(c.refineSteps ?? 0) > 0 ? `, then up to ${c.refineSteps} bisection steps between its best rate and the one that stopped it refine its maximum to ${c.refineGrain} cps (the full tables list the steps in the order they ran)` : ''}.`,
+  );
   out.push('');
   out.push(`**${versusSummary(r)}**`);
   out.push('');

@@ -32,7 +32,7 @@ import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
 import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
 import { dispatcherYaml, drain, runStep, startBenchDispatcher, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
 import { sampleProcess } from './proc-stat.ts';
-import { sleep, tempDirs, waitForFree } from './step-support.ts';
+import { SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
 
 export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
 export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
@@ -50,6 +50,10 @@ export interface VersusConfig extends SweepConfig {
   /** Fractions of Kamailio's maximum at which both are measured again for response times. */
   fractions: number[];
   ceiling: boolean;
+  /** Bisection steps after the climb, per proxy (0: none). */
+  refineSteps: number;
+  /** Refinement stops when best and failing rates are this close, cps. */
+  refineGrain: number;
 }
 
 export type Target = 'sipfleet' | 'kamailio';
@@ -84,17 +88,27 @@ interface Runner {
   settle: (step: StepResult, deadlineMs: number) => Promise<void>;
   /** Set when this proxy stopped climbing. */
   done: boolean;
+  /** The lowest rate that failed (the climb's last step, then lowered by refinement). */
+  failedAt?: number;
 }
 
 const clearlyShort = (s: StepResult): boolean => s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
 
+/**
+ * How a rate step counts: `climb` (the sweep: recorded, and a failure stops this proxy's climb),
+ * `refine` (between its best rate and the one that stopped it: recorded, a pass raises its best,
+ * a failure lowers the bound) or `measure` (the fraction steps: kept apart, nothing changes).
+ */
+type StepUse = 'climb' | 'refine' | 'measure';
+
 /** One rate for one proxy: a step, and a retry when it fails narrowly. Returns the last attempt. */
-async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, record: boolean): Promise<StepResult | undefined> {
+async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, use: StepUse): Promise<StepResult | undefined> {
   const stepCostMs = (r.ctx.cfg.seconds + 5) * 1000;
+  const record = use !== 'measure';
   let last: StepResult | undefined;
   for (let attempt = 1; attempt <= 2; attempt++) {
     if (Date.now() + stepCostMs > deadlineMs) {
-      if (record) {
+      if (use === 'climb') {
         r.sweep.stopReason = `time budget reached before ${rate} cps`;
         r.done = true;
       }
@@ -111,22 +125,34 @@ async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s:
     }
     if (record) r.sweep.steps.push(step);
     onStep(step);
-    if (r.done) return step;
+    if (gone !== undefined) return step;
     await r.settle(step, deadlineMs);
     if (step.ok) {
       if (record && (r.sweep.best === undefined || rate > r.sweep.best.rate)) r.sweep.best = step;
       return step;
     }
     if (clearlyShort(step) || attempt === 2) {
-      if (record) {
+      if (use === 'climb') {
         r.sweep.stopReason = clearlyShort(step) ? `${rate} cps fell clearly short (${step.reasons.join('; ')})` : `${rate} cps failed twice in a row (${step.reasons.join('; ')})`;
         r.done = true;
+        r.failedAt = rate;
       }
+      if (use === 'refine') r.failedAt = Math.min(r.failedAt ?? rate, rate);
       return step;
     }
     r.ctx.cfg.log(`  ${r.sweep.target} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
   }
   return last;
+}
+
+/**
+ * The next rate to try between a proxy's best passing rate and the rate that failed above it:
+ * the midpoint, rounded to `grain` cps; undefined once the gap is no wider than `grain`.
+ */
+export function refineRate(best: number | undefined, failedAt: number | undefined, grain: number): number | undefined {
+  if (best === undefined || failedAt === undefined || failedAt - best <= grain) return undefined;
+  const mid = Math.round((best + failedAt) / 2 / grain) * grain;
+  return mid > best && mid < failedAt ? mid : undefined;
 }
 
 /** Rates at `fractions` of `max`, rounded to 100 cps (at least 100). */
@@ -160,7 +186,7 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
   try {
     for (const ip of cfg.switchIps) {
       // -aa: the uas answers both proxies' OPTIONS probes with 200 (uas-rr.xml's header).
-      switches.push(await startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa'] }));
+      switches.push(await startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa', '-buff_size', String(SOCKET_BUFFER_BYTES)] }));
     }
     dispatcher = await startBenchDispatcher(cfg, configPath);
     kamailio = await startKamailio({
@@ -216,8 +242,24 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     for (let i = 0; i < cfg.rates.length; i++) {
       const rate = cfg.rates[i];
       const order = i % 2 === 0 ? [kam, sip] : [sip, kam];
-      for (const r of order) if (!r.done) await rateStep(r, rate, sweepDeadline, onStep, true);
+      for (const r of order) if (!r.done) await rateStep(r, rate, sweepDeadline, onStep, 'climb');
       if (kam.done && sip.done) break;
+    }
+    // Refinement: the rate list's steps (1000 cps) are 15–20 % of a maximum near 5000 cps, more
+    // than the noise between runs; bisect between each proxy's best rate and the one that
+    // stopped it, down to `refineGrain` cps, alternating the proxies as the climb does.
+    for (let round = 0; round < cfg.refineSteps; round++) {
+      const order = round % 2 === 0 ? [kam, sip] : [sip, kam];
+      let any = false;
+      for (const r of order) {
+        if (r.alive() !== undefined) continue;
+        const rate = refineRate(r.sweep.best?.rate, r.failedAt, cfg.refineGrain);
+        if (rate === undefined) continue;
+        any = true;
+        cfg.log(`  ${r.sweep.target}: refining between ${r.sweep.best?.rate ?? '?'} and ${r.failedAt ?? '?'} cps at ${rate} cps`);
+        await rateStep(r, rate, sweepDeadline, onStep, 'refine');
+      }
+      if (!any) break;
     }
     const top = cfg.rates[cfg.rates.length - 1];
     for (const r of [sip, kam]) r.sweep.bestIsTopOfList = r.sweep.best !== undefined && r.sweep.best.rate === top;
@@ -230,7 +272,7 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
         for (const r of order) {
           if (r.alive() !== undefined) continue;
           r.done = false;
-          const step = await rateStep(r, rate, deadlineMs, onStep, false);
+          const step = await rateStep(r, rate, deadlineMs, onStep, 'measure');
           if (step !== undefined) r.sweep.atFractions.push({ fraction, step });
         }
       }
@@ -264,8 +306,13 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
         done: false,
       };
       for (const rate of cfg.rates) {
-        await rateStep(c, rate, deadlineMs, onStep, true);
+        await rateStep(c, rate, deadlineMs, onStep, 'climb');
         if (c.done) break;
+      }
+      for (let round = 0; round < cfg.refineSteps; round++) {
+        const rate = refineRate(c.sweep.best?.rate, c.failedAt, cfg.refineGrain);
+        if (rate === undefined || c.alive() !== undefined) break;
+        await rateStep(c, rate, deadlineMs, onStep, 'refine');
       }
       ceilingBest = c.sweep.best;
     }
