@@ -7,13 +7,39 @@
 import type { SipRequest } from '../../shared/sip/index.ts';
 import type { LocalIdentity } from './local-identity.ts';
 
-/** FNV-1a 32-bit, base36: cheap and good enough to tell a loop from a spiral. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const BAR = 0x7c; // '|'
+const COMMA = 0x2c;
+
+function fnvString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  return h;
+}
+
+function fnvChar(h: number, c: number): number {
+  return Math.imul(h ^ c, FNV_PRIME);
+}
+
+/**
+ * FNV-1a 32-bit, base36: cheap and good enough to tell a loop from a spiral. The hash of
+ * `uri|callId|cseq|fromTag|toTag|proxy-require|route,route…`, fed field by field rather than
+ * through a joined string (one string less per request; the value is the same).
+ */
 export function loopHash(req: SipRequest): string {
-  const text = `${req.uri}|${req.callId}|${req.cseq.seq}|${req.fromTag ?? ''}|${req.toTag ?? ''}|${req.get('proxy-require') ?? ''}|${req.getAll('route').join(',')}`;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+  let h = fnvString(FNV_OFFSET, req.uri);
+  h = fnvString(fnvChar(h, BAR), req.callId);
+  h = fnvString(fnvChar(h, BAR), String(req.cseq.seq));
+  h = fnvString(fnvChar(h, BAR), req.fromTag ?? '');
+  h = fnvString(fnvChar(h, BAR), req.toTag ?? '');
+  h = fnvString(fnvChar(h, BAR), req.get('proxy-require') ?? '');
+  h = fnvChar(h, BAR);
+  let first = true;
+  for (const field of req.headers) {
+    if (field.key !== 'route') continue;
+    if (!first) h = fnvChar(h, COMMA);
+    h = fnvString(h, field.value);
+    first = false;
   }
   return (h >>> 0).toString(36);
 }
@@ -21,12 +47,20 @@ export function loopHash(req: SipRequest): string {
 /** True when the request already passed through this node with the same loop hash. */
 export function isLooped(req: SipRequest, identity: LocalIdentity, hash: string): boolean {
   // Cheap pre-check on the raw Via lines: most requests carry none of our hosts.
-  const viaText = req.getAll('via').join(',');
-  if (!identity.hostTokens.some((h) => viaText.includes(h))) return false;
+  if (!mentionsUs(req, identity.hostTokens)) return false;
   for (const via of req.vias()) {
     if (!identity.isLocalHostPort(via.host, via.port)) continue;
     const branch = via.branch;
     if (branch !== undefined && branch.endsWith(`-${hash}`)) return true;
+  }
+  return false;
+}
+
+/** Whether any Via line contains one of our host tokens (none holds a comma, so line by line is enough). */
+function mentionsUs(req: SipRequest, tokens: readonly string[]): boolean {
+  for (const field of req.headers) {
+    if (field.key !== 'via') continue;
+    for (let i = 0; i < tokens.length; i++) if (field.value.includes(tokens[i])) return true;
   }
   return false;
 }

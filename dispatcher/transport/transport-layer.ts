@@ -13,7 +13,6 @@
  *   a WebSocket ping frame on WS/WSS), timed by the peer's pong.
  */
 import { readFile } from 'node:fs/promises';
-import { isIPv6 } from 'node:net';
 import { ERROR_CODES, SipfleetError } from '../../shared/errors.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import { poolKey, type PongListener } from './connection-pool.ts';
@@ -111,18 +110,17 @@ export class SipTransportLayer implements TransportLayer {
   }
 
   send(data: Buffer, target: Target): Promise<void> {
-    const url = transportUrl(target.protocol, target.address, target.port);
-    if (this.#state !== 'started') return Promise.reject(sendError(url, new Error('transport layer not started')));
+    if (this.#state !== 'started') return Promise.reject(sendError(targetUrl(target), new Error('transport layer not started')));
     if (target.protocol === 'udp') {
       const udp = this.#udpFor(target.address, target.localPort);
-      return udp === undefined ? Promise.reject(sendError(url, new Error('no udp listener'))) : udp.send(data, target);
+      return udp === undefined ? Promise.reject(sendError(targetUrl(target), new Error('no udp listener'))) : udp.send(data, target);
     }
     const conn =
       (target.connectionId !== undefined ? this.#ctx.pool.byId(target.connectionId) : undefined) ??
       this.#ctx.pool.byKey(poolKey(target.protocol, target.address, target.port));
     if (conn !== undefined && conn.flow.protocol === target.protocol) return conn.send(data);
     const dialer = target.protocol === 'tcp' ? this.#tcp : target.protocol === 'tls' ? this.#tls : undefined;
-    if (dialer === undefined) return Promise.reject(sendError(url, new Error('no open connection')));
+    if (dialer === undefined) return Promise.reject(sendError(targetUrl(target), new Error('no open connection')));
     return dialer.connect(target).then((c) => c.send(data));
   }
 
@@ -206,7 +204,9 @@ export class SipTransportLayer implements TransportLayer {
 
   /** The UDP listener of the target's family on `localPort`, else the first of that family, else the first. */
   #udpFor(address: string, localPort: number | undefined): UdpTransport | undefined {
-    const family = isIPv6(address) ? 6 : 4;
+    // Of an IP literal only IPv6 has a colon; a host name (no colon) goes to IPv4 as with
+    // net.isIPv6, whose regex showed in the send path's profile.
+    const family = address.includes(':') ? 6 : 4;
     let sameFamily: UdpTransport | undefined;
     let first: UdpTransport | undefined;
     for (const l of this.#listeners) {
@@ -241,4 +241,9 @@ export class SipTransportLayer implements TransportLayer {
     const [cert, key, ca] = await Promise.all([read(files.cert), read(files.key), read(files.ca)]);
     return { cert, key, ca, rejectUnauthorized: files.rejectUnauthorized };
   }
+}
+
+/** The target as a URL, for an error: not built for every message sent. */
+function targetUrl(target: Target): string {
+  return transportUrl(target.protocol, target.address, target.port);
 }
