@@ -36,7 +36,7 @@ Options:
   --rates LIST         offered rates, calls/s, comma-separated (default ${RATES.join(',')})
   --seconds N          duration of each step (default 10)
   --children N         Kamailio UDP children (default 4)
-  --refine N           after the climb, bisect each maximum N times between its best and failing rates (default 2: to 250 cps)
+  --refine N           after the climb, bisect each maximum N times between its best and failing rates (default 2: from 1000 cps apart to 250)
   --no-ceiling         skip the load generator's own ceiling (uac-rr → uas-rr)
   --max-minutes N      time budget for the whole run; no step starts past it (default 25)
   --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)

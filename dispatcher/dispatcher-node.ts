@@ -133,6 +133,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   const store = opts.store ?? createClusterStore(config.store, cluster.name, log.child({ layer: 'store' }));
   const localCalls = new LocalCalls();
   let pool: SwitchPool | undefined;
+  let overload: OverloadGuard | undefined;
   let liveLimits = (): ClusterLimitsRecord => cluster.limits;
   let phones: PhoneStack | undefined;
   let media: MediaStack | undefined;
@@ -199,6 +200,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     selection: cluster.selection,
     carrierSelection,
     stickyTtlMs: cluster.stickyTtl,
+    // The guard is made further down, with the transport it samples.
+    selfBehind: () => overload?.behind === true,
     logger: log.child({ layer: 'switch-pool' }),
   });
   let registryLoaded = false;
@@ -300,7 +303,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
   });
   // Before the layer: it asks the guard about every new INVITE. Sampling starts below.
   const backlog = new UdpBacklog(transport.listeners().filter((l) => l.protocol === 'udp'));
-  const overload = new OverloadGuard({
+  overload = new OverloadGuard({
     backlog: () => backlog.bytes(),
     highBytes: limits.overloadBacklog,
     log: log.child({ layer: 'overload' }),

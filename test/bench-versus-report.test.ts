@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { StepResult } from '../bench/lib/proxy-sweep.ts';
+import { socketBufferNote } from '../bench/lib/report.ts';
 import { versusChart, versusSection, versusSummary, type VersusReport } from '../bench/lib/versus-report.ts';
-import { fractionRates, refineRate, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
+import { fractionRates, rateStep, refineMaxima, refineRate, type Runner, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
 
 // The side-by-side benchmark's report: what it concludes from the steps it is given (the ratio,
 // the p99 comparison at 50 % of Kamailio's maximum), and that the chart is a well-formed SVG.
@@ -72,15 +73,25 @@ describe('side-by-side benchmark report', () => {
       before: { busyPct: 1, waitedS: 0, quiet: true },
       config: { kamailioChildren: 4, fractions: [0.5], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000, refineSteps: 2, refineGrain: 250 } as VersusReport['config'],
       kamailioVersion: 'kamailio 5.6.3',
-      result,
+      result: {
+        ...result,
+        sipfleet: { ...sipfleet, failedAt: 4000 },
+        kamailio: { ...kamailio, failedAt: 6000, refineNote: 'time budget reached before 5000 cps' },
+      },
       chart: undefined,
       totalSeconds: 100,
       socketBuffers: { rmemMax: 212992, wmemMax: 4194304, raised: ['net.core.wmem_max 212992 → 4194304'] },
     });
-    expect(md).toContain('every socket asks for 4 MiB of receive and send buffer (SIPp `-buff_size`, Kamailio `-b`');
-    // rmem_max could not be raised here: what each socket was granted is the smaller figure.
-    expect(md).toContain('net.core.rmem_max = 212992 and wmem_max = 4194304 bytes (raised by this run: net.core.wmem_max 212992 → 4194304), so each was granted 212992 bytes');
-    expect(md).toContain('then up to 2 bisection steps between its best rate and the one that stopped it refine its maximum to 250 cps');
+    expect(socketBufferNote({ rmemMax: undefined, wmemMax: 4194304, raised: [] })).toContain('each receive buffer was granted an unknown size');
+    expect(md).toContain("every SIP socket asks for a 4 MiB receive buffer (SIPp's `-buff_size`, Kamailio's `-b`, sipfleet's own request) and SIPp for a 4 MiB send buffer too");
+    // rmem_max could not be raised here: receive buffers got the smaller figure, SIPp's send buffer the full one.
+    expect(md).toContain(
+      'net.core.rmem_max = 212992 and wmem_max = 4194304 bytes (raised by this run and left so: net.core.wmem_max 212992 → 4194304), so each receive buffer was granted 212992 bytes and SIPp\'s send buffer 4194304 bytes',
+    );
+    expect(md).toContain('then up to 2 bisection steps between its best rate and the one that stopped it narrow the bracket towards 250 cps');
+    // Each maximum with the rate that failed above it.
+    expect(md).toContain('sipfleet 2000 cps (4000 cps failed), Kamailio 4000 cps (6000 cps failed)');
+    expect(md).toContain('kamailio: time budget reached before 5000 cps');
   });
 
   it('bisects between the best and the failing rate down to the grain', () => {
@@ -101,5 +112,87 @@ describe('side-by-side benchmark report', () => {
     expect(svg.match(/<path /g)).toHaveLength(4);
     expect(svg).toContain('caption &lt;&amp;>');
     expect(svg).not.toMatch(/NaN|undefined/);
+  });
+});
+
+describe('side-by-side sweep: climb and refinement', () => {
+  /** A runner whose steps pass up to `limit` cps (a narrow miss above), with no real processes. */
+  function fakeRunner(limit: number, opts: { flakyAt?: number } = {}): Runner & { rates: number[] } {
+    const rates: number[] = [];
+    let flaky = opts.flakyAt;
+    const r: Runner & { rates: number[] } = {
+      rates,
+      sweep: { target: 'kamailio', address: '127.0.0.1:5060', steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
+      cfg: { seconds: 0, log: () => undefined },
+      run: (rate, attempt) => {
+        rates.push(rate);
+        // A first attempt at `flakyAt` fails narrowly once, then passes.
+        const ok = rate <= limit && !(rate === flaky && attempt === 1);
+        if (rate === flaky && attempt === 2) flaky = undefined;
+        const st = step('kamailio', rate, ok, 4, 100);
+        // Above the limit a clear failure (no retry); a flaky first attempt a narrow one.
+        const pct = ok ? 100 : rate <= limit ? 99.5 : 90;
+        Object.assign(st, { successPct: pct, reasons: ok ? [] : [`success ${pct}% < 99.9%`] });
+        (st as { attempt: number }).attempt = attempt;
+        return Promise.resolve(st);
+      },
+      alive: () => undefined,
+      settle: () => Promise.resolve(),
+      done: false,
+    };
+    return r;
+  }
+
+  async function climb(r: Runner, rates: number[], deadlineMs = Date.now() + 60_000): Promise<void> {
+    for (const rate of rates) {
+      if (!r.done) await rateStep(r, rate, deadlineMs, () => undefined, 'climb');
+    }
+  }
+
+  it('climbs until a rate fails, then bisects between the best and that rate', async () => {
+    const r = fakeRunner(5600);
+    await climb(r, [1000, 2000, 3000, 4000, 5000, 6000, 7000]);
+    expect(r.sweep.best?.rate).toBe(5000);
+    expect(r.sweep.failedAt).toBe(6000);
+    // 6000 clearly short (90 %): no retry; 7000 never tried.
+    expect(r.rates).toEqual([1000, 2000, 3000, 4000, 5000, 6000]);
+    await refineMaxima([r], 2, 250, Date.now() + 60_000, () => undefined);
+    // 5500 passes, 5750 fails: the maximum is 5500, bracketed by 5750.
+    expect(r.rates.slice(6)).toEqual([5500, 5750]);
+    expect(r.sweep.best?.rate).toBe(5500);
+    expect(r.sweep.failedAt).toBe(5750);
+    expect(r.sweep.refineNote).toBeUndefined();
+    expect(r.sweep.stopReason).toBe('6000 cps fell clearly short (success 90% < 99.9%)');
+  });
+
+  it('retries a narrow failure once during refinement and counts the retry', async () => {
+    const r = fakeRunner(6600, { flakyAt: 6500 });
+    await climb(r, [4000, 5000, 6000, 7000]);
+    expect(r.sweep.best?.rate).toBe(6000);
+    expect(r.sweep.failedAt).toBe(7000);
+    await refineMaxima([r], 1, 250, Date.now() + 60_000, () => undefined);
+    // 6500 missed narrowly, was retried and passed.
+    expect(r.rates.slice(4)).toEqual([6500, 6500]);
+    expect(r.sweep.best?.rate).toBe(6500);
+    expect(r.sweep.best?.attempt).toBe(2);
+    expect(r.sweep.failedAt).toBe(7000);
+    // One round was not enough to reach the grain: the report says so.
+    expect(r.sweep.refineNote).toBe('1 refinement steps left a gap wider than 250 cps');
+  });
+
+  it('leaves a maximum that passed every rate alone, and stops refining when the budget is spent', async () => {
+    const top = fakeRunner(10_000);
+    await climb(top, [1000, 2000]);
+    await refineMaxima([top], 2, 250, Date.now() + 60_000, () => undefined);
+    expect(top.rates).toEqual([1000, 2000]);
+    expect(top.sweep.failedAt).toBeUndefined();
+
+    const late = fakeRunner(5600);
+    await climb(late, [5000, 6000]);
+    // A step costs seconds + 5 s of budget: a deadline 1 s away leaves no room.
+    await refineMaxima([late], 2, 250, Date.now() + 1000, () => undefined);
+    expect(late.rates).toEqual([5000, 6000]);
+    expect(late.sweep.refineNote).toBe('time budget reached before 5500 cps');
+    expect(late.sweep.best?.rate).toBe(5000);
   });
 });

@@ -45,6 +45,9 @@ describe('a switch killed under load', () => {
     const detectMs = Date.now() - killedAt;
     // Within interval × fall: the first INVITE it left unanswered for failover.timeout marked it suspect.
     expect(detectMs, 'ms until the dead switch was marked down').toBeLessThanOrEqual(2 * 1_000);
+    // The node was not behind on its input: the timeouts count against the switch.
+    expect(await metric(c, 'sipfleet_switch_timeouts_total{switch="sw1",node_behind="false"}')).toBeGreaterThan(0);
+    expect(await metric(c, 'sipfleet_switch_timeouts_total{switch="sw1",node_behind="true"}')).toBe(0);
     // While down it gets no new INVITE.
     const attemptsDown = await metric(c, 'sipfleet_switch_attempts_total{switch="sw1"}');
     await sleep(2_000);

@@ -27,13 +27,19 @@ export interface BenchReport {
   socketBuffers?: SocketBufferLimits;
 }
 
-/** How big the sweep's socket buffers were, for the notes. */
-export function socketBufferNote(limits: SocketBufferLimits | undefined): string {
+/**
+ * How big the sweep's socket buffers were, for the notes: receive buffers are capped by
+ * net.core.rmem_max, SIPp's send buffer (`-buff_size` sets both) by wmem_max.
+ */
+export function socketBufferNote(limits: SocketBufferLimits | undefined, withKamailio = false): string {
   if (limits === undefined) return 'sockets used the kernel default buffer (SIPp its own 64 KB).';
-  const granted = Math.min(SOCKET_BUFFER_BYTES, limits.rmemMax ?? 0);
+  const mib = SOCKET_BUFFER_BYTES / 2 ** 20;
+  const grant = (max: number | undefined): string => (max === undefined ? 'an unknown size (the limit was unreadable)' : `${Math.min(SOCKET_BUFFER_BYTES, max)} bytes`);
+  const who = withKamailio ? "SIPp's `-buff_size`, Kamailio's `-b`, sipfleet's own request" : "SIPp's `-buff_size`, sipfleet's own request";
   return (
-    `every socket asks for ${SOCKET_BUFFER_BYTES / 2 ** 20} MiB of receive and send buffer (SIPp \`-buff_size\`, Kamailio \`-b\`, sipfleet's own request); ` +
-    `net.core.rmem_max = ${limits.rmemMax ?? '?'} and wmem_max = ${limits.wmemMax ?? '?'} bytes${limits.raised.length > 0 ? ` (raised by this run: ${limits.raised.join(', ')})` : ''}, so each was granted ${granted} bytes (the kernel accounts twice that).`
+    `every SIP socket asks for a ${mib} MiB receive buffer (${who}) and SIPp for a ${mib} MiB send buffer too; ` +
+    `net.core.rmem_max = ${limits.rmemMax ?? '?'} and wmem_max = ${limits.wmemMax ?? '?'} bytes${limits.raised.length > 0 ? ` (raised by this run and left so: ${limits.raised.join(', ')})` : ''}, ` +
+    `so each receive buffer was granted ${grant(limits.rmemMax)} and SIPp's send buffer ${grant(limits.wmemMax)} (the kernel accounts twice the figure).`
   );
 }
 

@@ -46,7 +46,8 @@ export function versusProgressLine(s: StepResult): string {
 function best(t: TargetSweep): string {
   const b = t.best;
   if (b === undefined) return t.steps.length === 0 ? `none (${t.stopReason})` : `below ${t.steps[0].rate} cps`;
-  return `${t.bestIsTopOfList ? '≥ ' : ''}${b.rate} cps`;
+  const failed = t.failedAt === undefined ? '' : ` (${t.failedAt} cps failed)`;
+  return `${t.bestIsTopOfList ? '≥ ' : ''}${b.rate} cps${failed}`;
 }
 
 /** The one-paragraph verdict: both maxima, the ratio, p99 at 50 % of Kamailio's maximum. */
@@ -62,9 +63,15 @@ export function versusSummary(r: VersusResult): string {
     sh !== undefined && kh !== undefined
       ? `At 50 % of Kamailio's maximum (${sh.rate} cps): p99 ${fmt(sh.p99Ms)} ms (sipfleet) vs ${fmt(kh.p99Ms)} ms (Kamailio), ratio ${fmt(p99Ratio, 2)} (SIPp's clock has a 4 ms tick: a Kamailio p99 under one tick counts as 1 ms).`
       : 'No step at 50 % of Kamailio\'s maximum.',
-    `Load generator alone (uac-rr → uas-rr): ${r.ceilingBest === undefined ? 'not run or none' : `${r.ceilingBest.rate} cps`}.`,
+    `Load generator alone (uac-rr → uas-rr): ${r.ceilingBest === undefined ? 'not run or none' : `${r.ceilingAtTop === true ? '≥ ' : ''}${r.ceilingBest.rate} cps`}.`,
   ];
   return parts.join(' ');
+}
+
+/** Where refinement stopped short of its grain, per proxy. */
+function refineNotes(r: VersusResult): string {
+  const notes = [r.kamailio, r.sipfleet].filter((t) => t.refineNote !== undefined).map((t) => `${t.target}: ${t.refineNote ?? ''}`);
+  return notes.length === 0 ? '' : ` — ${notes.join('; ')}`;
 }
 
 function stepRow(label: string, st: StepResult | undefined): string[] {
@@ -122,10 +129,10 @@ export function versusSection(rep: VersusReport): string {
   out.push(`- Node ${m.node}, ${m.sipp}, ${rep.kamailioVersion}`);
   out.push(`- Command: \`${rep.command}\` (${fmt(rep.totalSeconds)} s)`);
   out.push(
-    `- Setup: sipfleet (udp://${c.dispatcherIp}:${c.dispatcherSipPort}, Redis-backed admission at the cluster, carrier and switch levels with caps that never bind, \`LOG_LEVEL=warn\`) and Kamailio (udp://${c.kamailioIp}:${c.kamailioPort}, bench/kamailio/kamailio.cfg, ${c.kamailioChildren} UDP children) both pinned to CPU ${c.dispatcherCpu}, running side by side and loaded in turn; redis-server, the two SIPp \`uas-rr.xml -aa\` switches (${c.switchIps.join(', ')}) and the SIPp \`uac-rr.xml\` caller pinned to CPU ${c.sippCpu}. Both proxies: stateful, Record-Route, round-robin over the two switches with OPTIONS probes every 5 s, a dialog per call. UDP, zero hold time (INVITE/100/180/200/ACK/BYE/200, the ACK and BYE routed through the proxy), ${c.seconds} s per step, \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`. Socket buffers: ${socketBufferNote(rep.socketBuffers)}`,
+    `- Setup: sipfleet (udp://${c.dispatcherIp}:${c.dispatcherSipPort}, Redis-backed admission at the cluster, carrier and switch levels with caps that never bind, \`LOG_LEVEL=warn\`) and Kamailio (udp://${c.kamailioIp}:${c.kamailioPort}, bench/kamailio/kamailio.cfg, ${c.kamailioChildren} UDP children) both pinned to CPU ${c.dispatcherCpu}, running side by side and loaded in turn; redis-server, the two SIPp \`uas-rr.xml -aa\` switches (${c.switchIps.join(', ')}) and the SIPp \`uac-rr.xml\` caller pinned to CPU ${c.sippCpu}. Both proxies: stateful, Record-Route, round-robin over the two switches with OPTIONS probes every 5 s, a dialog per call. UDP, zero hold time (INVITE/100/180/200/ACK/BYE/200, the ACK and BYE routed through the proxy), ${c.seconds} s per step, \`-l rate×2\`, \`-recv_timeout ${c.recvTimeoutMs}\`. Socket buffers: ${socketBufferNote(rep.socketBuffers, true)}`,
   );
   out.push(
-    `- Criterion: ≥ 99.9 % of the calls successful and the achieved rate within 5 % of offered; a failing rate is retried once; each proxy stops at a rate that fails twice in a row or falls clearly short${(c.refineSteps ?? 0) > 0 ? `, then up to ${c.refineSteps} bisection steps between its best rate and the one that stopped it refine its maximum to ${c.refineGrain} cps (the full tables list the steps in the order they ran)` : ''}.`,
+    `- Criterion: ≥ 99.9 % of the calls successful and the achieved rate within 5 % of offered; a failing rate is retried once; each proxy stops at a rate that fails twice in a row or falls clearly short${(c.refineSteps ?? 0) > 0 ? `, then up to ${c.refineSteps} bisection steps between its best rate and the one that stopped it narrow the bracket towards ${c.refineGrain} cps (the full tables list the steps in the order they ran)${refineNotes(r)}` : ''}.`,
   );
   out.push('');
   out.push(`**${versusSummary(r)}**`);

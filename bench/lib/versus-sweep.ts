@@ -67,6 +67,10 @@ export interface TargetSweep {
   stopReason: string;
   /** Steps at fractions of Kamailio's maximum (after the sweep). */
   atFractions: Array<{ fraction: number; step: StepResult }>;
+  /** The lowest rate that failed: the climb's last step, lowered by refinement (none when every rate passed). */
+  failedAt?: number;
+  /** Why refinement stopped before `refineGrain`, when it did (e.g. the time budget). */
+  refineNote?: string;
   exit?: string;
   outputTail?: string;
 }
@@ -77,19 +81,23 @@ export interface VersusResult {
   /** uac-rr → uas-rr with no proxy (both on the SIPp CPU). */
   ceiling: StepResult[];
   ceilingBest: StepResult | undefined;
+  /** The load generator passed every rate tried (or ran out of time): its maximum is at least ceilingBest. */
+  ceilingAtTop?: boolean;
   /** sipfleet's maximum / Kamailio's maximum (NaN when either has none). */
   ratio: number;
 }
 
-interface Runner {
+/** One proxy (or the load generator alone) being swept. */
+export interface Runner {
   sweep: TargetSweep;
-  ctx: StepContext;
+  /** Logs go to `cfg.log`; a step lasts `cfg.seconds`. */
+  cfg: Pick<SweepConfig, 'seconds' | 'log'>;
+  /** Runs one step at `rate` (attempt 1, or 2 for the retry). */
+  run: (rate: number, attempt: number) => Promise<StepResult>;
   alive: () => string | undefined;
   settle: (step: StepResult, deadlineMs: number) => Promise<void>;
   /** Set when this proxy stopped climbing. */
   done: boolean;
-  /** The lowest rate that failed (the climb's last step, then lowered by refinement). */
-  failedAt?: number;
 }
 
 const clearlyShort = (s: StepResult): boolean => s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
@@ -101,9 +109,12 @@ const clearlyShort = (s: StepResult): boolean => s.successPct < 95 || s.achieved
  */
 type StepUse = 'climb' | 'refine' | 'measure';
 
-/** One rate for one proxy: a step, and a retry when it fails narrowly. Returns the last attempt. */
-async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, use: StepUse): Promise<StepResult | undefined> {
-  const stepCostMs = (r.ctx.cfg.seconds + 5) * 1000;
+/**
+ * One rate for one proxy: a step, and a retry when it fails narrowly. Returns the last attempt,
+ * or undefined when the time budget left no room for a first one.
+ */
+export async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, use: StepUse): Promise<StepResult | undefined> {
+  const stepCostMs = (r.cfg.seconds + 5) * 1000;
   const record = use !== 'measure';
   let last: StepResult | undefined;
   for (let attempt = 1; attempt <= 2; attempt++) {
@@ -112,9 +123,11 @@ async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s:
         r.sweep.stopReason = `time budget reached before ${rate} cps`;
         r.done = true;
       }
+      // A narrow failure whose retry found no time still counts against the rate.
+      if (use === 'refine' && last !== undefined) r.sweep.failedAt = Math.min(r.sweep.failedAt ?? rate, rate);
       return last;
     }
-    const step = await runStep(r.ctx, rate, attempt);
+    const step = await r.run(rate, attempt);
     last = step;
     const gone = r.alive();
     if (gone !== undefined) {
@@ -135,12 +148,12 @@ async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s:
       if (use === 'climb') {
         r.sweep.stopReason = clearlyShort(step) ? `${rate} cps fell clearly short (${step.reasons.join('; ')})` : `${rate} cps failed twice in a row (${step.reasons.join('; ')})`;
         r.done = true;
-        r.failedAt = rate;
+        r.sweep.failedAt = rate;
       }
-      if (use === 'refine') r.failedAt = Math.min(r.failedAt ?? rate, rate);
+      if (use === 'refine') r.sweep.failedAt = Math.min(r.sweep.failedAt ?? rate, rate);
       return step;
     }
-    r.ctx.cfg.log(`  ${r.sweep.target} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
+    r.cfg.log(`  ${r.sweep.target} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
   }
   return last;
 }
@@ -155,14 +168,48 @@ export function refineRate(best: number | undefined, failedAt: number | undefine
   return mid > best && mid < failedAt ? mid : undefined;
 }
 
+/**
+ * Refinement after the climb: up to `rounds` bisection steps per runner between its best rate and
+ * the one that stopped it, down to `grain` cps, alternating the runners' order each round as the
+ * climb does. Stops a runner's refinement when the time budget leaves no room for a step.
+ */
+export async function refineMaxima(runners: Runner[], rounds: number, grain: number, deadlineMs: number, onStep: (s: StepResult) => void): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? runners : [...runners].reverse();
+    let any = false;
+    for (const r of order) {
+      if (r.alive() !== undefined || r.sweep.refineNote !== undefined) continue;
+      const rate = refineRate(r.sweep.best?.rate, r.sweep.failedAt, grain);
+      if (rate === undefined) continue;
+      any = true;
+      r.cfg.log(`  ${r.sweep.target}: refining between ${r.sweep.best?.rate ?? '?'} and ${r.sweep.failedAt ?? '?'} cps at ${rate} cps`);
+      const step = await rateStep(r, rate, deadlineMs, onStep, 'refine');
+      if (step === undefined) r.sweep.refineNote = `time budget reached before ${rate} cps`;
+    }
+    if (!any) break;
+  }
+  for (const r of runners) {
+    if (r.sweep.refineNote === undefined && refineRate(r.sweep.best?.rate, r.sweep.failedAt, grain) !== undefined) {
+      r.sweep.refineNote = `${rounds} refinement steps left a gap wider than ${grain} cps`;
+    }
+  }
+}
+
 /** Rates at `fractions` of `max`, rounded to 100 cps (at least 100). */
 export function fractionRates(max: number, fractions: readonly number[]): Array<{ fraction: number; rate: number }> {
   return fractions.map((fraction) => ({ fraction, rate: Math.max(100, Math.round((max * fraction) / 100) * 100) }));
 }
 
 function maxCalls(cfg: VersusConfig): number {
-  // Every rate twice for both proxies, the fraction steps and the probes' short calls.
-  return 2 * cfg.rates.reduce((sum, r) => sum + 2 * Math.round(r * cfg.seconds), 0) + 200_000;
+  // The uas's -m bound; switches[0] takes half of both proxies' calls and all of the ceiling's.
+  // Per rate: both proxies' climb (twice each, with retries) and the ceiling's (twice); then the
+  // refinement steps (up to the top rate, twice, for the proxies and the ceiling), the fraction
+  // steps (twice, both proxies) and the probes' short calls.
+  const top = Math.max(...cfg.rates);
+  const climb = 4 * cfg.rates.reduce((sum, r) => sum + r * cfg.seconds, 0);
+  const refine = 3 * cfg.refineSteps * 2 * top * cfg.seconds;
+  const fractions = 2 * 2 * cfg.fractions.reduce((sum, f) => sum + f * top * cfg.seconds, 0);
+  return Math.ceil(climb + refine + fractions) + 200_000;
 }
 
 export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (s: StepResult) => void): Promise<VersusResult> {
@@ -206,29 +253,33 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     };
     const sockets = Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address]));
     const uasPids = switches.map((s) => s.pid);
+    const sipCtx: StepContext = {
+      cfg,
+      phase: 'sipfleet',
+      target: sipfleetAddr,
+      scenario: UAC_RR,
+      dispatcher: d,
+      http: httpAddr,
+      uasPids,
+      sockets: { dispatcher: sipfleetAddr, ...sockets },
+      cpuTicks: () => sampleProcess(d.pid)?.cpuTicks ?? Number.NaN,
+    };
     const sip: Runner = {
       sweep: { target: 'sipfleet', address: sipfleetAddr, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
-      ctx: {
-        cfg,
-        phase: 'sipfleet',
-        target: sipfleetAddr,
-        scenario: UAC_RR,
-        dispatcher: d,
-        http: httpAddr,
-        uasPids,
-        sockets: { dispatcher: sipfleetAddr, ...sockets },
-        cpuTicks: () => sampleProcess(d.pid)?.cpuTicks ?? Number.NaN,
-      },
+      cfg,
+      run: (rate, attempt) => runStep(sipCtx, rate, attempt),
       alive: () => {
         const st = d.exitStatus();
         return st !== undefined ? `sipfleet exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
       },
-      settle: (step, deadline) => drain(sip.ctx, step, deadline),
+      settle: (step, deadline) => drain(sipCtx, step, deadline),
       done: false,
     };
+    const kamCtx: StepContext = { cfg, phase: 'kamailio', target: k.address, scenario: UAC_RR, uasPids, sockets: { dispatcher: k.address, ...sockets }, cpuTicks: () => kamailioCpuTicks(k.pid), ownPids: () => kamailioPids(k.pid) };
     const kam: Runner = {
       sweep: { target: 'kamailio', address: k.address, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
-      ctx: { cfg, phase: 'kamailio', target: k.address, scenario: UAC_RR, uasPids, sockets: { dispatcher: k.address, ...sockets }, cpuTicks: () => kamailioCpuTicks(k.pid), ownPids: () => kamailioPids(k.pid) },
+      cfg,
+      run: (rate, attempt) => runStep(kamCtx, rate, attempt),
       alive: () => {
         const st = k.exitStatus();
         return st !== undefined ? `kamailio exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
@@ -246,21 +297,8 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
       if (kam.done && sip.done) break;
     }
     // Refinement: the rate list's steps (1000 cps) are 15–20 % of a maximum near 5000 cps, more
-    // than the noise between runs; bisect between each proxy's best rate and the one that
-    // stopped it, down to `refineGrain` cps, alternating the proxies as the climb does.
-    for (let round = 0; round < cfg.refineSteps; round++) {
-      const order = round % 2 === 0 ? [kam, sip] : [sip, kam];
-      let any = false;
-      for (const r of order) {
-        if (r.alive() !== undefined) continue;
-        const rate = refineRate(r.sweep.best?.rate, r.failedAt, cfg.refineGrain);
-        if (rate === undefined) continue;
-        any = true;
-        cfg.log(`  ${r.sweep.target}: refining between ${r.sweep.best?.rate ?? '?'} and ${r.failedAt ?? '?'} cps at ${rate} cps`);
-        await rateStep(r, rate, sweepDeadline, onStep, 'refine');
-      }
-      if (!any) break;
-    }
+    // than the noise between runs: bisect each proxy's maximum down to `refineGrain` cps.
+    await refineMaxima([kam, sip], cfg.refineSteps, cfg.refineGrain, sweepDeadline, onStep);
     const top = cfg.rates[cfg.rates.length - 1];
     for (const r of [sip, kam]) r.sweep.bestIsTopOfList = r.sweep.best !== undefined && r.sweep.best.rate === top;
 
@@ -296,11 +334,13 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     // The load generator alone: uac-rr → one uas-rr, both on the SIPp CPU.
     const ceiling: StepResult[] = [];
     let ceilingBest: StepResult | undefined;
+    let ceilingAtTop = false;
     if (cfg.ceiling) {
       const uas = switches[0];
       const c: Runner = {
         sweep: { target: 'ceiling', address: uas.address, steps: ceiling, best: undefined, bestIsTopOfList: false, stopReason: '', atFractions: [] },
-        ctx: { cfg, phase: 'ceiling', target: uas.address, scenario: UAC_RR, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } },
+        cfg,
+        run: (rate, attempt) => runStep({ cfg, phase: 'ceiling', target: uas.address, scenario: UAC_RR, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } }, rate, attempt),
         alive: () => (uas.exitStatus() === undefined ? undefined : `uas ${uas.address} exited`),
         settle: () => sleep(2000),
         done: false,
@@ -309,15 +349,13 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
         await rateStep(c, rate, deadlineMs, onStep, 'climb');
         if (c.done) break;
       }
-      for (let round = 0; round < cfg.refineSteps; round++) {
-        const rate = refineRate(c.sweep.best?.rate, c.failedAt, cfg.refineGrain);
-        if (rate === undefined || c.alive() !== undefined) break;
-        await rateStep(c, rate, deadlineMs, onStep, 'refine');
-      }
+      await refineMaxima([c], cfg.refineSteps, cfg.refineGrain, deadlineMs, onStep);
+      // Passed every rate: its maximum is above the list, not at its top.
+      ceilingAtTop = c.sweep.best !== undefined && c.sweep.failedAt === undefined && c.sweep.stopReason === '';
       ceilingBest = c.sweep.best;
     }
     const sMax = sip.sweep.best?.rate;
-    return { sipfleet: sip.sweep, kamailio: kam.sweep, ceiling, ceilingBest, ratio: sMax !== undefined && kMax !== undefined ? sMax / kMax : Number.NaN };
+    return { sipfleet: sip.sweep, kamailio: kam.sweep, ceiling, ceilingBest, ceilingAtTop, ratio: sMax !== undefined && kMax !== undefined ? sMax / kMax : Number.NaN };
   } finally {
     await dispatcher?.stop('SIGTERM', 5000);
     await kamailio?.stop();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OverloadGuard, OVERLOAD_LOW_FRACTION, OVERLOAD_SUSTAIN_SAMPLES } from './overload-guard.ts';
+import { OverloadGuard, OVERLOAD_BLAME_WINDOW_MS, OVERLOAD_LOW_FRACTION, OVERLOAD_SUSTAIN_SAMPLES } from './overload-guard.ts';
 
 function samples(g: OverloadGuard, n: number): void {
   for (let i = 0; i < n; i++) g.sample();
@@ -59,5 +59,35 @@ describe('OverloadGuard', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(g.shedding).toBe(true);
     g.stop();
+  });
+
+  it('counts as behind while shedding and for OVERLOAD_BLAME_WINDOW_MS after a backlog at the low mark', () => {
+    let bytes = 0;
+    let now = 1_000;
+    const high = 1_000_000;
+    const g = new OverloadGuard({ backlog: () => bytes, highBytes: high, now: () => now });
+    g.sample();
+    expect(g.behind).toBe(false);
+    // Under the low mark: a normal queue, not behind.
+    bytes = high * OVERLOAD_LOW_FRACTION - 1;
+    g.sample();
+    expect(g.behind).toBe(false);
+    // At the low mark: behind (not shedding: that needs the high mark, sustained).
+    bytes = high * OVERLOAD_LOW_FRACTION;
+    g.sample();
+    expect(g.shedding).toBe(false);
+    expect(g.behind).toBe(true);
+    bytes = 0;
+    now += OVERLOAD_BLAME_WINDOW_MS;
+    g.sample();
+    expect(g.behind).toBe(true);
+    now += 1;
+    expect(g.behind).toBe(false);
+    // Shedding is behind however long ago the last high sample was.
+    bytes = high;
+    samples(g, OVERLOAD_SUSTAIN_SAMPLES);
+    expect(g.shedding).toBe(true);
+    now += 10 * OVERLOAD_BLAME_WINDOW_MS;
+    expect(g.behind).toBe(true);
   });
 });

@@ -20,6 +20,12 @@ export const OVERLOAD_SAMPLE_MS = 50;
 export const OVERLOAD_SUSTAIN_SAMPLES = 3;
 /** Shedding stops below this fraction of the high mark. */
 export const OVERLOAD_LOW_FRACTION = 0.25;
+/**
+ * How long after its input was last behind (a sample at or over the low mark, or shedding) the
+ * node still counts as `behind`: longer than a failover timeout, so a switch whose answer sat in
+ * our own queue is not blamed for it.
+ */
+export const OVERLOAD_BLAME_WINDOW_MS = 5_000;
 
 export interface OverloadGuardOptions {
   /** Bytes queued on the fullest UDP socket now. */
@@ -28,6 +34,8 @@ export interface OverloadGuardOptions {
   readonly highBytes: number;
   readonly intervalMs?: number;
   readonly log?: Logger;
+  /** Monotonic ms (default performance.now): when the backlog was last seen. */
+  readonly now?: () => number;
 }
 
 export class OverloadGuard {
@@ -38,6 +46,8 @@ export class OverloadGuard {
   #timer: NodeJS.Timeout | undefined;
   /** Times shedding started (for the log and metrics). */
   episodes = 0;
+  /** When a sample last found the input behind (at or over the low mark); -Infinity when never. */
+  #behindAt = Number.NEGATIVE_INFINITY;
 
   constructor(o: OverloadGuardOptions) {
     this.#o = o;
@@ -46,6 +56,19 @@ export class OverloadGuard {
   /** True while new calls should be answered 503. */
   get shedding(): boolean {
     return this.#shedding;
+  }
+
+  /**
+   * True while shedding, or within OVERLOAD_BLAME_WINDOW_MS of a sample that found the input
+   * behind: a request to a switch that timed out then may have been answered into our own queue,
+   * so it says nothing about the switch (switch-pool.ts does not mark it suspect).
+   */
+  get behind(): boolean {
+    return this.#shedding || this.#now() - this.#behindAt <= OVERLOAD_BLAME_WINDOW_MS;
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? performance.now();
   }
 
   start(): void {
@@ -66,6 +89,7 @@ export class OverloadGuard {
     const high = this.#o.highBytes;
     if (high <= 0) return;
     const bytes = this.#o.backlog();
+    if (bytes >= high * OVERLOAD_LOW_FRACTION) this.#behindAt = this.#now();
     if (!this.#shedding) {
       this.#over = bytes >= high ? this.#over + 1 : 0;
       if (this.#over < OVERLOAD_SUSTAIN_SAMPLES) return;

@@ -85,6 +85,13 @@ function renderNodeMetrics(node: DispatcherNode): string {
   }
   out += '# HELP sipfleet_switch_attempts_total Requests this node forwarded to the switch (first attempts and failovers)\n# TYPE sipfleet_switch_attempts_total counter\n';
   for (const sw of switches) out += `sipfleet_switch_attempts_total{node="${node.id}",switch="${sw.id}"} ${p.attempts[sw.id] ?? 0}\n`;
+  out += '# HELP sipfleet_switch_timeouts_total Forwarded requests the switch did not answer in time, by whether this node was behind on its input then (those are not held against the switch)\n# TYPE sipfleet_switch_timeouts_total counter\n';
+  for (const sw of switches) {
+    const t = node.pool.traffic(sw.id);
+    const behind = t?.timeoutsWhileBehind ?? 0;
+    out += `sipfleet_switch_timeouts_total{node="${node.id}",switch="${sw.id}",node_behind="false"} ${(t?.timeouts ?? 0) - behind}\n`;
+    out += `sipfleet_switch_timeouts_total{node="${node.id}",switch="${sw.id}",node_behind="true"} ${behind}\n`;
+  }
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
   return out + phoneMetrics(node, labels) + mediaMetrics(node, labels);

@@ -27,7 +27,12 @@ export class LocalIdentity {
       this.#ports.add(l.port);
     }
     for (const a of aliases) this.#hosts.add(a.toLowerCase());
-    this.hostTokens = [...this.#hosts];
+    // The pre-check is a plain substring test: besides the lower-cased hosts, the forms as
+    // configured, which is how our own Via and Record-Route values spell them.
+    const tokens = new Set(this.#hosts);
+    for (const l of listeners) tokens.add(l.advertisedHost);
+    for (const a of aliases) tokens.add(a);
+    this.hostTokens = [...tokens];
   }
 
   isLocalHostPort(host: string, port: number | undefined, defaultPort = 5060): boolean {

@@ -13,7 +13,7 @@ function request(lines: string[]): SipRequest {
   return msg as SipRequest;
 }
 
-function invite(opts: { uri?: string; routes?: string[]; vias?: string[]; proxyRequire?: string } = {}): SipRequest {
+function invite(opts: { uri?: string; routes?: string[]; vias?: string[]; proxyRequire?: string; toTag?: string | null } = {}): SipRequest {
   return request([
     `INVITE ${opts.uri ?? 'sip:+14155550123@192.0.2.10'} SIP/2.0`,
     ...(opts.vias ?? ['SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-1']).map((v) => `Via: ${v}`),
@@ -21,7 +21,7 @@ function invite(opts: { uri?: string; routes?: string[]; vias?: string[]; proxyR
     ...(opts.proxyRequire === undefined ? [] : [`Proxy-Require: ${opts.proxyRequire}`]),
     'Max-Forwards: 70',
     'From: <sip:+12125550199@198.51.100.7>;tag=f1',
-    'To: <sip:+14155550123@192.0.2.10>;tag=t1',
+    `To: <sip:+14155550123@192.0.2.10>${opts.toTag === null ? '' : `;tag=${opts.toTag ?? 't1'}`}`,
     'Call-ID: c1@198.51.100.7',
     'CSeq: 7 INVITE',
     'Content-Length: 0',
@@ -43,6 +43,8 @@ describe('loopHash', () => {
       invite({ routes: ['<sip:a.example;lr>', '<sip:b.example;lr>, <sip:c.example;lr>'] }),
       invite({ proxyRequire: 'foo' }),
       invite({ uri: 'sip:ü@example.com' }),
+      // An initial INVITE: no To tag.
+      invite({ toTag: null }),
     ]) {
       expect(loopHash(req)).toBe(reference(req));
     }
@@ -63,10 +65,20 @@ describe('isLooped', () => {
     const hash = loopHash(plain);
     const ours = (h: string): string => `SIP/2.0/UDP sip.example.net:5060;branch=z9hG4bK-x-${h}`;
     expect(isLooped(invite({ vias: [ours(hash), 'SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK-1'] }), identity, hash)).toBe(true);
+    // On a later Via line (the request went round through others first).
+    expect(isLooped(invite({ vias: ['SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK-1', ours(hash)] }), identity, hash)).toBe(true);
     // Several Vias on one line (comma-separated) are read too.
     expect(isLooped(invite({ vias: [`SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK-1, ${ours(hash)}`] }), identity, hash)).toBe(true);
     expect(isLooped(invite({ vias: [ours('other')] }), identity, hash)).toBe(false);
     expect(isLooped(invite({ vias: [`SIP/2.0/UDP sip.elsewhere.net:5060;branch=z9hG4bK-x-${hash}`] }), identity, hash)).toBe(false);
     expect(isLooped(plain, identity, hash)).toBe(false);
+  });
+
+  it('finds our Via when the advertised host is configured in capitals', () => {
+    const shouting = new LocalIdentity([{ protocol: 'udp', address: '192.0.2.10', port: 5060, advertisedHost: 'SIP.Example.NET' }]);
+    const plain = invite();
+    const hash = loopHash(plain);
+    const ourVia = shouting.viaValue('udp', `z9hG4bK-x-${hash}`);
+    expect(isLooped(invite({ vias: [ourVia, 'SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK-1'] }), shouting, hash)).toBe(true);
   });
 });

@@ -151,4 +151,23 @@ describe('SwitchPool: report', () => {
     expect(p.traffic('sw2')).toMatchObject({ transportErrors: 1 });
     expect(await pick(p, 'a')).toBeUndefined();
   });
+
+  it('does not hold a timeout against the switch while this node is behind on its own input', async () => {
+    const health = new FakeHealth();
+    let behind = true;
+    const p = await pool(new FakeRegistryStore([sw('sw1'), sw('sw2')]), health, { selfBehind: () => behind });
+    const sw1 = { id: 'sw1', target: { protocol: 'udp' as const, address: '192.0.2.1', port: 5060 } };
+    p.report(sw1, { kind: 'timeout' });
+    // Its answer may be waiting in our own socket: counted, not suspected; still selectable.
+    expect(health.suspects).toEqual([]);
+    expect(p.traffic('sw1')).toMatchObject({ timeouts: 1, timeoutsWhileBehind: 1 });
+    expect(await pick(p, 'a')).toBeDefined();
+    // A transport error is the switch's (or the path's) whatever our load.
+    p.report(sw1, { kind: 'transport-error' });
+    expect(health.suspects).toEqual(['sw1']);
+    behind = false;
+    p.report({ ...sw1, id: 'sw2' }, { kind: 'timeout' });
+    expect(health.suspects).toEqual(['sw1', 'sw2']);
+    expect(p.traffic('sw2')).toMatchObject({ timeouts: 1, timeoutsWhileBehind: 0 });
+  });
 });

@@ -52,6 +52,12 @@ export interface SwitchPoolOptions {
   random?: (() => number) | undefined;
   /** Resolves switches given as DNS SRV names; default the process-wide one (system DNS). */
   srv?: SrvResolver | undefined;
+  /**
+   * True while this node is behind on its own input (overload-guard.ts `behind`): a timeout then
+   * is not held against the switch (its answer may be waiting in our socket), or an overloaded
+   * node would take every switch down and turn its overload into an outage. Default: never.
+   */
+  selfBehind?: (() => boolean) | undefined;
   logger: Logger;
 }
 
@@ -59,6 +65,8 @@ export interface SwitchPoolOptions {
 export interface SwitchTraffic {
   responses: number;
   timeouts: number;
+  /** Of those, timeouts while this node was behind on its input: not held against the switch. */
+  timeoutsWhileBehind: number;
   transportErrors: number;
   lastStatus: number | undefined;
   lastLatencyMs: number | undefined;
@@ -85,6 +93,7 @@ export class SwitchPool implements Router {
   readonly #stickyTimeoutMs: number;
   readonly #random: () => number;
   readonly #srv: SrvResolver;
+  readonly #selfBehind: (() => boolean) | undefined;
   readonly #log: Logger;
 
   #switches: readonly SwitchRecord[] = [];
@@ -117,6 +126,7 @@ export class SwitchPool implements Router {
     this.#stickyTimeoutMs = opts.stickyTimeoutMs ?? 250;
     this.#random = opts.random ?? Math.random;
     this.#srv = opts.srv ?? sharedSrvResolver();
+    this.#selfBehind = opts.selfBehind;
     this.#log = opts.logger;
   }
 
@@ -266,6 +276,10 @@ export class SwitchPool implements Router {
         return;
       case 'timeout':
         t.timeouts++;
+        if (this.#selfBehind?.() === true) {
+          t.timeoutsWhileBehind++;
+          return;
+        }
         this.#health.markSuspect(candidate.id);
         return;
       case 'transport-error':
@@ -415,7 +429,7 @@ export class SwitchPool implements Router {
     if (!this.#byId.has(id)) return undefined;
     let t = this.#traffic.get(id);
     if (t === undefined) {
-      t = { responses: 0, timeouts: 0, transportErrors: 0, lastStatus: undefined, lastLatencyMs: undefined };
+      t = { responses: 0, timeouts: 0, timeoutsWhileBehind: 0, transportErrors: 0, lastStatus: undefined, lastLatencyMs: undefined };
       this.#traffic.set(id, t);
     }
     return t;
