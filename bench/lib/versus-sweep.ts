@@ -6,7 +6,7 @@
  * Processes (all stopped on return, error or signal — see `runBench` in cli.ts):
  *   sipfleet     udp://127.0.0.11:5060, http :9060   taskset -c proxyCpu (1)   Redis store (admission on)
  *   kamailio     udp://127.0.0.12:5060               taskset -c proxyCpu (1)   bench/kamailio/kamailio.cfg
- *   sipp uas ×2  127.0.0.21/22:5060 (uas-rr.xml -aa) taskset -c sippCpu (0)    both proxies' switches
+ *   sipp uas ×2  127.0.0.21/22:5060 (uas-rr.xml -aa) taskset -c sippCpu (0)    both proxies' switches, new before every step
  *   sipp uac     uac-rr.xml, one per step             taskset -c sippCpu (0)
  *
  * Both proxies do the same work per call: stateful (transactions, retransmission absorption),
@@ -231,10 +231,25 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
   let kamailio: RunningKamailio | undefined;
   const uasTimeoutS = Math.ceil((deadlineMs - Date.now()) / 1000) + 120;
   try {
-    for (const ip of cfg.switchIps) {
-      // -aa: the uas answers both proxies' OPTIONS probes with 200 (uas-rr.xml's header).
-      switches.push(await startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa', '-buff_size', String(SOCKET_BUFFER_BYTES)] }));
-    }
+    // -aa: the uas answers both proxies' OPTIONS probes with 200 (uas-rr.xml's header).
+    const startSwitch = (ip: string): Promise<BackgroundSipp> =>
+      startSipp({ scenario: UAS_RR, localIp: ip, localPort: cfg.switchPort, cpu: cfg.sippCpu, calls: maxCalls(cfg), timeoutS: uasTimeoutS, extraArgs: ['-aa', '-buff_size', String(SOCKET_BUFFER_BYTES)] });
+    for (const ip of cfg.switchIps) switches.push(await startSwitch(ip));
+    const uasPids = switches.map((s) => s.pid);
+    /**
+     * New uas processes on the same addresses before every step: a step that failed leaves the
+     * switches with thousands of unfinished calls (waiting for an ACK or BYE that never comes),
+     * and the next step, the other proxy's as often as not, would share the load generator's core
+     * with that backlog (run 8: SIPp at 74 % and 35 000 drops where run 9 had 58 % and none).
+     */
+    const freshSwitches = async (): Promise<void> => {
+      for (const [i, ip] of cfg.switchIps.entries()) {
+        await switches[i].stop('SIGTERM', 3000);
+        await waitForFree('switch', ip, cfg.switchPort, 'udp', 10_000);
+        switches[i] = await startSwitch(ip);
+      }
+      uasPids.splice(0, uasPids.length, ...switches.map((s) => s.pid));
+    };
     dispatcher = await startBenchDispatcher(cfg, configPath);
     kamailio = await startKamailio({
       ip: cfg.kamailioIp,
@@ -252,7 +267,6 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
       return dead === undefined ? undefined : `switch ${dead.address} exited`;
     };
     const sockets = Object.fromEntries(switches.map((s) => [`uas ${s.address}`, s.address]));
-    const uasPids = switches.map((s) => s.pid);
     const sipCtx: StepContext = {
       cfg,
       phase: 'sipfleet',
@@ -267,7 +281,10 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     const sip: Runner = {
       sweep: { target: 'sipfleet', address: sipfleetAddr, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
       cfg,
-      run: (rate, attempt) => runStep(sipCtx, rate, attempt),
+      run: async (rate, attempt) => {
+        await freshSwitches();
+        return runStep(sipCtx, rate, attempt);
+      },
       alive: () => {
         const st = d.exitStatus();
         return st !== undefined ? `sipfleet exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
@@ -279,7 +296,10 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     const kam: Runner = {
       sweep: { target: 'kamailio', address: k.address, steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
       cfg,
-      run: (rate, attempt) => runStep(kamCtx, rate, attempt),
+      run: async (rate, attempt) => {
+        await freshSwitches();
+        return runStep(kamCtx, rate, attempt);
+      },
       alive: () => {
         const st = k.exitStatus();
         return st !== undefined ? `kamailio exited (${st.signal ?? `code ${String(st.code)}`})` : switchDead();
@@ -337,11 +357,16 @@ export async function runVersus(cfg: VersusConfig, deadlineMs: number, onStep: (
     let ceilingAtTop = false;
     if (cfg.ceiling) {
       const uas = switches[0];
+      const ceilingPids = [uas.pid];
       const c: Runner = {
         sweep: { target: 'ceiling', address: uas.address, steps: ceiling, best: undefined, bestIsTopOfList: false, stopReason: '', atFractions: [] },
         cfg,
-        run: (rate, attempt) => runStep({ cfg, phase: 'ceiling', target: uas.address, scenario: UAC_RR, uasPids: [uas.pid], sockets: { [`uas ${uas.address}`]: uas.address } }, rate, attempt),
-        alive: () => (uas.exitStatus() === undefined ? undefined : `uas ${uas.address} exited`),
+        run: async (rate, attempt) => {
+          await freshSwitches();
+          ceilingPids.splice(0, 1, switches[0].pid);
+          return runStep({ cfg, phase: 'ceiling', target: uas.address, scenario: UAC_RR, uasPids: ceilingPids, sockets: { [`uas ${uas.address}`]: uas.address } }, rate, attempt);
+        },
+        alive: () => (switches[0].exitStatus() === undefined ? undefined : `uas ${uas.address} exited`),
         settle: () => sleep(2000),
         done: false,
       };
