@@ -22,7 +22,7 @@ import { versusChart, versusProgressLine, versusSection, versusSummary, VERSUS_T
 import { ensureSocketBufferLimits } from './lib/step-support.ts';
 import { runVersus, type VersusConfig } from './lib/versus-sweep.ts';
 
-const RATES = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000];
+const RATES = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000];
 /** Refinement stops at this gap between a passing and a failing rate, cps (the rates are 1000 apart). */
 const REFINE_GRAIN = 250;
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
