@@ -28,6 +28,22 @@ const kamailio = sweep('kamailio', [step('kamailio', 2000, true, 4, 120), step('
 const sipfleet = sweep('sipfleet', [step('sipfleet', 2000, true, 40, 300), step('sipfleet', 4000, false, 1200, 280)], [{ fraction: 0.5, step: step('sipfleet', 2000, true, 8, 310) }]);
 const result: VersusResult = { sipfleet, kamailio, ceiling: [], ceilingBest: undefined, ratio: 2000 / 4000 };
 
+/** A report of `result` on a test machine, with the fields a test cares about replaced. */
+function report(over: Partial<VersusReport> = {}): VersusReport {
+  return {
+    date: '2026-11-23T12:00:00Z',
+    command: 'npm run bench',
+    machine: { nproc: 2, cpuModel: 'test CPU', kernel: '6.1', node: 'v24', sipp: 'SIPp v3.6.1', loadAvg: [0, 0, 0] },
+    before: { busyPct: 1, waitedS: 0, quiet: true },
+    config: { kamailioChildren: 4, fractions: [0.25, 0.5, 0.75], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000 } as VersusReport['config'],
+    kamailioVersion: 'kamailio 5.6.3',
+    result,
+    chart: undefined,
+    totalSeconds: 100,
+    ...over,
+  };
+}
+
 describe('side-by-side benchmark report', () => {
   it('measures at 25/50/75 % of a maximum, rounded to 100 cps and never below 100', () => {
     expect(fractionRates(6000, [0.25, 0.5, 0.75])).toEqual([
@@ -45,17 +61,7 @@ describe('side-by-side benchmark report', () => {
   });
 
   it('puts both proxies side by side per rate with the CPU-per-call ratio', () => {
-    const md = versusSection({
-      date: '2026-11-23T12:00:00Z',
-      command: 'npm run bench',
-      machine: { nproc: 2, cpuModel: 'test CPU', kernel: '6.1', node: 'v24', sipp: 'SIPp v3.6.1', loadAvg: [0, 0, 0] },
-      before: { busyPct: 1, waitedS: 0, quiet: true },
-      config: { kamailioChildren: 4, fractions: [0.25, 0.5, 0.75], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000 } as VersusReport['config'],
-      kamailioVersion: 'kamailio 5.6.3',
-      result,
-      chart: 'bench/results/x.svg',
-      totalSeconds: 100,
-    });
+    const md = versusSection(report({ chart: 'bench/results/x.svg' }));
     expect(md.startsWith('## sipfleet vs Kamailio (one core each)\n')).toBe(true);
     // 2000 cps: both passed; sipfleet used 300 µs per call against Kamailio's 120.
     expect(md).toContain('| 2000 | 100.00 | 0 / 4 | 120 | 100.00 | 0 / 40 | 300 | 2.50 |');
@@ -66,22 +72,17 @@ describe('side-by-side benchmark report', () => {
   });
 
   it('names the socket buffers every process got and the refinement of the maxima', () => {
-    const md = versusSection({
-      date: '2026-11-23T12:00:00Z',
-      command: 'npm run bench',
-      machine: { nproc: 2, cpuModel: 'test CPU', kernel: '6.1', node: 'v24', sipp: 'SIPp v3.6.1', loadAvg: [0, 0, 0] },
-      before: { busyPct: 1, waitedS: 0, quiet: true },
-      config: { kamailioChildren: 4, fractions: [0.5], dispatcherIp: '127.0.0.11', dispatcherSipPort: 5060, kamailioIp: '127.0.0.12', kamailioPort: 5060, dispatcherCpu: 1, sippCpu: 0, switchIps: ['127.0.0.21'], seconds: 10, recvTimeoutMs: 8000, refineSteps: 2, refineGrain: 250 } as VersusReport['config'],
-      kamailioVersion: 'kamailio 5.6.3',
-      result: {
-        ...result,
-        sipfleet: { ...sipfleet, failedAt: 4000 },
-        kamailio: { ...kamailio, failedAt: 6000, refineNote: 'time budget reached before 5000 cps' },
-      },
-      chart: undefined,
-      totalSeconds: 100,
-      socketBuffers: { rmemMax: 212992, wmemMax: 4194304, raised: ['net.core.wmem_max 212992 → 4194304'] },
-    });
+    const md = versusSection(
+      report({
+        config: { ...report().config, fractions: [0.5], refineSteps: 2, refineGrain: 250 },
+        result: {
+          ...result,
+          sipfleet: { ...sipfleet, failedAt: 4000 },
+          kamailio: { ...kamailio, failedAt: 6000, refineNote: 'time budget reached before 5000 cps' },
+        },
+        socketBuffers: { rmemMax: 212992, wmemMax: 4194304, raised: ['net.core.wmem_max 212992 → 4194304'] },
+      }),
+    );
     expect(socketBufferNote({ rmemMax: undefined, wmemMax: 4194304, raised: [] })).toContain('each receive buffer was granted an unknown size');
     expect(md).toContain("every SIP socket asks for a 4 MiB receive buffer (SIPp's `-buff_size`, Kamailio's `-b`, sipfleet's own request) and SIPp for a 4 MiB send buffer too");
     // rmem_max could not be raised here: receive buffers got the smaller figure, SIPp's send buffer the full one.
