@@ -33,7 +33,7 @@ import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
 import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, processTreeCpuTicks, processTreePids, CLK_TCK } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
-import { head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
+import { clearlyShort, head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 
@@ -309,10 +309,6 @@ export async function drain(ctx: StepContext, step: StepResult, deadlineMs: numb
   }
   step.dispatcher.drainS = Math.round((Date.now() - start) / 100) / 10;
   step.dispatcher.leftAfterDrain = left;
-}
-
-function clearlyShort(s: StepResult): boolean {
-  return s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
 }
 
 async function sweep(

@@ -35,7 +35,7 @@ import { collectGarbage, inspectorUrl } from './inspector-gc.ts';
 import { PhoneFleet, type FillResult } from './phone-fleet.ts';
 import { mainThreadPercent, otherCpuPercent, readUdpCounters, readUdpSocketDrops, reapedChildrenTicks, sampleProcess, snapshotAllProcesses, CLK_TCK, type ProcSample } from './proc-stat.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type StepStats } from './sipp-stats.ts';
-import { head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
+import { clearlyShort, head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 export const SCENARIO = fileURLToPath(new URL('../scenarios/register-auth.xml', import.meta.url));
@@ -421,7 +421,6 @@ export async function runRegisterSweep(cfg: RegistrarBenchConfig, opts: SweepOpt
     let best: RegisterStep | undefined;
     let stopReason = 'all rates done';
     const stepCostMs = (opts.seconds + 10) * 1000;
-    const clearlyShort = (s: RegisterStep): boolean => s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
     outer: for (const rate of opts.rates) {
       for (let attempt = 1; attempt <= 2; attempt++) {
         if (Date.now() + stepCostMs > deadlineMs) {

@@ -65,6 +65,11 @@ export function ensureSocketBufferLimits(log: (line: string) => void): SocketBuf
   return { rmemMax: limit('rmem_max'), wmemMax: limit('wmem_max'), raised };
 }
 
+/** A failed step that no retry would save: under 95 % success or under 80 % of the offered rate. */
+export function clearlyShort(s: { readonly successPct: number; readonly achievedCps: number; readonly rate: number }): boolean {
+  return s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function waitForFree(label: string, ip: string, port: number, kind: 'udp' | 'tcp', timeoutMs: number): Promise<void> {

@@ -32,7 +32,7 @@ import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
 import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
 import { dispatcherYaml, drain, runStep, startBenchDispatcher, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
 import { sampleProcess } from './proc-stat.ts';
-import { SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
+import { clearlyShort, SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
 
 export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
 export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
@@ -99,8 +99,6 @@ export interface Runner {
   /** Set when this proxy stopped climbing. */
   done: boolean;
 }
-
-const clearlyShort = (s: StepResult): boolean => s.successPct < 95 || s.achievedCps < 0.8 * s.rate;
 
 /**
  * How a rate step counts: `climb` (the sweep: recorded, and a failure stops this proxy's climb),

@@ -153,7 +153,6 @@ export class RedisClusterStore implements ClusterStore {
     );
   }
 
-
   get connected(): boolean {
     return this.#conn.connected;
   }
