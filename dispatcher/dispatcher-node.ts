@@ -284,6 +284,10 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       await store.removeMediaSession(session.callId);
     },
   });
+  // The floating IP's UDP listener (the drain hand-off answers a handed call from there once this
+  // node holds the address); `vipHeld` reads the VIP manager made further down.
+  const vipListener = vipConfig === undefined ? undefined : transport.listeners().find((l) => l.protocol === 'udp' && l.address === vipConfig.address);
+  let vipHeld = (): boolean => false;
   const proxy = new ProxyCore({
     identity,
     router: opts.router ?? registry,
@@ -300,6 +304,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     isDraining: () => draining,
     handoff,
     dialogState,
+    floatingIp: vipListener === undefined ? undefined : { listener: vipListener, holds: () => vipHeld() },
   });
   // Before the layer: it asks the guard about every new INVITE. Sampling starts below.
   const backlog = new UdpBacklog(transport.listeners().filter((l) => l.protocol === 'udp'));
@@ -430,6 +435,8 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       clock: opts.clock ?? { now: () => performance.now(), setTimer: systemClock.setTimer },
       logger: vipLog,
     });
+    const manager = vip;
+    vipHeld = () => manager.leader;
     await vip.start();
   }
   log.info(

@@ -28,6 +28,8 @@ export const HANDOFF_TOKEN_TTL_S = 60;
 const PREFIX = 'od-';
 const SIG_BYTES = 12;
 const MAX_TOKEN = 256;
+/** Fifth token field: the request reached the draining node at the floating IP. */
+const FLOATING_IP_MARK = 'f';
 const PROTOCOLS: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
 /** Hand-off tokens: a call's original source, signed with the cluster secret and bound to its Call-ID. */
@@ -45,6 +47,7 @@ export class HandoffTokens {
 
   encode(source: HandoffSource, callId: string, nowS: number): string {
     const fields = [source.protocol, source.address, String(source.port), Math.floor(nowS).toString(36)];
+    if (source.floatingIp === true) fields.push(FLOATING_IP_MARK);
     const payload = Buffer.from(fields.join('|'), 'latin1').toString('base64url');
     return `${PREFIX}${payload}.${this.#sign(payload, callId)}`;
   }
@@ -59,14 +62,15 @@ export class HandoffTokens {
     const expected = Buffer.from(this.#sign(payload, callId), 'base64url');
     if (sig.length !== expected.length || !timingSafeEqual(sig, expected)) return undefined;
     const fields = Buffer.from(payload, 'base64url').toString('latin1').split('|');
-    if (fields.length !== 4) return undefined;
+    if (fields.length !== 4 && !(fields.length === 5 && fields[4] === FLOATING_IP_MARK)) return undefined;
     const [protocol, address, portText, atText] = fields;
     if (!PROTOCOLS.has(protocol) || address === '') return undefined;
     const port = Number(portText);
     if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
     const at = parseInt(atText, 36);
     if (!Number.isFinite(at) || Math.abs(nowS - at) > HANDOFF_TOKEN_TTL_S) return undefined;
-    return { protocol: protocol as HandoffSource['protocol'], address, port };
+    const source = { protocol: protocol as HandoffSource['protocol'], address, port };
+    return fields.length === 5 ? { ...source, floatingIp: true } : source;
   }
 
   #sign(payload: string, callId: string): string {

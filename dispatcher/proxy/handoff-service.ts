@@ -13,6 +13,8 @@ export interface HandoffSource {
   readonly protocol: TransportProtocol;
   readonly address: string;
   readonly port: number;
+  /** It reached the draining node at the floating IP, so the caller expects answers from there. */
+  readonly floatingIp?: boolean;
 }
 
 /**

@@ -35,7 +35,8 @@ import type { Admission, CallEndReason } from '../admission/admission.ts';
 import type { CarrierMatcher } from '../admission/carrier-matcher.ts';
 import type { AttemptOutcome, RouteCandidate, Router, RoutingContext } from '../routing/router.ts';
 import { ownString } from '../transaction/own-copy.ts';
-import type { ServerTransaction } from '../transaction/server-transaction.ts';
+import { InviteServerTransaction, type ServerTransaction } from '../transaction/server-transaction.ts';
+import { serverKeyOf } from '../transaction/transaction-key.ts';
 import { flowTarget, type TransactionLayer } from '../transaction/transaction-layer.ts';
 import type { ServerTransactionUser } from '../transaction/transaction-user.ts';
 import type { Flow, Target } from '../transport/transport.ts';
@@ -108,6 +109,18 @@ export interface ProxyCoreOptions {
    * by a node that is gone (a request naming no next hop but us, for a call it does not hold).
    */
   dialogState?: DialogState | undefined;
+  /**
+   * Behind a floating IP (docs/ha.md): its UDP listener, and whether this node holds the address
+   * now. A call a draining peer handed here is answered straight from the floating IP once this
+   * node holds it (the peer has let go of it by then and could not): see `#bypassHandingPeer`.
+   */
+  floatingIp?: FloatingIp | undefined;
+}
+
+/** See ProxyCoreOptions.floatingIp. */
+export interface FloatingIp {
+  readonly listener: { readonly address: string; readonly port: number };
+  holds(): boolean;
 }
 
 export interface ProxyStats {
@@ -124,8 +137,9 @@ export interface ProxyStats {
 }
 
 export class ProxyCore implements ServerTransactionUser {
-  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'dialogState'>> & {
+  readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'dialogState' | 'floatingIp'>> & {
     dialogState: DialogState | undefined;
+    floatingIp: FloatingIp | undefined;
     carriers: CarrierMatcher | undefined;
     phones: PhoneServices | undefined;
     media: MediaService | undefined;
@@ -162,6 +176,7 @@ export class ProxyCore implements ServerTransactionUser {
       isDraining: undefined,
       handoff: undefined,
       dialogState: undefined,
+      floatingIp: undefined,
       ...opts,
     };
     this.#failoverCodes = new Set(this.#o.failoverCodes);
@@ -239,6 +254,7 @@ export class ProxyCore implements ServerTransactionUser {
       source = { ...txn.flow, protocol: token.protocol, remoteAddress: token.address, remotePort: token.port, connectionId: undefined };
       this.#handedSources.set(txn, source);
       this.#stats.handedIn++;
+      this.#bypassHandingPeer(txn, token);
       if (phones !== undefined && phones.shouldDrop(req, source.remoteAddress)) return txn.abort();
     }
     // Out-of-dialog requests go to the switch pool; a Route set aimed elsewhere would make this
@@ -354,7 +370,10 @@ export class ProxyCore implements ServerTransactionUser {
       return false;
     }
     if (!isSipUri(peer)) return false;
-    const token = handoff.encode({ protocol: flow.protocol, address: flow.remoteAddress, port: flow.remotePort }, req.callId, Date.now() / 1000);
+    // Reached at the floating IP: once the peer holds it, the peer answers from there (`#bypassHandingPeer`).
+    const floatingIp = this.#o.floatingIp !== undefined && flow.localAddress === this.#o.floatingIp.listener.address;
+    const source: HandoffSource = { protocol: flow.protocol, address: flow.remoteAddress, port: flow.remotePort, ...(floatingIp ? { floatingIp } : {}) };
+    const token = handoff.encode(source, req.callId, Date.now() / 1000);
     if (token === undefined) return false;
     // Closing: the caller's retransmission will reach the restarted process.
     if (this.#quiescing) {
@@ -371,6 +390,35 @@ export class ProxyCore implements ServerTransactionUser {
     this.#stats.forwarded++;
     ctx.start({ request: fwd, target });
     return true;
+  }
+
+  /**
+   * A new INVITE a draining peer handed here, which the caller sent over UDP to the floating IP:
+   * the peer is its previous hop, and the caller got 100 Trying from it, from the floating IP. The peer lets go of the address before
+   * this node takes it, and a caller with a provisional does not retransmit (RFC 3261
+   * §17.1.1.2), so an answer that reaches the peer after the move would be lost and the call would
+   * hang. Once this node holds the floating IP, its answers go straight to the caller from there,
+   * without the peer's Via (HopBypass); and the caller's own retransmissions, CANCEL and ACK,
+   * which reach this node then, match the transaction under the key they would have had at the peer.
+   */
+  #bypassHandingPeer(txn: ServerTransaction, token: HandoffSource): void {
+    const fip = this.#o.floatingIp;
+    const layer = this.#layer;
+    if (fip === undefined || layer === undefined || token.floatingIp !== true || token.protocol !== 'udp' || !(txn instanceof InviteServerTransaction)) return;
+    const req = txn.request;
+    const hopBranch = req.via.branch;
+    const vias = req.vias();
+    if (hopBranch === undefined || vias.length < 2) return;
+    const flow: Flow = {
+      protocol: 'udp',
+      localAddress: fip.listener.address,
+      localPort: fip.listener.port,
+      remoteAddress: token.address,
+      remotePort: token.port,
+      connectionId: undefined,
+    };
+    txn.bypass = { flow, hopBranch: ownString(hopBranch), active: () => fip.holds() };
+    layer.aliasServer(txn, serverKeyOf(req, vias[1], 'INVITE', flow));
   }
 
   #handoffDone(): void {

@@ -306,3 +306,101 @@ describe('a peer taking a call a draining node handed over', () => {
     expect(sentRequests(h, PEER, 'INVITE')).toHaveLength(0);
   });
 });
+
+describe('a peer that holds the floating IP a handed call reached (the drain hand-off across an address move)', () => {
+  /** As above; the token says the caller sent the INVITE to the floating IP. */
+  const handedOver = (callId = 'call-1@198.51.100.7', floatingIp = true): string =>
+    request({
+      callId,
+      via: `SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK-d1hop, SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1;rport=5071`,
+      maxForwards: 69,
+      extra: [`Route: <sip:${tokens.encode({ ...ORIGINAL, ...(floatingIp ? { floatingIp } : {}) }, callId, Date.now() / 1000)}@192.0.2.100:5060;lr>`],
+    });
+  const CALLER = { address: ORIGINAL.address, port: ORIGINAL.port };
+  const CALLER_FLOW: FlowOptions = { protocol: 'udp', remoteAddress: ORIGINAL.address, remotePort: ORIGINAL.port };
+  /** The carrier's own requests for its INVITE (its Via, its source): CANCEL, the ACK for a non-2xx. */
+  const fromCaller = (method: string): string =>
+    request({ method, viaHost: '198.51.100.7:5071', branch: 'z9hG4bK-c1', cseqMethod: method, ...(method === 'ACK' ? { toTag: 'sw-tag' } : {}) });
+  const harness = async (holds: { now: boolean }) =>
+    proxyHarness({ carriers, handoff: await handoff(), floatingIp: { listener: { address: '192.0.2.100', port: 5060 }, holds: () => holds.now } });
+
+  it('answers through the draining node until it holds the address, then straight to the caller from it, without the hop Via', async () => {
+    const holds = { now: false };
+    const h = await harness(holds);
+    h.transport.inject(handedOver(), DRAINING_NODE);
+    await settle();
+    const [rec] = sentRequests(h, SW1, 'INVITE');
+    switchAnswers(h, rec, 180, 'Ringing');
+    expect(statusesTo(h, { address: DRAINING_NODE.remoteAddress })).toEqual([100, 180]);
+    // The draining node let go of the address and this node took it: the 200 cannot go through it.
+    holds.now = true;
+    const ok = switchAnswers(h, rec, 200, 'OK', { headers: [['Record-Route', '<sip:192.0.2.100:5060;lr>']] });
+    const direct = sentResponses(h, CALLER);
+    expect(direct.map((s) => s.text.slice(0, 14))).toEqual(['SIP/2.0 200 OK']);
+    expect(direct[0].target).toMatchObject({ protocol: 'udp', address: ORIGINAL.address, port: ORIGINAL.port, localPort: 5060 });
+    const res = parseResponse(direct[0]);
+    expect(res.getAll('via')).toEqual(['SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1;rport=5071']);
+    expect(statusesTo(h, { address: DRAINING_NODE.remoteAddress })).toEqual([100, 180]);
+    // The switch's 2xx retransmission takes the same way (RFC 6026 Accepted).
+    h.transport.inject(ok, { protocol: 'udp', remoteAddress: SW1.address, remotePort: SW1.port });
+    await settle();
+    expect(statusesTo(h, CALLER)).toEqual([200, 200]);
+  });
+
+  it("matches the caller's own CANCEL and ACK, which reach it straight from the caller after the move", async () => {
+    const holds = { now: true };
+    const h = await harness(holds);
+    h.transport.inject(handedOver(), DRAINING_NODE);
+    await settle();
+    const [rec] = sentRequests(h, SW1, 'INVITE');
+    switchAnswers(h, rec, 180, 'Ringing');
+    // A provisional goes straight to the caller too, and a retransmitted INVITE from it gets it again.
+    expect(statusesTo(h, CALLER)).toEqual([100, 180]);
+    h.transport.inject(fromCaller('INVITE').replace('Via: SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1', 'Via: SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1;rport=5071'), CALLER_FLOW);
+    await settle();
+    expect(statusesTo(h, CALLER)).toEqual([100, 180, 180]);
+    expect(sentRequests(h, SW1, 'INVITE')).toHaveLength(1); // a retransmission, not a second call
+    h.transport.inject(fromCaller('CANCEL'), CALLER_FLOW);
+    await settle();
+    expect(sentRequests(h, SW1, 'CANCEL')).toHaveLength(1);
+    switchAnswers(h, rec, 487, 'Request Terminated');
+    expect(statusesTo(h, CALLER)).toEqual([100, 180, 180, 200, 487]);
+    // The caller's ACK for the 487 confirms the transaction: no Timer G retransmission follows.
+    h.transport.inject(fromCaller('ACK'), CALLER_FLOW);
+    await settle();
+    h.clock.advance(10_000);
+    await settle();
+    expect(statusesTo(h, CALLER)).toEqual([100, 180, 180, 200, 487]);
+    expect(statusesTo(h, { address: DRAINING_NODE.remoteAddress })).toEqual([]);
+    expect(h.layer.stats().serverTransactions).toBeGreaterThan(0);
+  });
+
+  it('keeps answering through the draining node when the caller reached it at its own address, or without the floating IP', async () => {
+    const holds = { now: true };
+    const own = await harness(holds);
+    own.transport.inject(handedOver('call-1@198.51.100.7', false), DRAINING_NODE);
+    await settle();
+    switchAnswers(own, sentRequests(own, SW1, 'INVITE')[0], 200, 'OK');
+    expect(statusesTo(own, { address: DRAINING_NODE.remoteAddress })).toEqual([100, 200]);
+    expect(statusesTo(own, CALLER)).toEqual([]);
+    holds.now = false;
+    const notYet = await harness(holds);
+    notYet.transport.inject(handedOver(), DRAINING_NODE);
+    await settle();
+    switchAnswers(notYet, sentRequests(notYet, SW1, 'INVITE')[0], 486, 'Busy Here');
+    expect(statusesTo(notYet, { address: DRAINING_NODE.remoteAddress })).toEqual([100, 486]);
+    expect(statusesTo(notYet, CALLER)).toEqual([]);
+  });
+
+  it('marks the token of a call it hands off when the call reached it at the floating IP, and only then', async () => {
+    const fip = { listener: { address: '192.0.2.100', port: 5060 }, holds: () => true };
+    for (const [local, marked] of [['192.0.2.100', true], ['192.0.2.55', false]] as const) {
+      const h = proxyHarness({ isDraining: () => true, handoff: await handoff(), floatingIp: fip });
+      h.transport.inject(request({ callId: 'new-1@198.51.100.7' }), { ...CARRIER, localAddress: local });
+      await settle();
+      const fwd = parseRequest(sentRequests(h, PEER, 'INVITE')[0]);
+      const decoded = tokens.decode(tokenUser(fwd), 'new-1@198.51.100.7', Date.now() / 1000);
+      expect(decoded, local).toEqual({ protocol: 'udp', address: '198.51.100.7', port: 5060, ...(marked ? { floatingIp: true } : {}) });
+    }
+  });
+});

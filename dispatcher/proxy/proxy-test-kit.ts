@@ -59,7 +59,7 @@ export interface ProxyHarness<C extends Clock = ManualClock> {
   identity: LocalIdentity;
 }
 
-type HarnessOptions = Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router' | 'dialogState'>>;
+type HarnessOptions = Partial<Pick<ProxyCoreOptions, 'failoverCodes' | 'maxAttempts' | 'retryAfter' | 'carriers' | 'unknownSources' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'router' | 'dialogState' | 'floatingIp'>>;
 
 export function proxyHarness<C extends Clock>(opts: HarnessOptions, clock: C): ProxyHarness<C>;
 export function proxyHarness(opts?: HarnessOptions): ProxyHarness;

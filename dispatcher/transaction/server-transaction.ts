@@ -15,6 +15,22 @@ import { ownBytes, ownString } from './own-copy.ts';
 /** How a server transaction puts bytes on the wire: back along the request's flow. */
 export type ResponseSender = (data: Buffer, flow: Flow) => void;
 
+/**
+ * A previous hop that responses may skip: while `active()`, a response whose top Via is that hop's
+ * (branch `hopBranch`) loses that Via and goes to `flow` instead of back to the hop. Decided per
+ * response, so retransmissions go where their bytes were made for.
+ *
+ * The drain hand-off uses it (proxy-core.ts): the draining node is the previous hop, `flow` is the
+ * caller as seen from the floating IP, and `active` is "this node holds the floating IP". Once the
+ * address has moved here, the draining node can no longer answer the caller from it, and a caller
+ * that got its 100 Trying does not retransmit (RFC 3261 §17.1.1.2), so the answer must leave from here.
+ */
+export interface HopBypass {
+  readonly flow: Flow;
+  readonly hopBranch: string;
+  active(): boolean;
+}
+
 export interface ServerTransaction {
   readonly key: string;
   /**
@@ -92,6 +108,10 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   readonly #timers: TimerValues;
   readonly #send: ResponseSender;
   readonly #reliable: boolean;
+  /** Where `#lastBytes` were sent (the request's flow, or the bypass's). */
+  #lastFlow: Flow;
+  /** See HopBypass; set by the TU on a request a draining peer handed over. */
+  bypass: HopBypass | undefined;
   /** Called when Timer H fires: no ACK for a final response (RFC 3261 §17.2.1). */
   onAckTimeout: (() => void) | undefined;
 
@@ -103,6 +123,19 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     this.#timers = deps.timers;
     this.#send = deps.send;
     this.#reliable = deps.reliable;
+    this.#lastFlow = deps.flow;
+  }
+
+  /** Where `res` goes: back along the request's flow, or past the bypassed hop (its Via removed). */
+  #upstream(res: SipResponse): Flow {
+    const b = this.bypass;
+    if (b === undefined || !b.active()) return this.flow;
+    if (res.via.branch === b.hopBranch) {
+      // Nothing past the hop to answer (the TU only sets a bypass on requests with two Vias).
+      if (res.values('via').length < 2) return this.flow;
+      res.removeFirstValue('via');
+    }
+    return b.flow;
   }
 
   get request(): SipRequest {
@@ -127,9 +160,11 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     if (state === 'terminated' || state === 'completed' || state === 'confirmed') return;
     // RFC 6026 §8.5: in Accepted, only further 2xx responses are passed on.
     if (state === 'accepted' && (res.status < 200 || res.status >= 300)) return;
+    const flow = this.bypass === undefined ? this.flow : this.#upstream(res);
     const bytes = serializeMessage(res);
     this.lastStatus = res.status;
-    this.#send(bytes, this.flow);
+    this.#send(bytes, flow);
+    this.#lastFlow = flow;
     if (res.status < 200) {
       // Proceeding re-sends the latest provisional on a retransmitted INVITE.
       this.#lastResponse = res;
@@ -159,7 +194,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
   #retransmitFinal(interval: number): void {
     this.timer(interval, () => {
-      if (this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.flow);
+      if (this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.#lastFlow);
       this.#retransmitFinal(nextInterval(interval, this.#timers.T2));
     });
   }
@@ -167,7 +202,13 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   receiveRetransmission(): void {
     // Proceeding: resend the latest provisional; Completed: resend the final; Accepted/Confirmed: absorb.
     if ((this.state === 'proceeding' || this.state === 'completed') && this.#lastBytes !== undefined) {
-      this.#send(this.#lastBytes, this.flow);
+      // A provisional sent to a hop that is bypassed now goes out again past it (its object is kept).
+      const last = this.#lastResponse;
+      if (last !== undefined && this.bypass !== undefined && this.#lastFlow !== this.bypass.flow && this.bypass.active()) {
+        this.#lastFlow = this.#upstream(last);
+        this.#lastBytes = serializeMessage(last);
+      }
+      this.#send(this.#lastBytes, this.#lastFlow);
     }
   }
 

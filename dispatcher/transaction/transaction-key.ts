@@ -1,7 +1,7 @@
 /**
  * Transaction matching keys (RFC 3261 §17.1.3 for responses, §17.2.3 for requests).
  */
-import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
+import type { SipRequest, SipResponse, Via } from '../../shared/sip/index.ts';
 import type { Flow } from '../transport/transport.ts';
 import { BRANCH_MAGIC_COOKIE } from '../../shared/sip/index.ts';
 
@@ -20,7 +20,14 @@ export function isRfc3261Branch(branch: string | undefined): branch is string {
  * A third party that copies a branch cannot CANCEL someone else's call or steal its responses.
  */
 export function serverKey(req: SipRequest, method: string, flow: Flow): string {
-  const via = req.via;
+  return serverKeyOf(req, req.via, method, flow);
+}
+
+/**
+ * `serverKey` for the request as it left the element that sent `via` (a Via below the top one)
+ * and arrived over `flow`: the key its own retransmissions, ACK and CANCEL would have.
+ */
+export function serverKeyOf(req: SipRequest, via: Via, method: string, flow: Flow): string {
   const source = flow.protocol === 'udp' ? `${flow.remoteAddress}:${flow.remotePort}` : flow.remoteAddress;
   const sentBy = `${via.host}:${via.port ?? ''}@${source}`;
   if (isRfc3261Branch(via.branch)) return `${via.branch}|${sentBy}|${method}`;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { makeResponse } from '../../shared/sip/index.ts';
 import type { ServerTransaction } from './server-transaction.ts';
+import { serverKeyOf } from './transaction-key.ts';
 import {
   CARRIER,
   headerLines,
@@ -128,6 +129,46 @@ describe('request matching (RFC 3261 §17.2.3)', () => {
     h.transport.clear();
     h.transport.inject(fixture('badbranch'), flow);
     expect(startLines(h.transport.take())).toEqual(['SIP/2.0 200 OK']);
+  });
+});
+
+describe('a second key (aliasServer: a caller reaching the transaction past a bypassed hop)', () => {
+  const HOP = { remoteAddress: '192.0.2.101', remotePort: 5060 };
+  const hopInvite = () =>
+    request({ via: 'SIP/2.0/UDP 192.0.2.101:5060;branch=z9hG4bK-hop, SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-c1', branch: undefined });
+
+  it('matches the retransmission, CANCEL and ACK the caller sends itself, is not counted as a transaction, and goes with it', () => {
+    const h = layerHarness();
+    h.transport.inject(hopInvite(), HOP);
+    const invite = h.tu.requests[0];
+    h.layer.aliasServer(invite, serverKeyOf(invite.request, invite.request.vias()[1], 'INVITE', { ...invite.flow, remoteAddress: '198.51.100.7', remotePort: 5060 }));
+    expect(h.layer.stats().serverTransactions).toBe(1);
+    h.transport.inject(request({ branch: 'z9hG4bK-c1' }), CARRIER);
+    expect(h.tu.requests).toHaveLength(1);
+    expect(h.layer.stats().retransmissionsAbsorbed).toBe(1);
+    h.transport.inject(request({ method: 'CANCEL', branch: 'z9hG4bK-c1' }), CARRIER);
+    expect(h.tu.cancels.map((c) => c.invite)).toEqual([invite]);
+    reply(h.tu.cancels[0].txn, 200, 'OK');
+    reply(invite, 487, 'Request Terminated');
+    h.transport.inject(request({ method: 'ACK', branch: 'z9hG4bK-c1', toTag: invite.localTag }), CARRIER);
+    expect(invite.state).toBe('confirmed');
+    expect(h.tu.strayAcks).toHaveLength(0);
+    // Timer I ends it (and the CANCEL's Timer J its own): both keys are gone, a new request is new.
+    h.clock.advance(40_000);
+    expect(h.layer.stats().serverTransactions).toBe(0);
+    h.transport.inject(request({ branch: 'z9hG4bK-c1' }), CARRIER);
+    expect(h.tu.requests).toHaveLength(2);
+  });
+
+  it('leaves a key another transaction holds to it', () => {
+    const h = layerHarness();
+    h.transport.inject(request({ branch: 'z9hG4bK-c1' }), CARRIER);
+    h.transport.inject(hopInvite(), HOP);
+    const [direct, handed] = h.tu.requests;
+    h.layer.aliasServer(handed, serverKeyOf(handed.request, handed.request.vias()[1], 'INVITE', { ...handed.flow, remoteAddress: '198.51.100.7', remotePort: 5060 }));
+    h.transport.inject(request({ method: 'CANCEL', branch: 'z9hG4bK-c1' }), CARRIER);
+    expect(h.tu.cancels.map((c) => c.invite)).toEqual([direct]);
+    expect(h.layer.stats().serverTransactions).toBe(3);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ExpiryLanes } from './expiry-lanes.ts';
+import { ownString } from './own-copy.ts';
 import { InviteClientTransaction, NonInviteClientTransaction, type ClientTransaction } from './client-transaction.ts';
 import {
   InviteServerTransaction,
@@ -75,6 +76,8 @@ export class TransactionLayer implements TransportDelegate {
   /** The wait timers of finished transactions, one FIFO per duration (expiry-lanes.ts). */
   readonly #lanes: ExpiryLanes;
   readonly #servers = new Map<string, ServerTransaction & { abort(): void }>();
+  /** Second keys of some server transactions (`aliasServer`), also entries of `#servers`. */
+  readonly #aliases = new Map<ServerTransaction, string>();
   readonly #clients = new Map<string, ClientTransaction>();
   readonly #stats: TransactionStats = {
     serverTransactions: 0,
@@ -93,6 +96,11 @@ export class TransactionLayer implements TransportDelegate {
   readonly #sendRequest = (data: Buffer, t: Target): Promise<void> => this.#transport.send(data, t);
   readonly #serverTerminated = (txn: ServerTransaction): void => {
     this.#servers.delete(txn.key);
+    const alias = this.#aliases.get(txn);
+    if (alias !== undefined) {
+      this.#aliases.delete(txn);
+      if (this.#servers.get(alias) === txn) this.#servers.delete(alias);
+    }
     this.#user.onServerTransactionTerminated?.(txn);
   };
   readonly #clientTerminated = (txn: ClientTransaction): void => {
@@ -119,7 +127,21 @@ export class TransactionLayer implements TransportDelegate {
   }
 
   stats(): TransactionStats {
-    return { ...this.#stats, serverTransactions: this.#servers.size, clientTransactions: this.#clients.size };
+    return { ...this.#stats, serverTransactions: this.#servers.size - this.#aliases.size, clientTransactions: this.#clients.size };
+  }
+
+  /**
+   * Also match `txn` under `key` until it ends: requests that reach this node another way than its
+   * own, e.g. a caller's INVITE retransmission, ACK or CANCEL arriving straight from the caller
+   * once a hand-off's previous hop is bypassed (server-transaction.ts, HopBypass). A key already
+   * taken is left to its transaction. One alias per transaction.
+   */
+  aliasServer(txn: ServerTransaction, key: string): void {
+    const own = this.#servers.get(txn.key);
+    if (own !== txn || this.#aliases.has(txn) || this.#servers.has(key)) return;
+    const flat = ownString(key); // it embeds the branch, a slice of the request's text
+    this.#servers.set(flat, own);
+    this.#aliases.set(txn, flat);
   }
 
   // ---- inbound ----
@@ -174,7 +196,7 @@ export class TransactionLayer implements TransportDelegate {
       existing.receiveRetransmission();
       return;
     }
-    if (this.#servers.size + this.#clients.size >= this.#max) {
+    if (this.#servers.size - this.#aliases.size + this.#clients.size >= this.#max) {
       this.#stats.rejectedTableFull++;
       this.#sendOverloaded(req, flow);
       return;
