@@ -65,9 +65,14 @@ describe('CPS window', () => {
         arrivals.sort((a, b) => a - b);
         const admitted = run(arrivals, cps, 0);
         expect(maxInWindow(admitted, 1_000_000)).toBeLessThanOrEqual(cps);
-        // A slot is reused one second after its last use plus the wait for the next arrival (a few
-        // ms at these rates): ≥ 95%. Standard GCRA (τ = burst·T) admits about 85% here.
-        expect(admitted.length).toBeGreaterThanOrEqual(Math.floor(cps * 10 * 0.95));
+        // A slot is reused one second after its last use plus the wait for the next arrival. Each
+        // caller's gap is under 2T (T = 1/cps s, jitter within its period), so that wait is under 2T
+        // and the first use comes within 2T: each of the cps slots is used at least
+        // (10 - 2T) / (1 + 2T) times in 10 s. That is 95% of the rate at 40 CPS and 69% at 5 CPS
+        // (where the waits are longest; a fixed 95% failed there for unlucky seeds, 46 < 47).
+        // Standard GCRA (τ = burst·T) admits about 85% at 40 CPS.
+        const twoT = 2 / cps;
+        expect(admitted.length).toBeGreaterThanOrEqual(Math.floor((cps * (10 - twoT)) / (1 + twoT)));
       }),
       { numRuns: 40 },
     );
