@@ -320,17 +320,22 @@ describe('a peer that holds the floating IP a handed call reached (the drain han
   const CALLER_FLOW: FlowOptions = { protocol: 'udp', remoteAddress: ORIGINAL.address, remotePort: ORIGINAL.port };
   /** The carrier's own requests for its INVITE (its Via, its source): CANCEL, the ACK for a non-2xx. */
   const fromCaller = (method: string): string =>
-    request({ method, viaHost: '198.51.100.7:5071', branch: 'z9hG4bK-c1', cseqMethod: method, ...(method === 'ACK' ? { toTag: 'sw-tag' } : {}) });
+    request({ method, via: 'SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1;rport=5071', cseqMethod: method, ...(method === 'ACK' ? { toTag: 'sw-tag' } : {}) });
   const harness = async (holds: { now: boolean }) =>
     proxyHarness({ carriers, handoff: await handoff(), floatingIp: { listener: { address: '192.0.2.100', port: 5060 }, holds: () => holds.now } });
-
-  it('answers through the draining node until it holds the address, then straight to the caller from it, without the hop Via', async () => {
-    const holds = { now: false };
+  /** A handed call the switch rings (`holds`: whether this node holds the address): the harness and the forwarded INVITE. */
+  async function ringing(holds: { now: boolean }) {
     const h = await harness(holds);
     h.transport.inject(handedOver(), DRAINING_NODE);
     await settle();
     const [rec] = sentRequests(h, SW1, 'INVITE');
     switchAnswers(h, rec, 180, 'Ringing');
+    return { h, rec };
+  }
+
+  it('answers through the draining node until it holds the address, then straight to the caller from it, without the hop Via', async () => {
+    const holds = { now: false };
+    const { h, rec } = await ringing(holds);
     expect(statusesTo(h, { address: DRAINING_NODE.remoteAddress })).toEqual([100, 180]);
     // The draining node let go of the address and this node took it: the 200 cannot go through it.
     holds.now = true;
@@ -348,15 +353,10 @@ describe('a peer that holds the floating IP a handed call reached (the drain han
   });
 
   it("matches the caller's own CANCEL and ACK, which reach it straight from the caller after the move", async () => {
-    const holds = { now: true };
-    const h = await harness(holds);
-    h.transport.inject(handedOver(), DRAINING_NODE);
-    await settle();
-    const [rec] = sentRequests(h, SW1, 'INVITE');
-    switchAnswers(h, rec, 180, 'Ringing');
+    const { h, rec } = await ringing({ now: true });
     // A provisional goes straight to the caller too, and a retransmitted INVITE from it gets it again.
     expect(statusesTo(h, CALLER)).toEqual([100, 180]);
-    h.transport.inject(fromCaller('INVITE').replace('Via: SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1', 'Via: SIP/2.0/UDP 198.51.100.7:5071;branch=z9hG4bK-c1;rport=5071'), CALLER_FLOW);
+    h.transport.inject(fromCaller('INVITE'), CALLER_FLOW);
     await settle();
     expect(statusesTo(h, CALLER)).toEqual([100, 180, 180]);
     expect(sentRequests(h, SW1, 'INVITE')).toHaveLength(1); // a retransmission, not a second call
