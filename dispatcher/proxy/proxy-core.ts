@@ -394,10 +394,10 @@ export class ProxyCore implements ServerTransactionUser {
 
   /**
    * A new INVITE a draining peer handed here, which the caller sent over UDP to the floating IP:
-   * the peer is its previous hop, and the caller got 100 Trying from it, from the floating IP. The peer lets go of the address before
-   * this node takes it, and a caller with a provisional does not retransmit (RFC 3261
-   * §17.1.1.2), so an answer that reaches the peer after the move would be lost and the call would
-   * hang. Once this node holds the floating IP, its answers go straight to the caller from there,
+   * the peer is its previous hop, and the caller got 100 Trying from it, from the floating IP.
+   * The peer lets go of the address before this node takes it, and a caller with a provisional
+   * does not retransmit (RFC 3261 §17.1.1.2), so an answer that reaches the peer after the move
+   * would be lost and the call would hang. Once this node holds the floating IP, its answers go straight to the caller from there,
    * without the peer's Via (HopBypass); and the caller's own retransmissions, CANCEL and ACK,
    * which reach this node then, match the transaction under the key they would have had at the peer.
    */

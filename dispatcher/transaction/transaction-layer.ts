@@ -96,7 +96,8 @@ export class TransactionLayer implements TransportDelegate {
   readonly #sendRequest = (data: Buffer, t: Target): Promise<void> => this.#transport.send(data, t);
   readonly #serverTerminated = (txn: ServerTransaction): void => {
     this.#servers.delete(txn.key);
-    const alias = this.#aliases.get(txn);
+    // Aliases exist only for calls handed over while a peer drains: skip the lookup otherwise.
+    const alias = this.#aliases.size === 0 ? undefined : this.#aliases.get(txn);
     if (alias !== undefined) {
       this.#aliases.delete(txn);
       if (this.#servers.get(alias) === txn) this.#servers.delete(alias);
