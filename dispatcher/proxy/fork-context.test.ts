@@ -406,7 +406,7 @@ describe('ForkContext: CANCEL from upstream (§16.10) and Timer C (§16.8)', () 
     expect(countTo(f, 0, 'CANCEL')).toBe(1);
     expect(isProxyContext(f.ctx)).toBe(true);
     expect(isProxyContext({ cancel() {}, respond() {}, finished: false, cancelled: false })).toBe(false);
-    const rc = new ResponseContext({ layer: f.h.layer, server: f.server, log: logger, failoverCodes: new Set(), retryAfter: 5, hooks: {} });
+    const rc = new ResponseContext({ layer: f.h.layer, log: logger, failoverCodes: new Set(), retryAfter: 5 }, f.server, {});
     expect(isProxyContext(rc)).toBe(true);
   });
 

@@ -52,7 +52,7 @@ import type { Binding } from '../../shared/registrar-store/registrar-store.ts';
 import { ForkContext } from './fork-context.ts';
 import { isProxyContext } from './proxy-context.ts';
 import { isLooped, loopHash } from './loop-detection.ts';
-import { branchWithLoopHash, ResponseContext, type BranchPlan, type ResponseContextHooks } from './response-context.ts';
+import { branchWithLoopHash, ResponseContext, type BranchPlan, type ResponseContextEnv, type ResponseContextHooks } from './response-context.ts';
 import { resolveUriTarget, uriProtocol } from './route-target.ts';
 import { PhoneFlowTokens } from '../registrar/owner-hop.ts';
 import type { HandoffService, HandoffSource } from './handoff-service.ts';
@@ -147,6 +147,8 @@ export class ProxyCore implements ServerTransactionUser {
     handoff: HandoffService | undefined;
   };
   readonly #failoverCodes: ReadonlySet<number>;
+  /** Shared by every response context of this core (made on first use: it needs `#countLocalReply`). */
+  #contextEnv: ResponseContextEnv | undefined;
   #layer: TransactionLayer | undefined;
   readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {}, handedOff: 0, handedIn: 0 };
   /** Requests handed here by a draining peer: the source their token names (see `#sourceOf`). */
@@ -430,6 +432,8 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   #reply(txn: ServerTransaction, status: number, reason: string, headers: ReadonlyArray<readonly [string, string]> = [], toTag = txn.localTag): void {
+    // Already answered (an error after the final): nothing more to say, and the request is released.
+    if (txn.finalSent) return;
     this.#stats.localReplies[status] = (this.#stats.localReplies[status] ?? 0) + 1;
     txn.respond(makeResponse(txn.request, status, reason, { toTag, headers }));
   }
@@ -832,16 +836,15 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   #context(txn: ServerTransaction, hooks: ResponseContextHooks): ResponseContext {
-    const ctx = new ResponseContext({
+    this.#contextEnv ??= {
       layer: this.#tl,
-      server: txn,
       log: this.#o.logger,
       failoverCodes: this.#failoverCodes,
       retryAfter: this.#o.retryAfter,
       noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
       onLocalReply: this.#countLocalReply,
-      hooks,
-    });
+    };
+    const ctx = new ResponseContext(this.#contextEnv, txn, hooks);
     txn.context = ctx;
     return ctx;
   }

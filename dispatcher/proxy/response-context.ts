@@ -44,9 +44,13 @@ export interface ResponseContextHooks {
   report?(candidate: RouteCandidate, outcome: AttemptOutcome): void;
 }
 
-export interface ResponseContextOptions {
+/**
+ * What every response context of a proxy core shares: made once per core, not per context, so
+ * that a context kept for its transactions' 32 s (see `#shed`) holds one reference to it rather
+ * than a copy of its fields.
+ */
+export interface ResponseContextEnv {
   layer: TransactionLayer;
-  server: ServerTransaction;
   log: Logger;
   failoverCodes: ReadonlySet<number>;
   /** Retry-After (seconds) on our own 503 when failover found nothing. */
@@ -58,8 +62,10 @@ export interface ResponseContextOptions {
   noResponseTimeoutMs?: number | undefined;
   /** Told of every response this context makes itself (for the node's counters). */
   onLocalReply?: ((status: number) => void) | undefined;
-  hooks: ResponseContextHooks;
 }
+
+/** The hooks of a finished context that has none left to call (see `ResponseContext.#shed`). */
+const NO_HOOKS: ResponseContextHooks = Object.freeze({});
 
 /**
  * One branch of the context, and the user of its client transaction: the transaction calls
@@ -109,8 +115,9 @@ interface BranchEvents {
 }
 
 export class ResponseContext implements ProxyContext, BranchEvents {
-  readonly #o: ResponseContextOptions;
-  /** `#o.hooks` until finished, then only those a 2xx retransmission still calls (see `#shed`). */
+  readonly #o: ResponseContextEnv;
+  readonly #server: ServerTransaction;
+  /** The hooks given until finished, then only those a 2xx retransmission still calls (see `#shed`). */
   #hooks: ResponseContextHooks;
   #branch: Branch | undefined;
   #cancelled = false;
@@ -121,15 +128,17 @@ export class ResponseContext implements ProxyContext, BranchEvents {
   #rewrite: ResponseContextHooks['rewrite'];
   #sending: Promise<void> | undefined;
 
-  constructor(opts: ResponseContextOptions) {
-    this.#o = { ...opts, hooks: {} };
-    this.#hooks = opts.hooks;
-    this.#rewrite = opts.hooks.rewrite;
+  constructor(env: ResponseContextEnv, server: ServerTransaction, hooks: ResponseContextHooks) {
+    this.#o = env;
+    this.#server = server;
+    this.#hooks = hooks;
+    this.#rewrite = hooks.rewrite;
   }
 
   /**
    * Memory: an INVITE's context lives as long as its server and client transactions (32 s after
-   * the 2xx, RFC 6026 Timers L/M), a non-INVITE's as long as its server transaction (Timer J).
+   * the 2xx, RFC 6026 Timers L/M); a non-INVITE's goes with its final response (its server
+   * transaction lets go of its context then, and its client transaction of its user).
    * Once finished, the only work left is relaying 2xx retransmissions of the INVITE (RFC 6026
    * §8.4, §16.7 step 5): that needs the branch's candidate (report), `on2xx`, `report` and the
    * server transaction. The failover and final hooks (whose closures hold the dispatch scope:
@@ -139,7 +148,17 @@ export class ResponseContext implements ProxyContext, BranchEvents {
    */
   #shed(): void {
     const h = this.#hooks;
-    this.#hooks = { ...(h.on2xx === undefined ? {} : { on2xx: h.on2xx }), ...(h.report === undefined ? {} : { report: h.report }) };
+    // Only an INVITE sees 2xx retransmissions; a non-INVITE's context is never called again.
+    if (!this.#server.isInvite) {
+      this.#hooks = NO_HOOKS;
+      this.#rewrite = undefined;
+    } else if (h.on2xx === undefined && h.report === undefined) this.#hooks = NO_HOOKS;
+    else if (h.nextBranch !== undefined || h.onFinal !== undefined || h.rewrite !== undefined) {
+      const kept: ResponseContextHooks = {};
+      if (h.on2xx !== undefined) kept.on2xx = h.on2xx;
+      if (h.report !== undefined) kept.report = h.report;
+      this.#hooks = kept;
+    }
     const b = this.#branch;
     // A branch still in flight (a local reply while it runs) keeps what Timer C and CANCEL need.
     if (b !== undefined && b.done) {
@@ -184,10 +203,10 @@ export class ResponseContext implements ProxyContext, BranchEvents {
     if (this.#finished) return;
     this.#finished = true;
     this.#o.onLocalReply?.(status);
-    const res = makeResponse(this.#o.server.request, status, reason, { toTag: this.#o.server.localTag, headers });
+    const res = makeResponse(this.#server.request, status, reason, { toTag: this.#server.localTag, headers });
     this.#hooks.onFinal?.(res, false);
     this.#shed();
-    this.#o.server.respond(res);
+    this.#server.respond(res);
   }
 
   /** CANCEL arrived for our INVITE (RFC 3261 §16.10). */
@@ -334,12 +353,12 @@ export class ResponseContext implements ProxyContext, BranchEvents {
     res.removeFirstValue('via');
     if (!res.has('via')) return; // it was addressed to us; nothing upstream
     const rewrite = this.#rewrite;
-    if (rewrite === undefined) return this.#o.server.respond(res);
+    if (rewrite === undefined) return this.#server.respond(res);
     // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
     this.#sending = (this.#sending ?? Promise.resolve())
       .then(() => rewrite(res))
       .catch((err: unknown) => this.#o.log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
-      .then(() => this.#o.server.respond(res));
+      .then(() => this.#server.respond(res));
   }
 
   /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */

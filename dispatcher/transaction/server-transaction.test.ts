@@ -283,4 +283,20 @@ describe('what a finished server transaction keeps (memory)', () => {
       expect(t.finalSent).toBe(true);
     }
   });
+
+  it("the TU's context is kept through provisionals and let go at the final, of either kind", () => {
+    const h = layerHarness();
+    h.transport.inject(request({ branch: 'z9hG4bK-mem4' }), CARRIER);
+    h.transport.inject(request({ method: 'BYE', branch: 'z9hG4bK-mem5', toTag: 'tt' }), CARRIER);
+    h.transport.inject(request({ branch: 'z9hG4bK-mem6' }), CARRIER);
+    const [inv, bye, busy] = h.tu.requests;
+    for (const t of [inv, bye, busy]) t.context = { tu: 'context' };
+    reply(inv, 180, 'Ringing');
+    expect(inv.context).toEqual({ tu: 'context' });
+    reply(inv, 200, 'OK');
+    reply(bye, 200, 'OK');
+    reply(busy, 486, 'Busy Here');
+    expect([inv.state, bye.state, busy.state]).toEqual(['accepted', 'completed', 'completed']);
+    for (const t of [inv, bye, busy]) expect(t.context).toBeUndefined();
+  });
 });

@@ -56,7 +56,11 @@ export interface ServerTransaction {
   receiveRetransmission(): void;
   /** End without any response (a silently dropped request, or shutdown). */
   abort(): void;
-  /** Arbitrary per-transaction data for the TU (e.g. its response context). */
+  /**
+   * Arbitrary per-transaction data for the TU (e.g. its response context), until the final response
+   * is sent: then it is let go with the request (what the TU still needs for 2xx retransmissions it
+   * keeps through its client transaction's user).
+   */
   context: unknown;
 }
 
@@ -85,8 +89,9 @@ interface ServerDeps {
  *     bytes only; Confirmed absorbs ACKs: nothing;
  *   - non-INVITE Completed re-sends the final on a retransmitted request: its bytes only.
  * So the transaction drops the parsed request (with it the received datagram and its decoded
- * text, which every header value is sliced from), the response object, and the deps object that
- * carried the request. The key is flattened (see `ownString`): it embeds the branch, a slice of
+ * text, which every header value is sliced from), the response object, the TU's context (a
+ * non-INVITE's response context and branch would otherwise be kept for Timer J), and the deps
+ * object that carried the request. The key is flattened (see `ownString`): it embeds the branch, a slice of
  * the request's decoded text.
  */
 
@@ -171,9 +176,10 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
       this.#lastBytes = bytes;
       return;
     }
-    // Final: the request and response objects are no longer needed (see the note above).
+    // Final: the request, the response object and the TU's context are no longer needed (see the note above).
     this.#request = undefined;
     this.#lastResponse = undefined;
+    this.context = undefined;
     if (res.status < 300) {
       // Accepted never re-sends: a further 2xx comes down from the TU with its own bytes.
       this.#lastBytes = undefined;
@@ -279,6 +285,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
     // Completed re-sends the final's bytes on a retransmitted request; nothing else is needed.
     this.#request = undefined;
     this.#lastResponse = undefined;
+    this.context = undefined;
     this.#lastBytes = ownBytes(this.#lastBytes);
     this.enter('completed');
     this.terminateAfter(this.#timers.J);
