@@ -39,11 +39,20 @@ Options:
   --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu}); a list such as 0,1 spreads its workers
   --workers N          dispatcher node.workers (default 1; more needs --store redis); CPU then counts the workers too
   --cpu-prof DIR       run the dispatcher under \`node --cpu-prof\`, its .cpuprofile written into DIR on exit
+  --node-flags FLAGS   extra flags for the dispatcher's node, space-separated (e.g. "--single-threaded-gc")
   --keep               keep each step's SIPp files (stats CSV, rtt, errors) and print their paths
   --json               print the result as JSON on stdout only (progress goes to stderr)
   --no-write           do not append to BENCHMARKS.md
   -h, --help           show this help
 `;
+
+/** `--node-flags`: node/V8 options only (each starts with `--`), so nothing else reaches the command line. */
+function nodeFlags(text: string): string[] {
+  const flags = text.split(/\s+/).filter((f) => f !== '');
+  const bad = flags.find((f) => !/^--[a-z0-9][a-z0-9-]*(=[^\s]*)?$/i.test(f));
+  if (bad !== undefined) throw new Error(`--node-flags: ${JSON.stringify(bad)} is not a --flag or --flag=value`);
+  return flags;
+}
 
 async function main(argv: string[]): Promise<number> {
   const values = parseBenchArgs(
@@ -60,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
       'sipp-cpu': { type: 'string' },
       'dispatcher-cpu': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'node-flags': { type: 'string' },
       workers: { type: 'string' },
     },
     USAGE,
@@ -96,6 +106,7 @@ async function main(argv: string[]): Promise<number> {
       keepFiles: values.keep === true,
       log: say,
       ...(values['cpu-prof'] === undefined ? {} : { cpuProfDir: values['cpu-prof'] }),
+      ...(values['node-flags'] === undefined ? {} : { nodeFlags: nodeFlags(values['node-flags']) }),
       workers,
       ...(cpuList === undefined ? {} : { dispatcherCpuList: cpuList }),
     };

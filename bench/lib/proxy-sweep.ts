@@ -65,6 +65,8 @@ export interface SweepConfig {
   log: (line: string) => void;
   /** When set, the dispatcher runs with `node --cpu-prof` and writes its profile here on exit. */
   cpuProfDir?: string;
+  /** Extra flags for the dispatcher's `node` (V8 GC flags for an A/B, e.g. `--single-threaded-gc`). */
+  nodeFlags?: readonly string[];
   /** The dispatcher's `node.workers` (needs a redis store); its CPU is then the whole process tree. */
   workers?: number;
   /** `taskset -c` list for the dispatcher instead of `dispatcherCpu` (e.g. `0,1` for workers on both cores). */
@@ -368,7 +370,7 @@ export function startBenchDispatcher(cfg: SweepConfig, configPath: string): Prom
   return startProcess({
     name: 'dispatcher',
     command: taskset,
-    args: ['-c', cfg.dispatcherCpuList ?? String(cfg.dispatcherCpu), process.execPath, ...profile, BIN, 'dispatcher', '--config', configPath],
+    args: ['-c', cfg.dispatcherCpuList ?? String(cfg.dispatcherCpu), process.execPath, ...(cfg.nodeFlags ?? []), ...profile, BIN, 'dispatcher', '--config', configPath],
     env: { LOG_LEVEL: 'warn' },
     readyWhen: () => httpOk(`http://${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}/readyz`),
     readyTimeoutMs: 20_000,
