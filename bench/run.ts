@@ -39,7 +39,7 @@ Options:
   --dispatcher-cpu N   CPU for the dispatcher (default ${DEFAULTS.dispatcherCpu}); a list such as 0,1 spreads its workers
   --workers N          dispatcher node.workers (default 1; more needs --store redis); CPU then counts the workers too
   --cpu-prof DIR       run the dispatcher under \`node --cpu-prof\`, its .cpuprofile written into DIR on exit
-  --node-flags FLAGS   extra flags for the dispatcher's node, space-separated (e.g. "--single-threaded-gc")
+  --node-flags=FLAGS   extra flags for the dispatcher's node, space-separated (e.g. --node-flags="--single-threaded-gc")
   --keep               keep each step's SIPp files (stats CSV, rtt, errors) and print their paths
   --json               print the result as JSON on stdout only (progress goes to stderr)
   --no-write           do not append to BENCHMARKS.md
