@@ -12,6 +12,7 @@ import { forkWorker, WORKER_STARTED } from './cluster/fork-worker.ts';
 import { workerNodeConfig } from './cluster/worker-config.ts';
 import { WorkerSupervisor } from './cluster/worker-supervisor.ts';
 import { startDispatcher } from './dispatcher-node.ts';
+import { tuneGc } from './gc-tuning.ts';
 import { systemClock } from './transaction/clock.ts';
 import type { NodeConfig } from '../shared/config/config-types.ts';
 
@@ -48,6 +49,8 @@ export async function runDispatcherCli(argv: string[], version: string): Promise
     process.stdout.write(DISPATCHER_USAGE);
     return 0;
   }
+  // Before the node allocates its tables (gc-tuning.ts).
+  tuneGc();
   const loaded = loadConfigForCli('dispatcher', values.config, DISPATCHER_USAGE);
   if (typeof loaded === 'number') return loaded;
   let config: NodeConfig = loaded;
