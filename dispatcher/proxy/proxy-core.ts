@@ -147,7 +147,7 @@ export class ProxyCore implements ServerTransactionUser {
     handoff: HandoffService | undefined;
   };
   readonly #failoverCodes: ReadonlySet<number>;
-  /** Shared by every response context of this core (made on first use: it needs `#countLocalReply`). */
+  /** Shared by every response context of this core; made by `bind` (it holds the layer). */
   #contextEnv: ResponseContextEnv | undefined;
   #layer: TransactionLayer | undefined;
   readonly #stats: ProxyStats = { invites: 0, forwarded: 0, unknownSources: 0, localReplies: {}, attempts: {}, handedOff: 0, handedIn: 0 };
@@ -187,6 +187,14 @@ export class ProxyCore implements ServerTransactionUser {
   /** Wire the transaction layer (it is built with this core as its user). */
   bind(layer: TransactionLayer): void {
     this.#layer = layer;
+    this.#contextEnv = {
+      layer,
+      log: this.#o.logger,
+      failoverCodes: this.#failoverCodes,
+      retryAfter: this.#o.retryAfter,
+      noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
+      onLocalReply: this.#countLocalReply,
+    };
   }
 
   get #tl(): TransactionLayer {
@@ -836,15 +844,9 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   #context(txn: ServerTransaction, hooks: ResponseContextHooks): ResponseContext {
-    this.#contextEnv ??= {
-      layer: this.#tl,
-      log: this.#o.logger,
-      failoverCodes: this.#failoverCodes,
-      retryAfter: this.#o.retryAfter,
-      noResponseTimeoutMs: this.#o.noResponseTimeoutMs,
-      onLocalReply: this.#countLocalReply,
-    };
-    const ctx = new ResponseContext(this.#contextEnv, txn, hooks);
+    const env = this.#contextEnv;
+    if (env === undefined) throw new Error('ProxyCore used before bind()');
+    const ctx = new ResponseContext(env, txn, hooks);
     txn.context = ctx;
     return ctx;
   }

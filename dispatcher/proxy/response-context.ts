@@ -153,7 +153,7 @@ export class ResponseContext implements ProxyContext, BranchEvents {
       this.#hooks = NO_HOOKS;
       this.#rewrite = undefined;
     } else if (h.on2xx === undefined && h.report === undefined) this.#hooks = NO_HOOKS;
-    else if (h.nextBranch !== undefined || h.onFinal !== undefined || h.rewrite !== undefined) {
+    else {
       const kept: ResponseContextHooks = {};
       if (h.on2xx !== undefined) kept.on2xx = h.on2xx;
       if (h.report !== undefined) kept.report = h.report;
