@@ -1,5 +1,12 @@
 # sipfleet: one image for every component (dispatcher, switch-sim, ops-api); the compose file picks
-# the sub-command. Node 24 runs the TypeScript sources directly (type stripping): no build step.
+# the sub-command. Node 24 runs the TypeScript sources directly (type stripping); the one compiled
+# part is the dispatcher's batched UDP I/O addon, built in its own stage (it needs gcc).
+FROM node:24-slim AS native
+WORKDIR /build
+COPY scripts/build-native.sh ./scripts/
+COPY dispatcher/transport/native/udp-io.c ./dispatcher/transport/native/
+RUN bash scripts/build-native.sh && rm -rf /var/lib/apt/lists/*
+
 FROM node:24-slim
 
 ENV NODE_ENV=production
@@ -14,6 +21,7 @@ COPY dispatcher ./dispatcher
 COPY switch-sim ./switch-sim
 COPY shared ./shared
 COPY ops-api ./ops-api
+COPY --from=native /build/dispatcher/transport/native/build/udp-io.node ./dispatcher/transport/native/build/udp-io.node
 
 # The image's unprivileged user (uid 1000); SIP ports above 1024 need no capability.
 USER node

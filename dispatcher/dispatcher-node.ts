@@ -128,6 +128,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       },
     },
     logger: log.child({ layer: 'transport' }),
+    udpIo: config.node.udpIo,
   });
   const cluster = config.cluster;
   const store = opts.store ?? createClusterStore(config.store, cluster.name, log.child({ layer: 'store' }));

@@ -7,4 +7,8 @@ cd "$(dirname "$0")/.."
 if ! bash scripts/ensure-system-deps.sh redis-server sipp; then
   echo "start-lab: continuing without them: memory store, one dispatcher, no ops API" >&2
 fi
+# The batched UDP I/O addon; without it the dispatchers run on node:dgram (node.udpIo: auto).
+if ! bash scripts/build-native.sh; then
+  echo "start-lab: continuing without the batched UDP I/O addon (node:dgram)" >&2
+fi
 exec node bin/sipfleet.ts lab "$@"

@@ -19,6 +19,9 @@ fi
 # entry points, vitest and its workers all run on it even when the system node is older.
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+# The dispatcher's batched UDP I/O addon: the suite runs the UDP listeners on it (and on node:dgram).
+bash scripts/build-native.sh </dev/null
+
 npx tsc -p tsconfig.json </dev/null
 
 report_dir="$(mktemp -d)"

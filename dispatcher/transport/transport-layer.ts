@@ -29,7 +29,7 @@ import {
   type TransportLimits,
   type TransportProtocol,
 } from './transport.ts';
-import { UdpTransport } from './udp-transport.ts';
+import { UdpTransport, type UdpIo } from './udp-transport.ts';
 import { WsTransport } from './ws-transport.ts';
 
 export interface ListenerConfig {
@@ -62,6 +62,8 @@ export interface SipTransportLayerOptions {
   limits?: Partial<TransportLimits>;
   delegate: TransportDelegate;
   logger?: Logger;
+  /** The UDP listeners' socket implementation (udp-transport.ts; default `auto`). */
+  udpIo?: UdpIo;
 }
 
 /** Options of `SipTransportLayer.keepalive`. */
@@ -179,7 +181,7 @@ export class SipTransportLayer implements TransportLayer {
     let bound: { address: string; port: number };
     switch (protocol) {
       case 'udp':
-        listener.udp = new UdpTransport(this.#ctx, address, port, reusePort);
+        listener.udp = new UdpTransport(this.#ctx, address, port, reusePort, this.#options.udpIo);
         bound = await listener.udp.listen();
         break;
       case 'tcp':
@@ -195,11 +197,18 @@ export class SipTransportLayer implements TransportLayer {
         break;
     }
     listener.info = this.#info(listener.config, bound.address, bound.port);
-    this.#ctx.logger.info({ url: transportUrl(protocol, bound.address, bound.port) }, 'listening');
+    const url = transportUrl(protocol, bound.address, bound.port);
+    if (listener.udp === undefined) this.#ctx.logger.info({ url }, 'listening');
+    else this.#ctx.logger.info({ url, io: listener.udp.io }, 'listening');
   }
 
   #info(config: ListenerConfig, address: string, port: number): ListenerInfo {
     return Object.freeze({ protocol: config.protocol, address, port, advertisedHost: this.#options.advertise ?? address });
+  }
+
+  /** The socket implementation of each UDP listener, in listener order (udp-transport.ts, UdpIo). */
+  udpIo(): Array<'native' | 'node'> {
+    return this.#listeners.flatMap((l) => (l.udp === undefined ? [] : [l.udp.io]));
   }
 
   /** The UDP listener of the target's family on `localPort`, else the first of that family, else the first. */

@@ -1,6 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeLayers, sipRequest, sipResponse, startLayer, waitUntil } from './transport-test-kit.ts';
+import { closeLayers, sipRequest, sipResponse, startLayer as startAnyLayer, waitUntil } from './transport-test-kit.ts';
+import type { UdpIo } from './udp-transport.ts';
 import type { TransportDelegate } from './transport.ts';
 
 const UDP = { protocol: 'udp' as const, address: '127.0.0.1', port: 0 };
@@ -24,7 +25,16 @@ afterEach(async () => {
   await closeLayers();
 });
 
-describe('UDP transport', () => {
+// Every behaviour holds for both socket implementations (udp-transport.ts, UdpIo): the batched
+// I/O addon (built by scripts/build-native.sh, which npm test runs) and node:dgram.
+describe.each(['native', 'node'] as const)('UDP transport (%s sockets)', (io: UdpIo) => {
+  const startLayer: typeof startAnyLayer = (listeners, options = {}) => startAnyLayer(listeners, { udpIo: io, ...options });
+
+  it(`binds its listeners with ${io} sockets`, async () => {
+    const { layer } = await startLayer([UDP, UDP]);
+    expect(layer.udpIo()).toEqual([io, io]);
+  });
+
   it('delivers a datagram with its flow and replies from the listening port (RFC 3581)', async () => {
     const { layer, recorder, port } = await startLayer([UDP]);
     expect(port).toBeGreaterThan(0);
@@ -65,6 +75,19 @@ describe('UDP transport', () => {
     await waitUntil(() => first.recorder.messages.length + second.recorder.messages.length === 64, 'all 64 delivered');
     expect(first.recorder.messages.length).toBeGreaterThan(0);
     expect(second.recorder.messages.length).toBeGreaterThan(0);
+  });
+
+  it('delivers a burst of datagrams whole, in order, each with its source', async () => {
+    const { recorder, port } = await startLayer([UDP]);
+    const a = await udpClient();
+    const b = await udpClient();
+    // One tick of sends: they wait together in the socket, and the native socket reads them in batches.
+    for (let i = 0; i < 60; i++) (i % 2 === 0 ? a : b).socket.send(sipRequest(`burst-${i}`), port, '127.0.0.1');
+    await waitUntil(() => recorder.messages.length === 60, '60 datagrams');
+    const seen = recorder.messages.map(({ data, flow }) => ({ id: /Call-ID: (\S+)/.exec(data.toString())![1], from: flow.remotePort }));
+    expect(seen.filter((m) => m.from === a.port).map((m) => m.id)).toEqual(Array.from({ length: 30 }, (_, k) => `burst-${2 * k}`));
+    expect(seen.filter((m) => m.from === b.port).map((m) => m.id)).toEqual(Array.from({ length: 30 }, (_, k) => `burst-${2 * k + 1}`));
+    expect(recorder.messages.every(({ data }, i) => data.equals(sipRequest(seen[i].id)))).toBe(true);
   });
 
   it('uses the advertised host in listener info', async () => {

@@ -30,6 +30,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
     },
     warmup: V,
     workers: V,
+    udpIo: S,
     workerPortBase: V,
     vip: { address: S, interface: S, priority: V, rise: V, fall: V, autoReturn: V, leaseTtl: V, checkInterval: V, garp: V },
   },

@@ -121,6 +121,11 @@ export interface NodeSection {
   vip?: VipConfig;
   /** Worker processes sharing the listen sockets (SO_REUSEPORT), each a cluster node of its own; 1 = none. */
   workers: number;
+  /**
+   * UDP socket implementation: `native` the batched I/O addon (recvmmsg, built by scripts/build-native.sh),
+   * `node` node:dgram, `auto` (default) native when built.
+   */
+  udpIo: 'auto' | 'native' | 'node';
   /** Worker k's own UDP port is `workerPortBase + k` (Via, switch-facing Record-Route, internal hop). */
   workerPortBase: number;
   /** Set on a worker's copy of the config only (`workerNodeConfig`): which worker of which node it is. */

@@ -8,6 +8,9 @@ import { checkVipListeners, validateVip } from './validate-vip.ts';
 
 const SECOND = 1000;
 
+/** `node.udpIo`: the UDP listeners' socket implementation (dispatcher/transport/udp-transport.ts). */
+export const UDP_IO_MODES = ['auto', 'native', 'node'] as const;
+
 /** Resolves a file path against `baseDir` and checks it is a readable regular file. */
 function readableFile(f: Fields, key: string, baseDir: string, required: boolean): string | undefined {
   const text = required ? f.str(key) : f.optStr(key);
@@ -67,6 +70,7 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
     limits: validateLimits(f.map('limits')),
     warmup: f.duration('warmup', 10 * SECOND, { min: 0, max: 600 * SECOND }),
     workers: f.int('workers', 1, { min: 1, max: MAX_WORKERS }),
+    udpIo: f.oneOf('udpIo', UDP_IO_MODES, 'auto'),
     workerPortBase: 0,
   };
 
