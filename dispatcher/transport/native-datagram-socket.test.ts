@@ -118,6 +118,22 @@ describe('NativeDatagramSocket', () => {
     expect(errors.map((e) => e.message)).toEqual(['handler failed']);
   });
 
+  it('delivers nothing more of a batch once a handler closed the socket', async () => {
+    const s = scriptedAddon();
+    const got: string[] = [];
+    let socket: NativeDatagramSocket | undefined;
+    socket = await bound(s, (m) => {
+      got.push(m.toString());
+      if (m.toString() === 'close') void socket?.close();
+    });
+    s.deliver([
+      ['a', 5070, 0x0a000001],
+      ['close', 5070, 0x0a000001],
+      ['late', 5070, 0x0a000001],
+    ]);
+    expect(got).toEqual(['a', 'close']);
+  });
+
   it('resolves a host name before sending', async () => {
     const s = scriptedAddon();
     const socket = await bound(s);

@@ -63,8 +63,16 @@ export class NativeDatagramSocket implements DatagramSocket {
 
   bind(): Promise<{ address: string; port: number }> {
     try {
-      this.#handle = this.#addon.open(this.#family, this.#address, this.#port, this.#reusePort, UDP_RECV_BUFFER_BYTES, this.#onRecv, this.#onWritable, this.#meta, this.#bufs, this.#addrs);
-      const [address, port] = this.#addon.localAddress(this.#handle);
+      const handle = this.#addon.open(this.#family, this.#address, this.#port, this.#reusePort, UDP_RECV_BUFFER_BYTES, this.#onRecv, this.#onWritable, this.#meta, this.#bufs, this.#addrs);
+      let address: string;
+      let port: number;
+      try {
+        [address, port] = this.#addon.localAddress(handle);
+      } catch (err) {
+        this.#addon.close(handle);
+        throw err;
+      }
+      this.#handle = handle;
       return Promise.resolve({ address, port });
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -76,6 +84,10 @@ export class NativeDatagramSocket implements DatagramSocket {
     const meta = this.#meta;
     const bufs = this.#bufs;
     for (let i = 0; i < n; i++) {
+      if (this.#handle === undefined) {
+        bufs.fill(undefined); // closed by a handler earlier in this batch: deliver nothing more
+        return;
+      }
       const msg = bufs[i];
       bufs[i] = undefined;
       if (msg === undefined) continue;

@@ -11,8 +11,13 @@
  *
  * Memory safety: the receive buffers are owned here and copied out before JavaScript runs; a send
  * reads the caller's Buffer only during the call. After close() no callback reaches JavaScript:
- * the poll handle is stopped and closed first. The state is freed when both of its owners are
- * done with it: the poll handle (closed) and the JavaScript handle (garbage-collected).
+ * the poll handle is stopped and closed first, and the Node-API references are let go at once
+ * (never from libuv's close callback, which may run after the env is gone). The C state is freed
+ * when both of its owners are done with it: the poll handle (closed) and the JavaScript handle
+ * (garbage-collected).
+ *
+ * Limits: IPv6 link-local peers (fe80::/10 with a zone) are not supported: the zone is neither
+ * reported nor accepted (node:dgram does both); use node.udpIo: node for such a listener.
  *
  * JavaScript side and the contract: native-udp-socket.ts. Build: scripts/build-native.sh.
  */
@@ -44,6 +49,8 @@ typedef struct udp_io {
   int fd;
   int family;
   int closing;
+  /* Inside on_poll's callback scope: its async context is destroyed when the scope is closed. */
+  int in_callback;
   /* Owners of this state: the JavaScript handle (until finalized) and the poll handle (until closed). */
   int refs;
   uv_poll_t poll;
@@ -91,38 +98,66 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   return NULL;
 }
 
-static void release(udp_io *s) {
+static void delete_ref(napi_env env, napi_ref *ref) {
+  if (*ref != NULL) napi_delete_reference(env, *ref);
+  *ref = NULL;
+}
+
+/*
+ * Lets go of what Node-API holds for the socket. Only on the JavaScript thread while the env
+ * lives: from close(), the handle's finalizer (also at env teardown) or a failed open; never from
+ * the poll handle's close callback, which may run after the env is gone.
+ */
+static void drop_js(udp_io *s) {
   napi_env env = s->env;
-  if (s->on_recv != NULL) napi_delete_reference(env, s->on_recv);
-  if (s->on_writable != NULL) napi_delete_reference(env, s->on_writable);
-  if (s->meta_ref != NULL) napi_delete_reference(env, s->meta_ref);
-  if (s->addrs_ref != NULL) napi_delete_reference(env, s->addrs_ref);
-  if (s->bufs_ref != NULL) napi_delete_reference(env, s->bufs_ref);
-  if (s->async_ctx != NULL) napi_async_destroy(env, s->async_ctx);
-  free(s->slots);
-  free(s);
+  if (env == NULL) return;
+  delete_ref(env, &s->on_recv);
+  delete_ref(env, &s->on_writable);
+  delete_ref(env, &s->meta_ref);
+  delete_ref(env, &s->bufs_ref);
+  delete_ref(env, &s->addrs_ref);
+  if (s->async_ctx != NULL && !s->in_callback) {
+    napi_async_destroy(env, s->async_ctx);
+    s->async_ctx = NULL;
+  }
+  if (s->async_ctx == NULL) s->env = NULL;
 }
 
 static void unref(udp_io *s) {
-  if (--s->refs == 0) release(s);
+  if (--s->refs == 0) free(s);
 }
 
-static void on_closed(uv_handle_t *h) { unref((udp_io *)h->data); }
+static void on_closed(uv_handle_t *h) {
+  udp_io *s = h->data;
+  free(s->slots);
+  s->slots = NULL;
+  unref(s);
+}
 
-/* Stops polling, closes the socket; the state goes in the poll handle's close callback. */
+/* Stops polling, closes the socket, lets go of JavaScript; the C state goes when both owners are done. */
 static void shut(udp_io *s) {
   if (s->closing) return;
   s->closing = 1;
   uv_poll_stop(&s->poll);
   close(s->fd);
   s->fd = -1;
+  drop_js(s);
   uv_close((uv_handle_t *)&s->poll, on_closed);
 }
 
-static void set_events(udp_io *s, int events) {
-  if (s->closing || events == s->poll_events) return;
+static int set_events(udp_io *s, int events) {
+  if (s->closing || events == s->poll_events) return 0;
   s->poll_events = events;
-  uv_poll_start(&s->poll, events, on_poll);
+  return uv_poll_start(&s->poll, events, on_poll);
+}
+
+/* An exception a JavaScript callback let escape: reported as uncaught, as Node does for its own callbacks. */
+static void report_exception(napi_env env) {
+  bool pending = false;
+  napi_value exc;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok) {
+    napi_fatal_exception(env, exc);
+  }
 }
 
 /*
@@ -172,8 +207,7 @@ static int read_batch(udp_io *s, napi_value recv_cb, napi_value bufs, napi_value
   napi_get_undefined(env, &undefined);
   if (napi_call_function(env, undefined, recv_cb, 1, argv, &result) != napi_ok) {
     /* The JavaScript side catches its own errors; one escaping here is reported, not swallowed. */
-    napi_value exc;
-    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    report_exception(env);
     return -1;
   }
   return n;
@@ -192,15 +226,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     napi_close_handle_scope(env, scope);
     return;
   }
-  if (status < 0) events = UV_READABLE; /* an error on the socket: a read reports (and clears) it */
+  s->in_callback = 1;
+  /* An error on the socket (POLLERR): libuv has stopped the handle; a read reports (and clears) it. */
+  if (status < 0) events = UV_READABLE;
   if ((events & UV_WRITABLE) && !s->closing) {
     napi_value cb, undefined, result;
     napi_get_reference_value(env, s->on_writable, &cb);
     napi_get_undefined(env, &undefined);
-    if (napi_call_function(env, undefined, cb, 0, NULL, &result) != napi_ok) {
-      napi_value exc;
-      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
-    }
+    if (napi_call_function(env, undefined, cb, 0, NULL, &result) != napi_ok) report_exception(env);
   }
   if ((events & UV_READABLE) && !s->closing) {
     napi_value cb, bufs, addrs;
@@ -213,6 +246,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
   napi_close_callback_scope(env, cscope);
   napi_close_handle_scope(env, scope);
+  s->in_callback = 0;
+  if (s->closing) {
+    drop_js(s); /* a close() from JavaScript inside this callback left the async context to here */
+  } else if (status < 0) {
+    int wanted = s->poll_events;
+    s->poll_events = 0;
+    set_events(s, wanted); /* re-arm the handle libuv stopped */
+  }
 }
 
 static int get_string(napi_env env, napi_value v, char *out, size_t size) {
@@ -249,9 +290,10 @@ static int to_sockaddr(int family, const char *ip, uint32_t port, struct sockadd
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
-  /* Dropped without close(): close now (the GC runs on the loop's thread). */
+  /* Collected, or the env is being torn down, without close(): close now (on the loop's thread). */
   udp_io *s = data;
   if (!s->closing) shut(s);
+  drop_js(s); /* Node runs Node-API finalizers outside callbacks: no on_poll is under way */
   unref(s);
 }
 
@@ -333,12 +375,19 @@ static napi_value Open(napi_env env, napi_callback_info info) {
       napi_async_init(env, NULL, name, &s->async_ctx) != napi_ok || napi_get_uv_event_loop(env, &loop) != napi_ok ||
       uv_poll_init(loop, &s->poll, fd) != 0) {
     close(fd);
-    release(s);
+    drop_js(s);
+    free(s->slots);
+    free(s);
     return throw_last(env, "open");
   }
   s->poll.data = s;
   s->refs = 1; /* the poll handle's */
-  set_events(s, UV_READABLE);
+  int err = set_events(s, UV_READABLE);
+  if (err != 0) {
+    shut(s);
+    napi_throw_error(env, uv_err_name(err), "uv_poll_start failed");
+    return NULL;
+  }
   napi_value handle;
   if (napi_create_external(env, s, finalize, NULL, &handle) != napi_ok) {
     shut(s);
