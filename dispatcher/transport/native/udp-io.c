@@ -406,12 +406,24 @@ static udp_io *unwrap(napi_env env, napi_value v) {
   return p;
 }
 
+/* A call on a handle: its `n` arguments, argv[0] the handle; NULL (a JavaScript exception pending) when not. */
+static udp_io *handle_call(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    throw_last(env, "arguments");
+    return NULL;
+  }
+  if (argc < n) {
+    napi_throw_type_error(env, NULL, "udp-io: too few arguments");
+    return NULL;
+  }
+  return unwrap(env, argv[0]);
+}
+
 /* send(handle, buf, address, port) → bytes sent, or -errno (EAGAIN: queue and wait for writable). */
 static napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_io *s = unwrap(env, argv[0]);
+  udp_io *s = handle_call(env, info, 4, argv);
   if (s == NULL) return NULL;
   napi_value out;
   if (s->closing) {
@@ -439,10 +451,8 @@ static napi_value Send(napi_env env, napi_callback_info info) {
 
 /* watchWritable(handle, on): call onWritable once the socket can take a datagram again. */
 static napi_value WatchWritable(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_io *s = unwrap(env, argv[0]);
+  udp_io *s = handle_call(env, info, 2, argv);
   if (s == NULL) return NULL;
   bool on;
   CHECK(napi_get_value_bool(env, argv[1], &on));
@@ -452,10 +462,8 @@ static napi_value WatchWritable(napi_env env, napi_callback_info info) {
 
 /* localAddress(handle) → [address, port] (getsockname). */
 static napi_value LocalAddress(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_io *s = unwrap(env, argv[0]);
+  udp_io *s = handle_call(env, info, 1, argv);
   if (s == NULL) return NULL;
   if (s->closing) return throw_errno(env, "getsockname", EBADF);
   struct sockaddr_storage sa;
@@ -483,10 +491,8 @@ static napi_value LocalAddress(napi_env env, napi_callback_info info) {
 
 /* close(handle): no callback reaches JavaScript afterwards; idempotent. */
 static napi_value Close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_io *s = unwrap(env, argv[0]);
+  udp_io *s = handle_call(env, info, 1, argv);
   if (s == NULL) return NULL;
   shut(s);
   return NULL;
