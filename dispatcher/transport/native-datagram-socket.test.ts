@@ -5,6 +5,7 @@
  */
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { ipLiteralFamily } from '../../shared/net/ip-literal.ts';
 import { NativeDatagramSocket, UDP_SEND_QUEUE_MAX } from './native-datagram-socket.ts';
 import type { UdpIoAddon, UdpIoHandle } from './native-udp-io.ts';
 
@@ -18,6 +19,7 @@ function settled(p: Promise<void> | undefined): Promise<void> {
 /** An addon whose sends answer from `results` (then succeed); records sends and writable watching. */
 function scriptedAddon(results: number[] = []) {
   const sent: string[] = [];
+  const sentTo: string[] = [];
   const watching: boolean[] = [];
   let onRecv: (n: number) => void = () => {};
   let onWritable: () => void = () => {};
@@ -33,9 +35,14 @@ function scriptedAddon(results: number[] = []) {
       bufs = b;
       return handle;
     },
-    send: (_h, data) => {
+    send: (_h, data, address) => {
+      // As the addon: what inet_pton cannot read (a host name) is EINVAL.
+      if (ipLiteralFamily(address) === 0) return -constants.errno.EINVAL;
       const r = results.length > 0 ? results.shift()! : data.length;
-      if (r >= 0) sent.push(data.toString());
+      if (r >= 0) {
+        sent.push(data.toString());
+        sentTo.push(address);
+      }
       return r;
     },
     watchWritable: (_h, on) => void watching.push(on),
@@ -49,7 +56,7 @@ function scriptedAddon(results: number[] = []) {
     });
     onRecv(datagrams.length);
   };
-  return { addon, sent, watching, deliver, writable: () => onWritable(), results };
+  return { addon, sent, sentTo, watching, deliver, writable: () => onWritable(), results };
 }
 
 async function bound(s: ReturnType<typeof scriptedAddon>, onDatagram = (_m: Buffer, _a: string, _p: number): void => {}, errors: Error[] = []) {
@@ -139,5 +146,6 @@ describe('NativeDatagramSocket', () => {
     const socket = await bound(s);
     await settled(socket.send(Buffer.from('named'), 'localhost', 5060));
     expect(s.sent).toEqual(['named']);
+    expect(ipLiteralFamily(s.sentTo[0])).toBe(4);
   });
 });

@@ -16,6 +16,7 @@ const RESOLVED = Promise.resolve();
 const EAGAIN = -osConstants.errno.EAGAIN;
 const EWOULDBLOCK = -osConstants.errno.EWOULDBLOCK;
 const EBADF = -osConstants.errno.EBADF;
+const EINVAL = -osConstants.errno.EINVAL;
 const ENOBUFS = -osConstants.errno.ENOBUFS;
 
 interface QueuedSend {
@@ -105,11 +106,15 @@ export class NativeDatagramSocket implements DatagramSocket {
   send(data: Buffer, address: string, port: number): Promise<void> | undefined {
     const handle = this.#handle;
     if (handle === undefined) return Promise.reject(errnoError(EBADF, 'send'));
-    if (ipLiteralFamily(address) === 0) return this.#sendToName(data, address, port);
     if (this.#queue.length === 0) {
+      // The addon parses the address (inet_pton): a host name comes back as EINVAL, and only then
+      // is the address looked at here, off the hot path of IP literals.
       const r = this.#addon.send(handle, data, address, port);
       if (r >= 0) return undefined;
+      if (r === EINVAL && ipLiteralFamily(address) === 0) return this.#sendToName(data, address, port);
       if (r !== EAGAIN && r !== EWOULDBLOCK) return Promise.reject(errnoError(r, 'send'));
+    } else if (ipLiteralFamily(address) === 0) {
+      return this.#sendToName(data, address, port);
     }
     if (this.#queue.length >= UDP_SEND_QUEUE_MAX) return Promise.reject(errnoError(ENOBUFS, 'send'));
     return new Promise((resolve, reject) => {

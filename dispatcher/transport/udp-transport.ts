@@ -15,6 +15,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import type { NodeSection } from '../../shared/config/config-types.ts';
 import { ipLiteralFamily } from '../../shared/net/ip-literal.ts';
 import { UDP_RECV_BUFFER_BYTES, type DatagramHandler, type DatagramSocket } from './datagram-socket.ts';
 import { NativeDatagramSocket } from './native-datagram-socket.ts';
@@ -25,8 +26,8 @@ import type { Flow, Target } from './transport.ts';
 
 export { UDP_RECV_BUFFER_BYTES } from './datagram-socket.ts';
 
-/** Which socket implementation a UDP listener uses (see the file comment). */
-export type UdpIo = 'auto' | 'native' | 'node';
+/** Which socket implementation a UDP listener uses (see the file comment; the config's `node.udpIo`). */
+export type UdpIo = NodeSection['udpIo'];
 
 let warnedFallback = false;
 

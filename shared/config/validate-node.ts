@@ -9,7 +9,7 @@ import { checkVipListeners, validateVip } from './validate-vip.ts';
 const SECOND = 1000;
 
 /** `node.udpIo`: the UDP listeners' socket implementation (dispatcher/transport/udp-transport.ts). */
-export const UDP_IO_MODES = ['auto', 'native', 'node'] as const;
+export const UDP_IO_MODES = ['auto', 'native', 'node'] as const satisfies readonly NodeSection['udpIo'][];
 
 /** Resolves a file path against `baseDir` and checks it is a readable regular file. */
 function readableFile(f: Fields, key: string, baseDir: string, required: boolean): string | undefined {
