@@ -7,13 +7,16 @@
 import type { SipRequest } from '../../shared/sip/index.ts';
 import type { LocalIdentity } from './local-identity.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 const BAR = 0x7c; // '|'
 const COMMA = 0x2c;
 
 function fnvString(h: number, s: string): number {
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
+  for (let i = 0, n = s.length; i < n; i++) h = Math.imul(h ^ charCodeAt.call(s, i), FNV_PRIME);
   return h;
 }
 

@@ -15,6 +15,9 @@ import { bareHost, isSipUri, type Uri } from '../../shared/sip/index.ts';
 import type { SrvResolver } from '../routing/srv-resolver.ts';
 import type { Target, TransportProtocol } from '../transport/transport.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 const PROTOCOLS: Record<string, TransportProtocol> = { udp: 'udp', tcp: 'tcp', tls: 'tls', ws: 'ws', wss: 'wss' };
 
 export function uriProtocol(uri: Uri): TransportProtocol | undefined {
@@ -81,6 +84,6 @@ export function resolveSwitchTarget(sw: SwitchAddress, srv: SrvResolver): Target
 /** FNV-1a of `key` as a number in [0, 1). */
 function hashUnit(key: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  for (let i = 0, n = key.length; i < n; i++) h = Math.imul(h ^ charCodeAt.call(key, i), 0x01000193);
   return (h >>> 0) / 0x1_0000_0000;
 }

@@ -15,6 +15,9 @@ import { isShortDigits, splitCommaValues, skipWs } from './syntax.ts';
 import { parseUri, type Uri } from './uri.ts';
 import { formatVia, parseVia, parseViaIn, type Via } from './via.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 export interface HeaderField {
   /** Name as written on the wire (`v`, `MaX-fOrWaRdS`) or as sipfleet wrote it. */
   readonly name: string;
@@ -298,8 +301,8 @@ export abstract class SipMessage {
     const flat = SourceField.textOf(h);
     const text = flat ?? v;
     const at = flat === undefined ? 0 : SourceField.valueOffset(h as SourceField);
-    for (let i = at; i < at + v.length; i++) {
-      const c = text.charCodeAt(i);
+    for (let i = at, end = at + v.length; i < end; i++) {
+      const c = charCodeAt.call(text, i);
       if (c <= 0x20) throw new SipParseError('Call-ID: whitespace in value', 400, 'Bad Call-ID');
     }
     return v;
@@ -317,16 +320,16 @@ export abstract class SipMessage {
     let i = 0;
     let seq = 0;
     while (i < n) {
-      const d = v.charCodeAt(i) - 0x30;
+      const d = charCodeAt.call(v, i) - 0x30;
       if (d < 0 || d > 9) break;
       // Capped: past 2**32 the exact value no longer matters, only that it is out of range.
       if (seq <= MAX_CSEQ) seq = seq * 10 + d;
       i++;
     }
     const digitsEnd = i;
-    while (i < n && (v.charCodeAt(i) === 0x20 || v.charCodeAt(i) === 0x09)) i++;
+    while (i < n && (charCodeAt.call(v, i) === 0x20 || charCodeAt.call(v, i) === 0x09)) i++;
     const methodStart = i;
-    while (i < n && v.charCodeAt(i) !== 0x20 && v.charCodeAt(i) !== 0x09) i++;
+    while (i < n && charCodeAt.call(v, i) !== 0x20 && charCodeAt.call(v, i) !== 0x09) i++;
     if (digitsEnd === 0 || methodStart === digitsEnd || methodStart === n || i !== n) {
       throw new SipParseError('CSeq: malformed', 400, 'Bad CSeq');
     }
@@ -512,12 +515,12 @@ export function parseAuthParams(value: string): DigestCredentials {
     const name = value.slice(i, eq).trim().toLowerCase();
     i = skipWs(value, eq + 1);
     let v: string;
-    if (value.charCodeAt(i) === 0x22) {
+    if (charCodeAt.call(value, i) === 0x22) {
       let j = i + 1;
       let out = '';
-      while (j < value.length && value.charCodeAt(j) !== 0x22) {
+      while (j < value.length && charCodeAt.call(value, j) !== 0x22) {
         // quoted-pair; a lone backslash at the very end is kept as is.
-        if (value.charCodeAt(j) === 0x5c && j + 1 < value.length) j++;
+        if (charCodeAt.call(value, j) === 0x5c && j + 1 < value.length) j++;
         out += value[j++];
       }
       v = out;
@@ -530,7 +533,7 @@ export function parseAuthParams(value: string): DigestCredentials {
     }
     params.set(name, v);
     i = skipWs(value, i);
-    if (value.charCodeAt(i) === 0x2c) i = skipWs(value, i + 1);
+    if (charCodeAt.call(value, i) === 0x2c) i = skipWs(value, i + 1);
   }
   return { scheme, params };
 }

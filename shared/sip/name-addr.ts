@@ -5,6 +5,9 @@
 import { SipParseError } from '../errors.ts';
 import { endOfQuoted, isTokenChar, isWs, parseParams, skipWs, type Params } from './syntax.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 export interface NameAddr {
   /** Display name as written (quoted-string with its quotes, or tokens), or undefined. */
   displayName: string | undefined;
@@ -36,11 +39,11 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
   let i = skipWs(text, start, n);
   if (i === n) throw bad(header, 'empty value');
   let displayName: string | undefined;
-  if (text.charCodeAt(i) === 0x22 /* " */) {
+  if (charCodeAt.call(text, i) === 0x22 /* " */) {
     const end = endOfQuoted(text, i, header, n);
     displayName = text.slice(i, end);
     i = skipWs(text, end, n);
-    if (i >= n || text.charCodeAt(i) !== 0x3c) throw bad(header, 'expected < after display name');
+    if (i >= n || charCodeAt.call(text, i) !== 0x3c) throw bad(header, 'expected < after display name');
   } else {
     // A '<' after the first ';' belongs to a header param of an addr-spec (`sip:a@b;x="<"`,
     // `;+sip.instance="<urn:...>"`), not to a name-addr.
@@ -50,7 +53,7 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
       // display-name = *(token LWS): every char before `<` must be a token char or whitespace
       // (RFC 4475 §3.1.2.15 baddn: `Bell, Alexander` is malformed; §3.1.1.6 lwsdisp: no LWS before `<` is fine).
       for (let j = i; j < lt; j++) {
-        const c = text.charCodeAt(j);
+        const c = charCodeAt.call(text, j);
         if (!isTokenChar(c) && !isWs(c)) throw bad(header, 'invalid display name');
       }
       const dn = text.slice(i, lt).trim();
@@ -58,12 +61,12 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
       i = lt;
     }
   }
-  if (i < n && text.charCodeAt(i) === 0x3c /* < */) {
+  if (i < n && charCodeAt.call(text, i) === 0x3c /* < */) {
     const gt = indexIn(text, '>', i + 1, n);
     if (gt < 0) throw bad(header, 'missing >');
     const uri = text.slice(i + 1, gt);
     // RFC 4475 §3.1.2.14 badaspec: no whitespace inside <> around the URI.
-    if (uri.length === 0 || isWs(uri.charCodeAt(0)) || isWs(uri.charCodeAt(uri.length - 1))) {
+    if (uri.length === 0 || isWs(charCodeAt.call(uri, 0)) || isWs(charCodeAt.call(uri, uri.length - 1))) {
       throw bad(header, 'whitespace inside <>');
     }
     if (uri.indexOf(':') < 0) throw bad(header, 'missing URI scheme');
@@ -73,7 +76,7 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
   // §20) and may not carry '?' headers or a ',' (RFC 4475 §3.1.2.13 regbadct).
   let end = i;
   while (end < n) {
-    const c = text.charCodeAt(end);
+    const c = charCodeAt.call(text, end);
     if (c === 0x3b || isWs(c)) break;
     if (c === 0x3f /* ? */ || c === 0x2c) throw bad(header, 'URI with ? or , must be inside <>');
     end++;

@@ -15,6 +15,9 @@ import { KNOWN_METHODS } from './methods.ts';
 import { isShortDigits, isToken, sameAt } from './syntax.ts';
 import { isSipUri, parseUriIn } from './uri.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Up to this size a datagram is decoded to a string whole (see parseMessage). */
 const WHOLE_DECODE_MAX = 4096;
@@ -31,8 +34,8 @@ function isSpHt(c: number): boolean {
 function trimLws(s: string): string {
   let a = 0;
   let b = s.length;
-  while (a < b && isSpHt(s.charCodeAt(a))) a++;
-  while (b > a && isSpHt(s.charCodeAt(b - 1))) b--;
+  while (a < b && isSpHt(charCodeAt.call(s, a))) a++;
+  while (b > a && isSpHt(charCodeAt.call(s, b - 1))) b--;
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
@@ -133,13 +136,13 @@ const KNOWN_NAMES: KnownName[][] = Array.from({ length: KNOWN_MAX_LEN + 1 }, () 
 function knownName(head: string, pos: number, len: number): KnownName | undefined {
   if (len > KNOWN_MAX_LEN) return undefined;
   const bucket = KNOWN_NAMES[len];
-  const c0 = head.charCodeAt(pos);
+  const c0 = charCodeAt.call(head, pos);
   for (let i = 0; i < bucket.length; i++) {
     const k = bucket[i];
     if (k.c0 !== c0) continue;
     const name = k.name;
     let j = 1;
-    while (j < len && name.charCodeAt(j) === head.charCodeAt(pos + j)) j++;
+    while (j < len && charCodeAt.call(name, j) === charCodeAt.call(head, pos + j)) j++;
     if (j === len) return k;
   }
   return undefined;
@@ -149,7 +152,7 @@ function learnName(name: string, key: string): void {
   if (name.length > KNOWN_MAX_LEN) return;
   const bucket = KNOWN_NAMES[name.length];
   if (bucket.length < KNOWN_PER_BUCKET) {
-    bucket.push({ name, key: KEY_LITERALS.get(key) ?? key, c0: name.charCodeAt(0), bit: SINGLETON_BITS.get(key) ?? 0 });
+    bucket.push({ name, key: KEY_LITERALS.get(key) ?? key, c0: charCodeAt.call(name, 0), bit: SINGLETON_BITS.get(key) ?? 0 });
   }
 }
 
@@ -182,7 +185,7 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
     let end = head.indexOf('\r\n', pos);
     let folded = false;
     // RFC 3261 §7.3.1: a line starting with SP/HT continues the previous field.
-    while (end >= 0 && end + 2 < n && isSpHt(head.charCodeAt(end + 2))) {
+    while (end >= 0 && end + 2 < n && isSpHt(charCodeAt.call(head, end + 2))) {
       folded = true;
       end = head.indexOf('\r\n', end + 2);
     }
@@ -191,7 +194,7 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
     const colon = head.indexOf(':', pos);
     if (colon <= pos || colon >= end) throw new SipParseError('malformed header line (no colon)', 400, 'Bad Request (malformed header line)');
     let nameEnd = colon;
-    while (nameEnd > pos && isSpHt(head.charCodeAt(nameEnd - 1))) nameEnd--;
+    while (nameEnd > pos && isSpHt(charCodeAt.call(head, nameEnd - 1))) nameEnd--;
     let name: string;
     let key: string;
     let bit: number;
@@ -218,8 +221,8 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
     } else {
       let vs = colon + 1;
       let ve = end;
-      while (vs < ve && isSpHt(head.charCodeAt(vs))) vs++;
-      while (ve > vs && isSpHt(head.charCodeAt(ve - 1))) ve--;
+      while (vs < ve && isSpHt(charCodeAt.call(head, vs))) vs++;
+      while (ve > vs && isSpHt(charCodeAt.call(head, ve - 1))) ve--;
       value = head.slice(vs, ve);
       valueAt = vs;
     }
@@ -237,9 +240,9 @@ function parseStatusLine(line: string, headers: HeaderField[]): SipResponse {
   let sp2 = line.indexOf(' ', sp1 + 1);
   if (sp2 < 0) sp2 = line.length;
   // RFC 4475 §3.1.2.19 bigcode: exactly three digits, 100-699.
-  const c0 = line.charCodeAt(sp1 + 1) - 0x30;
-  const c1 = line.charCodeAt(sp1 + 2) - 0x30;
-  const c2 = line.charCodeAt(sp1 + 3) - 0x30;
+  const c0 = charCodeAt.call(line, sp1 + 1) - 0x30;
+  const c1 = charCodeAt.call(line, sp1 + 2) - 0x30;
+  const c2 = charCodeAt.call(line, sp1 + 3) - 0x30;
   if (sp2 !== sp1 + 4 || !(c0 >= 1 && c0 <= 6) || !(c1 >= 0 && c1 <= 9) || !(c2 >= 0 && c2 <= 9)) {
     throw new SipParseError('invalid status code', 400, 'Bad Response (status code)');
   }

@@ -9,6 +9,9 @@
  */
 import { SourceField, type HeaderField, type SipMessage } from './message.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 /** The text written for a field that is not copied from its source: `raw` when kept, else `Name: value`. */
 function fieldText(h: HeaderField): string {
   return h.raw ?? `${h.name}: ${h.value}`;
@@ -26,7 +29,7 @@ function keepLength(h: HeaderField, bodyLength: number): boolean {
 function put(out: Buffer, o: number, s: string): number {
   const n = s.length;
   if (n > 128) return out.write(s, o, 'latin1');
-  for (let j = 0; j < n; j++) out[o + j] = s.charCodeAt(j);
+  for (let j = 0; j < n; j++) out[o + j] = charCodeAt.call(s, j);
   return n;
 }
 

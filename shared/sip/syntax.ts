@@ -5,10 +5,20 @@
  */
 import { SipParseError } from '../errors.ts';
 
+/**
+ * `charCodeAt.call(text, i)` rather than `text.charCodeAt(i)` in every scan of this library. The
+ * strings scanned come in several of V8's representations (sequential, sliced, cons, internalized,
+ * thin); past four, each `text.charCodeAt` site turns megamorphic and every character costs a
+ * generic property lookup (`LoadIC`: 14–17 % of the dispatcher's CPU at 3500 cps, BENCHMARKS.md,
+ * Session 10). A call through this module-local constant is compiled to the builtin directly,
+ * whatever the string. It must be a constant of each module: an imported binding is not folded.
+ */
+const charCodeAt = String.prototype.charCodeAt;
+
 /** RFC 3261 token characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
 const TOKEN_TABLE = new Uint8Array(128);
 for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`\'~') {
-  TOKEN_TABLE[ch.charCodeAt(0)] = 1;
+  TOKEN_TABLE[charCodeAt.call(ch, 0)] = 1;
 }
 
 export function isTokenChar(code: number): boolean {
@@ -17,8 +27,8 @@ export function isTokenChar(code: number): boolean {
 
 export function isToken(text: string): boolean {
   if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) {
-    if (!isTokenChar(text.charCodeAt(i))) return false;
+  for (let i = 0, n = text.length; i < n; i++) {
+    if (!isTokenChar(charCodeAt.call(text, i))) return false;
   }
   return true;
 }
@@ -28,7 +38,7 @@ export function isShortDigits(s: string): boolean {
   const n = s.length;
   if (n === 0 || n > 10) return false;
   for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
+    const c = charCodeAt.call(s, i);
     if (c < 0x30 || c > 0x39) return false;
   }
   return true;
@@ -39,14 +49,14 @@ export function isWs(code: number): boolean {
 }
 
 export function skipWs(text: string, i: number, end = text.length): number {
-  while (i < end && isWs(text.charCodeAt(i))) i++;
+  while (i < end && isWs(charCodeAt.call(text, i))) i++;
   return i;
 }
 
 /** Index just past the closing quote of the quoted-string that opens at `start`, honouring quoted-pairs. */
 export function endOfQuoted(text: string, start: number, header: string, end = text.length): number {
   for (let i = start + 1; i < end; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt.call(text, i);
     if (c === 0x5c /* \ */) {
       i++;
       continue;
@@ -64,8 +74,8 @@ export function splitCommaValues(value: string, header: string): string[] {
   const out: string[] = [];
   let start = 0;
   let angle = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
+  for (let i = 0, n = value.length; i < n; i++) {
+    const c = charCodeAt.call(value, i);
     if (c === 0x22) {
       i = endOfQuoted(value, i, header) - 1;
     } else if (c === 0x3c /* < */) {
@@ -86,8 +96,8 @@ export function splitCommaValues(value: string, header: string): string[] {
  * 0xA0 (and 0x0B/0x0C), and in a latin1-held string 0xA0 is a UTF-8 continuation byte.
  */
 function trimWs(value: string, start: number, end: number): string {
-  while (start < end && isWs(value.charCodeAt(start))) start++;
-  while (end > start && isWs(value.charCodeAt(end - 1))) end--;
+  while (start < end && isWs(charCodeAt.call(value, start))) start++;
+  while (end > start && isWs(charCodeAt.call(value, end - 1))) end--;
   return value.slice(start, end);
 }
 
@@ -108,7 +118,7 @@ function commonParam(text: string, start: number, len: number): string | undefin
 export function sameAt(text: string, start: number, lit: string): boolean {
   const n = lit.length;
   if (start + n > text.length) return false;
-  for (let j = 0; j < n; j++) if (text.charCodeAt(start + j) !== lit.charCodeAt(j)) return false;
+  for (let j = 0; j < n; j++) if (charCodeAt.call(text, start + j) !== charCodeAt.call(lit, j)) return false;
   return true;
 }
 
@@ -124,14 +134,14 @@ export function parseParams(text: string, i: number, header: string, n = text.le
   const params: Params = new Map();
   i = skipWs(text, i, n);
   while (i < n) {
-    if (text.charCodeAt(i) !== 0x3b /* ; */) {
+    if (charCodeAt.call(text, i) !== 0x3b /* ; */) {
       throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);
     }
     i = skipWs(text, i + 1, n);
     const nameStart = i;
     let upper = false;
     while (i < n) {
-      const c = text.charCodeAt(i);
+      const c = charCodeAt.call(text, i);
       if (!isTokenChar(c)) break;
       if (c >= 0x41 && c <= 0x5a) upper = true;
       i++;
@@ -142,9 +152,9 @@ export function parseParams(text: string, i: number, header: string, n = text.le
     const name = upper ? text.slice(nameStart, i).toLowerCase() : (commonParam(text, nameStart, i - nameStart) ?? text.slice(nameStart, i));
     i = skipWs(text, i, n);
     let value: string | null = null;
-    if (i < n && text.charCodeAt(i) === 0x3d /* = */) {
+    if (i < n && charCodeAt.call(text, i) === 0x3d /* = */) {
       i = skipWs(text, i + 1, n);
-      if (i < n && text.charCodeAt(i) === 0x22) {
+      if (i < n && charCodeAt.call(text, i) === 0x22) {
         const end = endOfQuoted(text, i, header, n);
         value = text.slice(i, end);
         i = end;
@@ -152,7 +162,7 @@ export function parseParams(text: string, i: number, header: string, n = text.le
         // token / host / IPv6 reference; liberal: RFC 5118 §4.5 allows received=IPv6 without [].
         const valueStart = i;
         while (i < n) {
-          const c = text.charCodeAt(i);
+          const c = charCodeAt.call(text, i);
           if (c === 0x3b || c === 0x2c || isWs(c)) break;
           i++;
         }
@@ -174,7 +184,7 @@ export function formatParams(params: Params): string {
 
 /** Remove the quotes and quoted-pair escapes of a quoted-string. */
 export function unquote(text: string): string {
-  if (text.length < 2 || text.charCodeAt(0) !== 0x22) return text;
+  if (text.length < 2 || charCodeAt.call(text, 0) !== 0x22) return text;
   let out = '';
   for (let i = 1; i < text.length - 1; i++) {
     const ch = text[i];

@@ -7,6 +7,9 @@
 import { SipParseError } from '../errors.ts';
 import { formatParams, parseParams, sameAt, type Params } from './syntax.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 export interface SipUri {
   readonly scheme: 'sip' | 'sips';
   /** User part as written (escapes kept); undefined when there is no `@`. */
@@ -39,14 +42,14 @@ function bad(what: string, context: string): SipParseError {
 /** Validate a host: hostname / IPv4 / IPv6reference. Returns the host unchanged. */
 function checkHost(host: string, context: string): string {
   if (host.length === 0) throw bad('empty host', context);
-  if (host.charCodeAt(0) === 0x5b /* [ */) {
+  if (charCodeAt.call(host, 0) === 0x5b /* [ */) {
     // RFC 5118 §4.10: tolerate the 3-colon form; accept hex digits, ':' and '.' inside the brackets.
-    if (host.charCodeAt(host.length - 1) !== 0x5d) throw bad('unterminated IPv6 reference', context);
+    if (charCodeAt.call(host, host.length - 1) !== 0x5d) throw bad('unterminated IPv6 reference', context);
     if (!/^\[[0-9A-Fa-f:.]+\]$/.test(host) || host.indexOf(':') < 0) throw bad('invalid IPv6 reference', context);
     return host;
   }
-  for (let i = 0; i < host.length; i++) {
-    const c = host.charCodeAt(i);
+  for (let i = 0, n = host.length; i < n; i++) {
+    const c = charCodeAt.call(host, i);
     const ok =
       (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x2d || c === 0x2e;
     if (!ok) throw bad('invalid host', context);
@@ -67,7 +70,7 @@ let parsedPort: number | undefined;
 /** `parseHostPort(text.slice(start, end))`, without the slice; the result is in parsedHost/parsedPort. */
 function hostPortAt(text: string, start: number, end: number, context: string): void {
   let portStart: number;
-  if (start < end && text.charCodeAt(start) === 0x5b) {
+  if (start < end && charCodeAt.call(text, start) === 0x5b) {
     const close = text.indexOf(']', start);
     if (close < 0 || close >= end) throw bad('unterminated IPv6 reference', context);
     portStart = close + 1;
@@ -80,10 +83,10 @@ function hostPortAt(text: string, start: number, end: number, context: string): 
   if (portStart < end) {
     // `:` 1*5DIGIT
     const len = end - portStart;
-    if (text.charCodeAt(portStart) !== 0x3a || len < 2 || len > 6) throw bad('invalid port', context);
+    if (charCodeAt.call(text, portStart) !== 0x3a || len < 2 || len > 6) throw bad('invalid port', context);
     port = 0;
     for (let i = portStart + 1; i < end; i++) {
-      const d = text.charCodeAt(i) - 0x30;
+      const d = charCodeAt.call(text, i) - 0x30;
       if (d < 0 || d > 9) throw bad('invalid port', context);
       port = port * 10 + d;
     }
@@ -102,7 +105,7 @@ export function sentByAt(text: string, start: number, end: number): { host: stri
 /** Length of the `scheme` of `scheme:` at `text[start, end)` (ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")), or -1. */
 function schemeLength(text: string, start: number, end: number): number {
   for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt.call(text, i);
     const alpha = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
     if (alpha) continue;
     if (i === start) return -1;
@@ -132,7 +135,7 @@ export function parseUriIn(text: string, start: number, n: number, context: stri
   }
   let at = -1;
   for (let i = userStart; i < n; i++) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt.call(text, i);
     if (c <= 0x20 || c === 0x7f || c === 0x3c || c === 0x3e || c === 0x22) throw bad('invalid character', context);
     if (c === 0x40 /* @ */ && at < 0) at = i;
   }
@@ -179,5 +182,5 @@ export function formatUri(uri: Uri): string {
 
 /** Host without IPv6 brackets, as node:dgram/net expect it. */
 export function bareHost(host: string): string {
-  return host.charCodeAt(0) === 0x5b ? host.slice(1, -1) : host;
+  return charCodeAt.call(host, 0) === 0x5b ? host.slice(1, -1) : host;
 }

@@ -6,6 +6,9 @@ import { SipParseError } from '../errors.ts';
 import { sentByAt } from './uri.ts';
 import { isShortDigits, isTokenChar, isWs, parseParams, sameAt, skipWs, type Params } from './syntax.ts';
 
+/** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
+const charCodeAt = String.prototype.charCodeAt;
+
 /** RFC 3261 §8.1.1.7: a branch starting with this cookie was made by an RFC 3261 element. */
 export const BRANCH_MAGIC_COOKIE = 'z9hG4bK';
 
@@ -30,14 +33,14 @@ let tokenStart = 0;
 function tokenEnd(text: string, i: number, end: number, what: string): number {
   i = skipWs(text, i, end);
   tokenStart = i;
-  while (i < end && isTokenChar(text.charCodeAt(i))) i++;
+  while (i < end && isTokenChar(charCodeAt.call(text, i))) i++;
   if (i === tokenStart) throw bad(`missing ${what}`);
   return i;
 }
 
 function expectSlash(text: string, i: number, end: number): number {
   i = skipWs(text, i, end);
-  if (i >= end || text.charCodeAt(i) !== 0x2f) throw bad('malformed sent-protocol');
+  if (i >= end || charCodeAt.call(text, i) !== 0x2f) throw bad('malformed sent-protocol');
   return i + 1;
 }
 
@@ -72,7 +75,7 @@ export function parseViaIn(text: string, start: number, end: number): Via {
   if (!sip || !v2) throw bad('unsupported protocol');
   const sentBy = i;
   while (i < end) {
-    const c = text.charCodeAt(i);
+    const c = charCodeAt.call(text, i);
     if (c === 0x3b || isWs(c)) break;
     i++;
   }
