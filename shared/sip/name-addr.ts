@@ -7,6 +7,8 @@ import { endOfQuoted, isTokenChar, isWs, parseParams, skipWs, type Params } from
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
+const stringSlice = String.prototype.slice;
+const stringIndexOf = String.prototype.indexOf;
 
 export interface NameAddr {
   /** Display name as written (quoted-string with its quotes, or tokens), or undefined. */
@@ -30,7 +32,7 @@ export function parseNameAddr(text: string, header: string): NameAddr {
 
 /** Index of `ch` in `text[from, n)`, or -1. */
 function indexIn(text: string, ch: string, from: number, n: number): number {
-  const at = text.indexOf(ch, from);
+  const at = stringIndexOf.call(text, ch, from);
   return at < n ? at : -1;
 }
 
@@ -41,7 +43,7 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
   let displayName: string | undefined;
   if (charCodeAt.call(text, i) === 0x22 /* " */) {
     const end = endOfQuoted(text, i, header, n);
-    displayName = text.slice(i, end);
+    displayName = stringSlice.call(text, i, end);
     i = skipWs(text, end, n);
     if (i >= n || charCodeAt.call(text, i) !== 0x3c) throw bad(header, 'expected < after display name');
   } else {
@@ -56,7 +58,7 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
         const c = charCodeAt.call(text, j);
         if (!isTokenChar(c) && !isWs(c)) throw bad(header, 'invalid display name');
       }
-      const dn = text.slice(i, lt).trim();
+      const dn = stringSlice.call(text, i, lt).trim();
       displayName = dn.length > 0 ? dn : undefined;
       i = lt;
     }
@@ -64,12 +66,12 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
   if (i < n && charCodeAt.call(text, i) === 0x3c /* < */) {
     const gt = indexIn(text, '>', i + 1, n);
     if (gt < 0) throw bad(header, 'missing >');
-    const uri = text.slice(i + 1, gt);
+    const uri = stringSlice.call(text, i + 1, gt);
     // RFC 4475 §3.1.2.14 badaspec: no whitespace inside <> around the URI.
     if (uri.length === 0 || isWs(charCodeAt.call(uri, 0)) || isWs(charCodeAt.call(uri, uri.length - 1))) {
       throw bad(header, 'whitespace inside <>');
     }
-    if (uri.indexOf(':') < 0) throw bad(header, 'missing URI scheme');
+    if (stringIndexOf.call(uri, ':') < 0) throw bad(header, 'missing URI scheme');
     return { displayName, uri, bracketed: true, params: parseParams(text, gt + 1, header, n) };
   }
   // addr-spec without <>: the URI ends at the first ';' (what follows are header params, RFC 3261
@@ -81,8 +83,8 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
     if (c === 0x3f /* ? */ || c === 0x2c) throw bad(header, 'URI with ? or , must be inside <>');
     end++;
   }
-  const uri = text.slice(i, end);
-  if (uri.indexOf(':') < 0) throw bad(header, 'missing URI scheme');
+  const uri = stringSlice.call(text, i, end);
+  if (stringIndexOf.call(uri, ':') < 0) throw bad(header, 'missing URI scheme');
   return { displayName: undefined, uri, bracketed: false, params: parseParams(text, end, header, n) };
 }
 

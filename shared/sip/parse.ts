@@ -17,6 +17,8 @@ import { isSipUri, parseUriIn } from './uri.ts';
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
+const stringSlice = String.prototype.slice;
+const stringIndexOf = String.prototype.indexOf;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Up to this size a datagram is decoded to a string whole (see parseMessage). */
@@ -52,7 +54,7 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   let headEnd: number;
   if (buf.length - start <= WHOLE_DECODE_MAX) {
     text = buf.toString('latin1', start);
-    headEnd = text.indexOf('\r\n\r\n');
+    headEnd = stringIndexOf.call(text, '\r\n\r\n');
     if (headEnd >= 0) headEnd += start;
   } else {
     headEnd = buf.indexOf(CRLFCRLF, start);
@@ -73,12 +75,12 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   // `head[0, headLength)` is the header block (start line included); `head` may run on into the body.
   const head = text ?? buf.toString('latin1', start, headEnd);
   const headLength = headEnd - start;
-  let eol = head.indexOf('\r\n');
+  let eol = stringIndexOf.call(head, '\r\n');
   if (eol < 0 || eol > headLength) eol = headLength;
   if (eol > limits.maxLineLength) throw limitError('start line too long', 414, 'Request-URI Too Long');
   const headers = parseHeaderFields(head, headLength, eol + 2, limits, buf, start);
   const duplicate = duplicateKey;
-  const line = head.slice(0, eol);
+  const line = stringSlice.call(head, 0, eol);
 
   const isResponse = line.startsWith('SIP/');
   const msg = isResponse ? parseStatusLine(line, headers) : parseRequestLine(line, headers, head);
@@ -182,16 +184,16 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
   let seen = 0;
   duplicateKey = '';
   while (pos < n) {
-    let end = head.indexOf('\r\n', pos);
+    let end = stringIndexOf.call(head, '\r\n', pos);
     let folded = false;
     // RFC 3261 §7.3.1: a line starting with SP/HT continues the previous field.
     while (end >= 0 && end + 2 < n && isSpHt(charCodeAt.call(head, end + 2))) {
       folded = true;
-      end = head.indexOf('\r\n', end + 2);
+      end = stringIndexOf.call(head, '\r\n', end + 2);
     }
     if (end < 0) end = n;
     if (end - pos > limits.maxLineLength) throw limitError(`header line longer than ${limits.maxLineLength}`);
-    const colon = head.indexOf(':', pos);
+    const colon = stringIndexOf.call(head, ':', pos);
     if (colon <= pos || colon >= end) throw new SipParseError('malformed header line (no colon)', 400, 'Bad Request (malformed header line)');
     let nameEnd = colon;
     while (nameEnd > pos && isSpHt(charCodeAt.call(head, nameEnd - 1))) nameEnd--;
@@ -204,7 +206,7 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
       key = known.key;
       bit = known.bit;
     } else {
-      name = head.slice(pos, nameEnd);
+      name = stringSlice.call(head, pos, nameEnd);
       if (!isToken(name)) throw new SipParseError('invalid header name', 400, 'Bad Request (invalid header name)');
       key = headerKey(name);
       bit = SINGLETON_BITS.get(key) ?? 0;
@@ -217,16 +219,16 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
     let value: string;
     let valueAt = -1;
     if (folded) {
-      value = trimLws(head.slice(colon + 1, end).replace(/\r\n[ \t]+/g, ' '));
+      value = trimLws(stringSlice.call(head, colon + 1, end).replace(/\r\n[ \t]+/g, ' '));
     } else {
       let vs = colon + 1;
       let ve = end;
       while (vs < ve && isSpHt(charCodeAt.call(head, vs))) vs++;
       while (ve > vs && isSpHt(charCodeAt.call(head, ve - 1))) ve--;
-      value = head.slice(vs, ve);
+      value = stringSlice.call(head, vs, ve);
       valueAt = vs;
     }
-    headers.push(new SourceField(name, key, value, head.slice(pos, end), src, base + pos, head, valueAt));
+    headers.push(new SourceField(name, key, value, stringSlice.call(head, pos, end), src, base + pos, head, valueAt));
     pos = end + 2;
     if (headers.length > limits.maxHeaders) throw limitError(`more than ${limits.maxHeaders} header fields`);
   }

@@ -12,8 +12,11 @@ import { SipParseError } from '../errors.ts';
  * generic property lookup (`LoadIC`: 14–17 % of the dispatcher's CPU at 3500 cps, BENCHMARKS.md,
  * Session 10). A call through this module-local constant is compiled to the builtin directly,
  * whatever the string. It must be a constant of each module: an imported binding is not folded.
+ * The per-header `slice` and `indexOf` calls of the parsers go the same way (`stringSlice`,
+ * `stringIndexOf`): one generic lookup each is less than a character loop's, but they add up.
  */
 const charCodeAt = String.prototype.charCodeAt;
+const stringSlice = String.prototype.slice;
 
 /** RFC 3261 token characters: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" */
 const TOKEN_TABLE = new Uint8Array(128);
@@ -98,7 +101,7 @@ export function splitCommaValues(value: string, header: string): string[] {
 function trimWs(value: string, start: number, end: number): string {
   while (start < end && isWs(charCodeAt.call(value, start))) start++;
   while (end > start && isWs(charCodeAt.call(value, end - 1))) end--;
-  return value.slice(start, end);
+  return stringSlice.call(value, start, end);
 }
 
 /** Parameter names seen on every message, by length: reusing the literal saves a slice and a hash. */
@@ -149,14 +152,14 @@ export function parseParams(text: string, i: number, header: string, n = text.le
     if (i === nameStart) {
       throw new SipParseError(`${header}: empty parameter`, 400, `Bad ${header} (empty parameter)`);
     }
-    const name = upper ? text.slice(nameStart, i).toLowerCase() : (commonParam(text, nameStart, i - nameStart) ?? text.slice(nameStart, i));
+    const name = upper ? stringSlice.call(text, nameStart, i).toLowerCase() : (commonParam(text, nameStart, i - nameStart) ?? stringSlice.call(text, nameStart, i));
     i = skipWs(text, i, n);
     let value: string | null = null;
     if (i < n && charCodeAt.call(text, i) === 0x3d /* = */) {
       i = skipWs(text, i + 1, n);
       if (i < n && charCodeAt.call(text, i) === 0x22) {
         const end = endOfQuoted(text, i, header, n);
-        value = text.slice(i, end);
+        value = stringSlice.call(text, i, end);
         i = end;
       } else {
         // token / host / IPv6 reference; liberal: RFC 5118 §4.5 allows received=IPv6 without [].
@@ -166,7 +169,7 @@ export function parseParams(text: string, i: number, header: string, n = text.le
           if (c === 0x3b || c === 0x2c || isWs(c)) break;
           i++;
         }
-        value = text.slice(valueStart, i);
+        value = stringSlice.call(text, valueStart, i);
       }
       i = skipWs(text, i, n);
     }

@@ -9,6 +9,8 @@ import { formatParams, parseParams, sameAt, type Params } from './syntax.ts';
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
+const stringSlice = String.prototype.slice;
+const stringIndexOf = String.prototype.indexOf;
 
 export interface SipUri {
   readonly scheme: 'sip' | 'sips';
@@ -71,14 +73,14 @@ let parsedPort: number | undefined;
 function hostPortAt(text: string, start: number, end: number, context: string): void {
   let portStart: number;
   if (start < end && charCodeAt.call(text, start) === 0x5b) {
-    const close = text.indexOf(']', start);
+    const close = stringIndexOf.call(text, ']', start);
     if (close < 0 || close >= end) throw bad('unterminated IPv6 reference', context);
     portStart = close + 1;
   } else {
-    const colon = text.indexOf(':', start);
+    const colon = stringIndexOf.call(text, ':', start);
     portStart = colon < 0 || colon >= end ? end : colon;
   }
-  const host = checkHost(text.slice(start, portStart), context);
+  const host = checkHost(stringSlice.call(text, start, portStart), context);
   let port: number | undefined;
   if (portStart < end) {
     // `:` 1*5DIGIT
@@ -127,9 +129,9 @@ export function parseUriIn(text: string, start: number, n: number, context: stri
   const userStart = start + len + 1;
   // The usual spellings without a lower-casing allocation.
   const scheme =
-    len === 3 && sameAt(text, start, 'sip') ? 'sip' : len === 4 && sameAt(text, start, 'sips') ? 'sips' : text.slice(start, start + len).toLowerCase();
+    len === 3 && sameAt(text, start, 'sip') ? 'sip' : len === 4 && sameAt(text, start, 'sips') ? 'sips' : stringSlice.call(text, start, start + len).toLowerCase();
   if (scheme !== 'sip' && scheme !== 'sips') {
-    const rest = text.slice(userStart, n);
+    const rest = stringSlice.call(text, userStart, n);
     if (rest.length === 0) throw bad('empty URI', context);
     return { scheme, opaque: rest };
   }
@@ -143,24 +145,24 @@ export function parseUriIn(text: string, start: number, n: number, context: stri
   let password: string | undefined;
   let hostStart = userStart;
   if (at >= 0) {
-    const colon = text.indexOf(':', userStart);
+    const colon = stringIndexOf.call(text, ':', userStart);
     if (colon >= 0 && colon < at) {
-      user = text.slice(userStart, colon);
-      password = text.slice(colon + 1, at);
+      user = stringSlice.call(text, userStart, colon);
+      password = stringSlice.call(text, colon + 1, at);
     } else {
-      user = text.slice(userStart, at);
+      user = stringSlice.call(text, userStart, at);
     }
     if (user.length === 0) throw bad('empty user', context);
     hostStart = at + 1;
   }
   let headers: string | undefined;
   let end = n;
-  const q = text.indexOf('?', hostStart);
+  const q = stringIndexOf.call(text, '?', hostStart);
   if (q >= 0 && q < n) {
-    headers = text.slice(q + 1, n);
+    headers = stringSlice.call(text, q + 1, n);
     end = q;
   }
-  let semi = text.indexOf(';', hostStart);
+  let semi = stringIndexOf.call(text, ';', hostStart);
   if (semi >= end) semi = -1;
   hostPortAt(text, hostStart, semi < 0 ? end : semi, context);
   const host = parsedHost;
