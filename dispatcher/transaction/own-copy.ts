@@ -16,6 +16,22 @@ export function ownBytes(b: Buffer): Buffer {
 }
 
 /**
+ * Bytes kept for a retransmission that may never come (a finished transaction's final response,
+ * for Timer J's 32 s): held as a latin1 string, one heap object of the bytes' length, rather than
+ * a Buffer of its own (a typed array, an ArrayBuffer and an off-heap block the GC tracks and sweeps
+ * separately, ≈ 200 bytes more per finished call; BENCHMARKS.md, Session 10). latin1 maps each
+ * byte to one char and back, so `sendable` gives the same octets. A Buffer is returned as is.
+ */
+export function keepBytes(b: Buffer): string {
+  return b.toString('latin1');
+}
+
+/** The bytes of what `keepBytes` kept (or of a Buffer still held as one). */
+export function sendable(kept: Buffer | string): Buffer {
+  return typeof kept === 'string' ? Buffer.from(kept, 'latin1') : kept;
+}
+
+/**
  * A copy of `s` that does not share storage with the string it may have been sliced from (V8
  * keeps a whole parent string alive for a sliced or cons string that points into it): slicing a
  * fresh concatenation makes V8 flatten that into a new string of its own.

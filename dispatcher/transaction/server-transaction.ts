@@ -10,7 +10,7 @@ import type { Clock } from './clock.ts';
 import type { ExpiryLanes } from './expiry-lanes.ts';
 import { TransactionBase } from './transaction-base.ts';
 import { nextInterval, type TimerValues } from './timers.ts';
-import { ownBytes, ownString } from './own-copy.ts';
+import { keepBytes, ownString, sendable } from './own-copy.ts';
 
 /** How a server transaction puts bytes on the wire: back along the request's flow. */
 export type ResponseSender = (data: Buffer, flow: Flow) => void;
@@ -108,7 +108,8 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   context: unknown;
   #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
-  #lastBytes: Buffer | undefined;
+  /** The latest response's bytes: a Buffer while proceeding, kept as text once final (`keepBytes`). */
+  #lastBytes: Buffer | string | undefined;
   lastStatus = 0;
   readonly #timers: TimerValues;
   readonly #send: ResponseSender;
@@ -189,7 +190,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
       }
       return;
     }
-    this.#lastBytes = ownBytes(bytes);
+    this.#lastBytes = keepBytes(bytes);
     this.enter('completed');
     if (!this.#reliable) this.#retransmitFinal(this.#timers.G);
     this.timer(this.#timers.H, () => {
@@ -200,7 +201,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
   #retransmitFinal(interval: number): void {
     this.timer(interval, () => {
-      if (this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.#lastFlow);
+      if (this.#lastBytes !== undefined) this.#send(sendable(this.#lastBytes), this.#lastFlow);
       this.#retransmitFinal(nextInterval(interval, this.#timers.T2));
     });
   }
@@ -214,7 +215,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
         this.#lastFlow = this.#upstream(last);
         this.#lastBytes = serializeMessage(last);
       }
-      this.#send(this.#lastBytes, this.#lastFlow);
+      this.#send(sendable(this.#lastBytes), this.#lastFlow);
     }
   }
 
@@ -241,7 +242,8 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
   context: unknown;
   #request: SipRequest | undefined;
   #lastResponse: SipResponse | undefined;
-  #lastBytes: Buffer | undefined;
+  /** The latest response's bytes: a Buffer while proceeding, kept as text once final (`keepBytes`). */
+  #lastBytes: Buffer | string | undefined;
   lastStatus = 0;
   readonly #timers: TimerValues;
   readonly #send: ResponseSender;
@@ -274,9 +276,10 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
 
   respond(res: SipResponse): void {
     if (this.state === 'completed' || this.state === 'terminated') return;
-    this.#lastBytes = serializeMessage(res);
+    const bytes = serializeMessage(res);
+    this.#lastBytes = bytes;
     this.lastStatus = res.status;
-    this.#send(this.#lastBytes, this.flow);
+    this.#send(bytes, this.flow);
     if (res.status < 200) {
       this.#lastResponse = res;
       this.enter('proceeding');
@@ -286,13 +289,13 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
     this.#request = undefined;
     this.#lastResponse = undefined;
     this.context = undefined;
-    this.#lastBytes = ownBytes(this.#lastBytes);
+    this.#lastBytes = keepBytes(bytes);
     this.enter('completed');
     this.terminateAfter(this.#timers.J);
   }
 
   receiveRetransmission(): void {
-    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.#send(this.#lastBytes, this.flow);
+    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.#send(sendable(this.#lastBytes), this.flow);
   }
 
   abort(): void {
