@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const charCodeAt = String.prototype.charCodeAt;
-function viaWrapper(t: string, i: number): number {
+function codeAtWrapper(t: string, i: number): number {
   return charCodeAt.call(t, i);
 }
 
@@ -33,7 +33,7 @@ const FORMS: Record<string, (t: string) => number> = {
   'one-line wrapper function': (t) => {
     let h = 0;
     const n = t.length;
-    for (let i = 0; i < n; i++) h = (h * 31 + viaWrapper(t, i)) | 0;
+    for (let i = 0; i < n; i++) h = (h * 31 + codeAtWrapper(t, i)) | 0;
     return h;
   },
 };

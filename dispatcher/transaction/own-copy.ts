@@ -20,13 +20,13 @@ export function ownBytes(b: Buffer): Buffer {
  * for Timer J's 32 s): held as a latin1 string, one heap object of the bytes' length, rather than
  * a Buffer of its own (a typed array, an ArrayBuffer and an off-heap block the GC tracks and sweeps
  * separately, ≈ 200 bytes more per finished call; BENCHMARKS.md, Session 10). latin1 maps each
- * byte to one char and back, so `sendable` gives the same octets. A Buffer is returned as is.
+ * byte to one char and back, so `sendable` gives the same octets.
  */
 export function keepBytes(b: Buffer): string {
   return b.toString('latin1');
 }
 
-/** The bytes of what `keepBytes` kept (or of a Buffer still held as one). */
+/** The bytes of what `keepBytes` kept; a Buffer still held as one is returned as is. */
 export function sendable(kept: Buffer | string): Buffer {
   return typeof kept === 'string' ? Buffer.from(kept, 'latin1') : kept;
 }
