@@ -74,6 +74,8 @@ function datagram(text: string): Buffer {
 
 interface Call {
   n: number;
+  /** The run's name, in the Call-ID and branches: the warm-up's transactions are still held on the system clock. */
+  run: string;
   callId: string;
   fromTag: string;
   /** From and To lines as the carrier sends them (To without tag). */
@@ -85,6 +87,7 @@ interface Call {
 function newCall(n: number, run: string): Call {
   return {
     n,
+    run,
     callId: `${run}-${n}-5f9c1e7a2b8d4c3e9a1f6b2d7c8e4a0b@198.51.100.7`,
     fromTag: `8f3a2c71-${n}`,
     from: `From: "ACME Billing" <sip:+12125550199@198.51.100.7:5060;user=phone>;tag=8f3a2c71-${n}`,
@@ -96,7 +99,7 @@ function newCall(n: number, run: string): Call {
 function carrierRequest(c: Call, method: string, cseq: number, branch: string, toTag: string | undefined, body: string): string {
   const lines = [
     `${method} ${c.ruri} SIP/2.0`,
-    `Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-${branch}-${c.n};rport`,
+    `Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-${branch}-${c.run}-${c.n};rport`,
     'Max-Forwards: 70',
     c.from,
     toTag === undefined ? c.to : `${c.to};tag=${toTag}`,
