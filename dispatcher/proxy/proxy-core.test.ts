@@ -22,9 +22,12 @@ import {
   SW1,
   SW1_FLOW,
   SW2,
+  SWITCHES,
   switchAnswers,
   type ProxyHarness,
 } from './proxy-test-kit.ts';
+import { StaticRouter } from '../routing/static-router.ts';
+import type { AttemptOutcome } from '../routing/router.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\nc=IN IP4 198.51.100.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
 const CARRIER_VIA = 'SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-c1';
@@ -534,8 +537,11 @@ describe('request validation (RFC 3261 §16.3, §16.4)', () => {
 });
 
 describe('a finished call while its transactions are still held (RFC 6026; memory shedding)', () => {
-  it('after the 2xx: a 2xx retransmission is still relayed, a retransmitted INVITE absorbed, a retransmitted BYE re-answered', async () => {
-    const h = proxyHarness();
+  it('after the 2xx: a 2xx retransmission is still relayed (not reported again), a retransmitted INVITE absorbed, a retransmitted BYE re-answered', async () => {
+    const reports: Array<{ id: string; outcome: AttemptOutcome }> = [];
+    const router = new StaticRouter(SWITCHES);
+    router.report = (c, outcome) => void reports.push({ id: c.id, outcome });
+    const h = proxyHarness({ router });
     const invite = carrierInvite();
     h.transport.inject(invite, CARRIER);
     await settle();
@@ -551,6 +557,8 @@ describe('a finished call while its transactions are still held (RFC 6026; memor
     expect(again).toHaveLength(1);
     expect(again[0].data.equals(relayed.data)).toBe(true);
     expect(h.dialogs.get('call-1@198.51.100.7')?.state).toBe('confirmed');
+    // The switch pool heard of the answer once: a retransmission is not another answer.
+    expect(reports).toEqual([{ id: 'sw1', outcome: { kind: 'response', status: 200, latencyMs: 0 } }]);
 
     // The carrier retransmits its INVITE: absorbed by the Accepted server transaction.
     h.transport.clear();

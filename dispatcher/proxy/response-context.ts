@@ -108,6 +108,54 @@ class Branch implements ClientTransactionUser {
   }
 }
 
+/**
+ * Relays responses upstream through the server transaction (RFC 3261 §16.7 step 3), in order,
+ * each through the context's rewrite (the SDP through a media relay) when there is one.
+ *
+ * Once an INVITE is answered it is also the user of that branch's client transaction, for RFC
+ * 6026 Accepted (Timer M, 32 s): the only work left then is relaying 2xx retransmissions (and
+ * 2xx of other forks) upstream. The branch and the context, with its hooks, routing candidate
+ * and failover state, are done with: kept through the client transaction they were ~400 bytes
+ * and six objects per call for the GC to trace for 32 s (BENCHMARKS.md, Session 11). The switch
+ * pool is not told of a retransmission (it is not another answer, and its latency would be
+ * counted from the branch's start), and the dialog was confirmed by the first 2xx.
+ */
+class UpstreamRelay implements ClientTransactionUser {
+  readonly #server: ServerTransaction;
+  readonly #log: Logger;
+  /** The context's rewrite, if any; `#sending` orders the rewritten responses. */
+  rewrite: ResponseContextHooks['rewrite'];
+  #sending: Promise<void> | undefined;
+
+  constructor(server: ServerTransaction, log: Logger, rewrite: ResponseContextHooks['rewrite']) {
+    this.#server = server;
+    this.#log = log;
+    this.rewrite = rewrite;
+  }
+
+  /** Relay a response upstream without our Via. */
+  relay(res: SipResponse): void {
+    res.removeFirstValue('via');
+    if (!res.has('via')) return; // it was addressed to us; nothing upstream
+    const rewrite = this.rewrite;
+    if (rewrite === undefined) return this.#server.respond(res);
+    // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
+    this.#sending = (this.#sending ?? Promise.resolve())
+      .then(() => rewrite(res))
+      .catch((err: unknown) => this.#log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
+      .then(() => this.#server.respond(res));
+  }
+
+  /** A response on an answered INVITE's client transaction (Accepted only passes 2xx up). */
+  onResponse(res: SipResponse): void {
+    if (res.status >= 200 && res.status < 300) this.relay(res);
+  }
+
+  // Accepted has no Timer B and sends nothing: neither is called.
+  onTimeout(): void {}
+  onTransportError(): void {}
+}
+
 /** What a branch reports to its context (the context's own handlers; not for other callers). */
 interface BranchEvents {
   branchResponse(b: Branch, res: SipResponse): void;
@@ -124,23 +172,22 @@ export class ResponseContext implements ProxyContext, BranchEvents {
   /** A provisional other than 100 went upstream: failover is no longer allowed. */
   #relayedProvisional = false;
   #finished = false;
-  /** `hooks.rewrite`, kept past `#shed`; `#sending` orders the rewritten responses. */
-  #rewrite: ResponseContextHooks['rewrite'];
-  #sending: Promise<void> | undefined;
+  /** Relays upstream with `hooks.rewrite` (kept past `#shed`); the answered INVITE's client transaction keeps it. */
+  readonly #upstream: UpstreamRelay;
 
   constructor(env: ResponseContextEnv, server: ServerTransaction, hooks: ResponseContextHooks) {
     this.#o = env;
     this.#server = server;
     this.#hooks = hooks;
-    this.#rewrite = hooks.rewrite;
+    this.#upstream = new UpstreamRelay(server, env.log, hooks.rewrite);
   }
 
   /**
-   * Memory: an INVITE's context lives as long as its server and client transactions (32 s after
-   * the 2xx, RFC 6026 Timers L/M); a non-INVITE's goes with its final response (its server
-   * transaction lets go of its context then, and its client transaction of its user).
-   * Once finished, the only work left is relaying 2xx retransmissions of the INVITE (RFC 6026
-   * §8.4, §16.7 step 5): that needs the branch's candidate (report), `on2xx`, `report` and the
+   * Memory: a non-INVITE's context goes with its final response (its server transaction lets go
+   * of its context then, and its client transaction of its user). An INVITE's goes too once its
+   * 2xx went up: the client transaction keeps only the UpstreamRelay for RFC 6026 Accepted.
+   * What a finished INVITE context still keeps is for a 2xx on a branch still in flight after
+   * a final of our own (a CANCEL's 487 racing the switch's 200): `on2xx`, `report` and the
    * server transaction. The failover and final hooks (whose closures hold the dispatch scope:
    * request, routing context) and the spent (cancelled) timer handles are dropped; the forwarded
    * request (its fields are slices of the received datagram's text) already went when the branch
@@ -151,7 +198,7 @@ export class ResponseContext implements ProxyContext, BranchEvents {
     // Only an INVITE sees 2xx retransmissions; a non-INVITE's context is never called again.
     if (!this.#server.isInvite) {
       this.#hooks = NO_HOOKS;
-      this.#rewrite = undefined;
+      this.#upstream.rewrite = undefined;
     } else if (h.on2xx === undefined && h.report === undefined) this.#hooks = NO_HOOKS;
     else {
       const kept: ResponseContextHooks = {};
@@ -169,7 +216,7 @@ export class ResponseContext implements ProxyContext, BranchEvents {
 
   /** Set the response rewrite once it is known (the call's media relay is chosen after the context exists). */
   setRewrite(rewrite: NonNullable<ResponseContextHooks['rewrite']>): void {
-    this.#rewrite = rewrite;
+    this.#upstream.rewrite = rewrite;
   }
 
   get finished(): boolean {
@@ -266,6 +313,8 @@ export class ResponseContext implements ProxyContext, BranchEvents {
       }
       this.#hooks.on2xx?.(res);
       this.#relay(res);
+      // RFC 6026 Accepted: from now on the client transaction only relays 2xx upstream (UpstreamRelay).
+      b.txn?.setUser(this.#upstream);
       return;
     }
     if (b.done) return;
@@ -350,15 +399,7 @@ export class ResponseContext implements ProxyContext, BranchEvents {
 
   /** Relay a response upstream without our Via (RFC 3261 §16.7 step 3). */
   #relay(res: SipResponse): void {
-    res.removeFirstValue('via');
-    if (!res.has('via')) return; // it was addressed to us; nothing upstream
-    const rewrite = this.#rewrite;
-    if (rewrite === undefined) return this.#server.respond(res);
-    // One chain per context: a 200 rewritten after a slow 183 still goes up after it.
-    this.#sending = (this.#sending ?? Promise.resolve())
-      .then(() => rewrite(res))
-      .catch((err: unknown) => this.#o.log.warn({ err, status: res.status }, 'response rewrite failed; relayed as received'))
-      .then(() => this.#server.respond(res));
+    this.#upstream.relay(res);
   }
 
   /** CANCEL for a branch: same branch, Request-URI, Call-ID, From, To, CSeq number and Route (§9.1). */

@@ -7,12 +7,12 @@ import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
 import { SipRequest as Request, serializeMessage, splitCommaValues } from '../../shared/sip/index.ts';
 import type { HeaderField } from '../../shared/sip/index.ts';
 import type { Target } from '../transport/transport.ts';
-import type { Clock } from './clock.ts';
-import type { ExpiryLanes } from './expiry-lanes.ts';
+import { monotonicNow } from './clock.ts';
 import { TransactionBase } from './transaction-base.ts';
+import type { TransactionEnv } from './transaction-env.ts';
 import { ownBytes } from './own-copy.ts';
 import type { ClientTransactionUser } from './transaction-user.ts';
-import { nextInterval, type TimerValues } from './timers.ts';
+import { nextInterval } from './timers.ts';
 
 export type RequestSender = (data: Buffer, target: Target) => Promise<void>;
 
@@ -25,22 +25,15 @@ export interface ClientTransaction {
   /** Highest status received so far (0 when none). */
   readonly lastStatus: number;
   receiveResponse(res: SipResponse): void;
+  /**
+   * From now on tell `user` instead: a TU that needs far less once the request is answered
+   * (the 2xx relay of an INVITE's RFC 6026 Accepted state, response-context.ts).
+   */
+  setUser(user: ClientTransactionUser): void;
   /** Stop retransmitting and forget (the TU gave up on this branch). */
   abort(): void;
 }
 
-interface ClientDeps {
-  key: string;
-  request: SipRequest;
-  target: Target;
-  clock: Clock;
-  timers: TimerValues;
-  send: RequestSender;
-  reliable: boolean;
-  user: ClientTransactionUser;
-  /** Where the wait timers of finished transactions run (expiry-lanes.ts); a timer each without. */
-  lanes?: ExpiryLanes | undefined;
-}
 
 type InviteState = 'calling' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 type NonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
@@ -70,21 +63,23 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
   #request: SipRequest | undefined;
   #bytes: Buffer | undefined;
   #ackBytes: Buffer | undefined;
-  readonly #timers: TimerValues;
-  readonly #send: RequestSender;
-  readonly #reliable: boolean;
-  readonly #user: ClientTransactionUser;
+  #user: ClientTransactionUser;
 
-  constructor(deps: ClientDeps) {
-    super('calling', deps.clock, deps.lanes);
-    this.key = deps.key;
-    this.#request = deps.request;
-    this.target = deps.target;
-    this.#timers = deps.timers;
-    this.#send = deps.send;
-    this.#reliable = deps.reliable;
-    this.#user = deps.user;
-    this.#bytes = serializeMessage(deps.request);
+  constructor(key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
+    super('calling', env);
+    this.key = key;
+    this.#request = request;
+    this.target = target;
+    this.#user = user;
+    this.#bytes = serializeMessage(request);
+  }
+
+  protected ended(): void {
+    this.env.clientTerminated(this);
+  }
+
+  setUser(user: ClientTransactionUser): void {
+    this.#user = user;
   }
 
   get request(): SipRequest {
@@ -93,8 +88,8 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
 
   start(): void {
     if (this.#bytes !== undefined) this.#transmit(this.#bytes);
-    if (!this.#reliable) this.#retransmit(this.#timers.A);
-    this.timer(this.#timers.B, () => {
+    if (!this.env.reliable) this.#retransmit(this.env.timers.A);
+    this.timer(this.env.timers.B, () => {
       this.terminate();
       this.#user.onTimeout();
     });
@@ -109,7 +104,7 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
   }
 
   #transmit(data: Buffer): void {
-    this.#send(data, this.target).catch((err: Error) => {
+    this.env.sendRequest(data, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
       this.#user.onTransportError(err);
@@ -134,14 +129,14 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
         } else if (status < 300) {
           this.enter('accepted');
           this.#release();
-          this.terminateAfter(this.#timers.M);
+          this.terminateAfter(this.env.timers.M);
           this.#user.onResponse(res);
         } else {
           this.enter('completed');
           this.#ackBytes = ownBytes(serializeMessage(buildAckForFinal(this.request, res)));
           this.#release();
           this.#transmit(this.#ackBytes);
-          this.terminateAfter(this.#timers.D);
+          this.terminateAfter(this.env.timers.D);
           this.#user.onResponse(res);
         }
         return;
@@ -168,23 +163,30 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
   lastStatus = 0;
   #request: SipRequest | undefined;
   #bytes: Buffer | undefined;
+  /**
+   * Timer F's due time on the clock's monotonic time, in whole ms: a small integer, where a
+   * fractional or wall-clock time would be a boxed double kept with the transaction.
+   */
   #deadline = 0;
-  readonly #timers: TimerValues;
-  readonly #send: RequestSender;
-  readonly #reliable: boolean;
   /** Dropped in Completed, where nothing is reported any more. */
   #user: ClientTransactionUser | undefined;
 
-  constructor(deps: ClientDeps) {
-    super('trying', deps.clock, deps.lanes);
-    this.key = deps.key;
-    this.#request = deps.request;
-    this.target = deps.target;
-    this.#timers = deps.timers;
-    this.#send = deps.send;
-    this.#reliable = deps.reliable;
-    this.#user = deps.user;
-    this.#bytes = serializeMessage(deps.request);
+  constructor(key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
+    super('trying', env);
+    this.key = key;
+    this.#request = request;
+    this.target = target;
+    this.#user = user;
+    this.#bytes = serializeMessage(request);
+  }
+
+  protected ended(): void {
+    this.env.clientTerminated(this);
+  }
+
+  /** Completed reports nothing more, so it keeps no user. */
+  setUser(user: ClientTransactionUser): void {
+    if (this.#user !== undefined) this.#user = user;
   }
 
   get request(): SipRequest {
@@ -192,14 +194,14 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
   }
 
   start(): void {
-    this.#deadline = this.clock.now() + this.#timers.F;
+    this.#deadline = Math.ceil(monotonicNow(this.env.clock)) + this.env.timers.F;
     this.#transmit();
-    this.#armTimers(this.#timers.E);
+    this.#armTimers(this.env.timers.E);
   }
 
   #armTimers(interval: number): void {
-    if (!this.#reliable) this.#retransmit(interval);
-    this.timer(Math.max(0, this.#deadline - this.clock.now()), () => {
+    if (!this.env.reliable) this.#retransmit(interval);
+    this.timer(Math.max(0, this.#deadline - monotonicNow(this.env.clock)), () => {
       this.terminate();
       this.#user?.onTimeout();
     });
@@ -209,13 +211,13 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     this.timer(interval, () => {
       this.#transmit();
       // In Proceeding the interval is T2 (RFC 3261 §17.1.2.2).
-      this.#retransmit(this.state === 'proceeding' ? this.#timers.T2 : nextInterval(interval, this.#timers.T2));
+      this.#retransmit(this.state === 'proceeding' ? this.env.timers.T2 : nextInterval(interval, this.env.timers.T2));
     });
   }
 
   #transmit(): void {
     if (this.#bytes === undefined) return;
-    this.#send(this.#bytes, this.target).catch((err: Error) => {
+    this.env.sendRequest(this.#bytes, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
       this.#user?.onTransportError(err);
@@ -228,13 +230,13 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     if (res.status < 200) {
       if (this.state === 'trying') {
         this.enter('proceeding');
-        this.#armTimers(this.#timers.T2);
+        this.#armTimers(this.env.timers.T2);
       }
       this.#user?.onResponse(res);
       return;
     }
     this.enter('completed');
-    this.terminateAfter(this.#timers.K);
+    this.terminateAfter(this.env.timers.K);
     const user = this.#user;
     // Completed only absorbs retransmitted finals (RFC 3261 §17.1.2.2): nothing to send or report.
     this.#request = undefined;

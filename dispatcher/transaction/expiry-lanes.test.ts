@@ -34,6 +34,28 @@ describe('ExpiryLanes', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('keeps due times small after a long uptime (past 2^30 ms it moves its epoch): entries before and after still expire on time', () => {
+    const clock = new ManualClock();
+    const lanes = new ExpiryLanes(clock);
+    const log: Array<[string, number, number]> = [];
+    // Never dropped: the lane is never empty, so it keeps its first epoch (0) until it moves it.
+    const keepAlive = lanes.add(32_000, { expire: () => {} }, 0);
+    clock.advance(2 ** 30 - 32_005);
+    const t0 = clock.now();
+    lanes.add(32_000, recorder(clock, log, 'before'), 1); // due 2^30 − 5
+    clock.advance(10);
+    lanes.add(32_000, recorder(clock, log, 'after'), 2); // due 2^30 + 5: the lane moves its epoch first
+    clock.advance(31_989);
+    expect(log).toEqual([]);
+    clock.advance(1);
+    expect(log).toEqual([['before', 1, t0 + 32_000]]);
+    clock.advance(9);
+    expect(log).toHaveLength(1);
+    clock.advance(1);
+    expect(log.slice(1)).toEqual([['after', 2, t0 + 32_010]]);
+    keepAlive.drop();
+  });
+
   it('hands the token back, so the owner can tell a stale entry (it changed state meanwhile)', () => {
     const clock = new ManualClock();
     const lanes = new ExpiryLanes(clock);

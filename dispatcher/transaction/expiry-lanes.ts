@@ -30,12 +30,21 @@ export interface ExpiryHandle {
 
 /** Slots per entry in the lane's flat queue: item, token, due time. */
 const STRIDE = 3;
+/**
+ * Due times are whole ms since the lane's epoch, so they are small integers (V8 Smis, stored in
+ * the queue's slot) rather than doubles (a 16-byte heap number each, kept as long as the entry:
+ * 32 s). Past this many ms (12 days) the lane moves its epoch up and its entries down with it,
+ * before they leave the Smi range (2^31 on 64-bit).
+ */
+const REBASE_AT = 2 ** 30;
 /** Compact the queue once this many dead slots lead it (and they are at least half of it). */
 const COMPACT_AT = 3 * 4096;
 
 class ExpiryLane implements ExpiryHandle {
   readonly #clock: Clock;
   readonly #delayMs: number;
+  /** The monotonic time due times count from (see REBASE_AT). */
+  #epoch: number;
   /** Flat queue of [item, token, due] from `#head` on; due times never decrease. */
   #q: Array<Expirable | number | undefined> = [];
   #head = 0;
@@ -47,11 +56,15 @@ class ExpiryLane implements ExpiryHandle {
   constructor(clock: Clock, delayMs: number) {
     this.#clock = clock;
     this.#delayMs = delayMs;
+    this.#epoch = monotonicNow(clock);
   }
 
-  /** Due times run on the clock's monotonic time: they must not move when the wall clock is stepped. */
+  /**
+   * ms since the epoch on the clock's monotonic time: due times must not move when the wall
+   * clock is stepped.
+   */
   #now(): number {
-    return monotonicNow(this.#clock);
+    return monotonicNow(this.#clock) - this.#epoch;
   }
 
   get size(): number {
@@ -59,7 +72,13 @@ class ExpiryLane implements ExpiryHandle {
   }
 
   add(item: Expirable, token: number): void {
-    this.#q.push(item, token, this.#now() + this.#delayMs);
+    // Rounded up: an entry never expires early, at most 1 ms late.
+    let due = Math.ceil(this.#now()) + this.#delayMs;
+    if (due > REBASE_AT) {
+      this.#rebase();
+      due = Math.ceil(this.#now()) + this.#delayMs;
+    }
+    this.#q.push(item, token, due);
     this.#live++;
     if (this.#timer === undefined) this.#arm();
   }
@@ -77,6 +96,15 @@ class ExpiryLane implements ExpiryHandle {
     this.#timer = undefined;
     this.#q = [];
     this.#head = 0;
+    this.#epoch = monotonicNow(this.#clock);
+  }
+
+  /** Move the epoch to now, and the queued due times down by as much (overdue ones go negative). */
+  #rebase(): void {
+    const shift = Math.floor(this.#now());
+    this.#epoch += shift;
+    const q = this.#q;
+    for (let i = this.#head + 2; i < q.length; i += STRIDE) q[i] = (q[i] as number) - shift;
   }
 
   #arm(): void {

@@ -34,7 +34,9 @@ export function sendable(kept: Buffer | string): Buffer {
 /**
  * A copy of `s` that does not share storage with the string it may have been sliced from (V8
  * keeps a whole parent string alive for a sliced or cons string that points into it): slicing a
- * fresh concatenation makes V8 flatten that into a new string of its own.
+ * fresh concatenation makes V8 flatten that into a new string of its own. The result is itself a
+ * sliced string (32 bytes) over that new parent: strings kept per finished transaction are built
+ * flat instead (transaction-key.ts joins its pieces).
  */
 export function ownString(s: string): string {
   return (' ' + s).slice(1);

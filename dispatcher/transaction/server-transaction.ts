@@ -6,11 +6,10 @@
 import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
 import { serializeMessage, generateTag } from '../../shared/sip/index.ts';
 import type { Flow } from '../transport/transport.ts';
-import type { Clock } from './clock.ts';
-import type { ExpiryLanes } from './expiry-lanes.ts';
 import { TransactionBase } from './transaction-base.ts';
-import { nextInterval, type TimerValues } from './timers.ts';
-import { keepBytes, ownString, sendable } from './own-copy.ts';
+import type { TransactionEnv } from './transaction-env.ts';
+import { nextInterval } from './timers.ts';
+import { keepBytes, sendable } from './own-copy.ts';
 
 /** How a server transaction puts bytes on the wire: back along the request's flow. */
 export type ResponseSender = (data: Buffer, flow: Flow) => void;
@@ -67,17 +66,6 @@ export interface ServerTransaction {
 type InviteState = 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 type NonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
-interface ServerDeps {
-  key: string;
-  request: SipRequest;
-  flow: Flow;
-  clock: Clock;
-  timers: TimerValues;
-  send: ResponseSender;
-  reliable: boolean;
-  /** Where the wait timers of finished transactions run (expiry-lanes.ts); a timer each without. */
-  lanes?: ExpiryLanes | undefined;
-}
 
 /*
  * Memory: a finished transaction stays in the table for 32 s (Timer L, Timer J over UDP), so at a
@@ -90,9 +78,9 @@ interface ServerDeps {
  *   - non-INVITE Completed re-sends the final on a retransmitted request: its bytes only.
  * So the transaction drops the parsed request (with it the received datagram and its decoded
  * text, which every header value is sliced from), the response object, the TU's context (a
- * non-INVITE's response context and branch would otherwise be kept for Timer J), and the deps
- * object that carried the request. The key is flattened (see `ownString`): it embeds the branch, a slice of
- * the request's decoded text.
+ * non-INVITE's response context and branch would otherwise be kept for Timer J). What every
+ * transaction of the layer shares (clock, timers, sender) is one reference (transaction-env.ts). The key
+ * is a flat string of its own (transaction-key.ts), not pieces of the request's decoded text.
  */
 
 /** Thrown by `request` after the final response: nothing may build a response from it then. */
@@ -103,7 +91,6 @@ function released(): never {
 export class InviteServerTransaction extends TransactionBase<InviteState> implements ServerTransaction {
   readonly key: string;
   readonly flow: Flow;
-  readonly isInvite = true;
   #localTag: string | undefined;
   context: unknown;
   #request: SipRequest | undefined;
@@ -111,9 +98,6 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   /** The latest response's bytes: a Buffer while proceeding, kept as text once final (`keepBytes`). */
   #lastBytes: Buffer | string | undefined;
   lastStatus = 0;
-  readonly #timers: TimerValues;
-  readonly #send: ResponseSender;
-  readonly #reliable: boolean;
   /** Where `#lastBytes` were sent (the request's flow, or the bypass's). */
   #lastFlow: Flow;
   /** See HopBypass; set by the TU on a request a draining peer handed over. */
@@ -121,15 +105,20 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
   /** Called when Timer H fires: no ACK for a final response (RFC 3261 §17.2.1). */
   onAckTimeout: (() => void) | undefined;
 
-  constructor(deps: ServerDeps) {
-    super('proceeding', deps.clock, deps.lanes);
-    this.key = ownString(deps.key);
-    this.#request = deps.request;
-    this.flow = deps.flow;
-    this.#timers = deps.timers;
-    this.#send = deps.send;
-    this.#reliable = deps.reliable;
-    this.#lastFlow = deps.flow;
+  constructor(key: string, request: SipRequest, flow: Flow, env: TransactionEnv) {
+    super('proceeding', env);
+    this.key = key;
+    this.#request = request;
+    this.flow = flow;
+    this.#lastFlow = flow;
+  }
+
+  get isInvite(): boolean {
+    return true;
+  }
+
+  protected ended(): void {
+    this.env.serverTerminated(this);
   }
 
   /** Where `res` goes: back along the request's flow, or past the bypassed hop (its Via removed). */
@@ -169,7 +158,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     const flow = this.bypass === undefined ? this.flow : this.#upstream(res);
     const bytes = serializeMessage(res);
     this.lastStatus = res.status;
-    this.#send(bytes, flow);
+    this.env.sendResponse(bytes, flow);
     this.#lastFlow = flow;
     if (res.status < 200) {
       // Proceeding re-sends the latest provisional on a retransmitted INVITE.
@@ -186,14 +175,14 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
       this.#lastBytes = undefined;
       if (state !== 'accepted') {
         this.enter('accepted');
-        this.terminateAfter(this.#timers.L);
+        this.terminateAfter(this.env.timers.L);
       }
       return;
     }
     this.#lastBytes = keepBytes(bytes);
     this.enter('completed');
-    if (!this.#reliable) this.#retransmitFinal(this.#timers.G);
-    this.timer(this.#timers.H, () => {
+    if (!this.env.reliable) this.#retransmitFinal(this.env.timers.G);
+    this.timer(this.env.timers.H, () => {
       this.onAckTimeout?.();
       this.terminate();
     });
@@ -201,8 +190,8 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 
   #retransmitFinal(interval: number): void {
     this.timer(interval, () => {
-      if (this.#lastBytes !== undefined) this.#send(sendable(this.#lastBytes), this.#lastFlow);
-      this.#retransmitFinal(nextInterval(interval, this.#timers.T2));
+      if (this.#lastBytes !== undefined) this.env.sendResponse(sendable(this.#lastBytes), this.#lastFlow);
+      this.#retransmitFinal(nextInterval(interval, this.env.timers.T2));
     });
   }
 
@@ -215,7 +204,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
         this.#lastFlow = this.#upstream(last);
         this.#lastBytes = serializeMessage(last);
       }
-      this.#send(sendable(this.#lastBytes), this.#lastFlow);
+      this.env.sendResponse(sendable(this.#lastBytes), this.#lastFlow);
     }
   }
 
@@ -225,7 +214,7 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
     this.enter('confirmed');
     // Confirmed only absorbs ACKs: the final's bytes are not sent again.
     this.#lastBytes = undefined;
-    this.terminateAfter(this.#timers.I);
+    this.terminateAfter(this.env.timers.I);
   }
 
   /** Give up without a response (layer shutdown). */
@@ -237,7 +226,6 @@ export class InviteServerTransaction extends TransactionBase<InviteState> implem
 export class NonInviteServerTransaction extends TransactionBase<NonInviteState> implements ServerTransaction {
   readonly key: string;
   readonly flow: Flow;
-  readonly isInvite = false;
   #localTag: string | undefined;
   context: unknown;
   #request: SipRequest | undefined;
@@ -245,16 +233,20 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
   /** The latest response's bytes: a Buffer while proceeding, kept as text once final (`keepBytes`). */
   #lastBytes: Buffer | string | undefined;
   lastStatus = 0;
-  readonly #timers: TimerValues;
-  readonly #send: ResponseSender;
 
-  constructor(deps: ServerDeps) {
-    super('trying', deps.clock, deps.lanes);
-    this.key = ownString(deps.key);
-    this.#request = deps.request;
-    this.flow = deps.flow;
-    this.#timers = deps.timers;
-    this.#send = deps.send;
+  constructor(key: string, request: SipRequest, flow: Flow, env: TransactionEnv) {
+    super('trying', env);
+    this.key = key;
+    this.#request = request;
+    this.flow = flow;
+  }
+
+  get isInvite(): boolean {
+    return false;
+  }
+
+  protected ended(): void {
+    this.env.serverTerminated(this);
   }
 
   get request(): SipRequest {
@@ -279,7 +271,7 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
     const bytes = serializeMessage(res);
     this.#lastBytes = bytes;
     this.lastStatus = res.status;
-    this.#send(bytes, this.flow);
+    this.env.sendResponse(bytes, this.flow);
     if (res.status < 200) {
       this.#lastResponse = res;
       this.enter('proceeding');
@@ -291,11 +283,11 @@ export class NonInviteServerTransaction extends TransactionBase<NonInviteState> 
     this.context = undefined;
     this.#lastBytes = keepBytes(bytes);
     this.enter('completed');
-    this.terminateAfter(this.#timers.J);
+    this.terminateAfter(this.env.timers.J);
   }
 
   receiveRetransmission(): void {
-    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.#send(sendable(this.#lastBytes), this.flow);
+    if (this.state !== 'trying' && this.#lastBytes !== undefined) this.env.sendResponse(sendable(this.#lastBytes), this.flow);
   }
 
   abort(): void {

@@ -3,30 +3,28 @@
  * termination. Each state arms its timers on entry; entering another state clears them, so no
  * timer outlives its state (kirm/sip.js `makeSM` enter/leave idea).
  */
-import type { Clock, TimerHandle } from './clock.ts';
-import type { Expirable, ExpiryHandle, ExpiryLanes } from './expiry-lanes.ts';
+import type { TimerHandle } from './clock.ts';
+import type { Expirable, ExpiryHandle } from './expiry-lanes.ts';
+import type { TransactionEnv } from './transaction-env.ts';
 
 export abstract class TransactionBase<State extends string> implements Expirable {
   #state: State;
   /** Bumped on every state change: an expiry lane entry of an earlier state is stale (expiry-lanes.ts). */
   #token = 0;
-  readonly #lanes: ExpiryLanes | undefined;
   /** The lane holding this transaction's current entry, told when the entry is done with. */
   #laneEntry: ExpiryHandle | undefined;
   /**
-   * The current state's timers: most states run one or two. Held as a field plus an array for
-   * the rest, made only when needed, rather than one array per transaction: a growable array's
-   * backing store (~150 bytes) per transaction adds up over the 32 s finished ones are kept.
+   * The current state's timers: most states run one or two. One handle, or an array once there
+   * are more, rather than an array per transaction: a growable array's backing store (~150 bytes)
+   * per transaction adds up over the 32 s finished ones are kept.
    */
-  #timer: TimerHandle | undefined = undefined;
-  #moreTimers: TimerHandle[] | undefined = undefined;
-  protected readonly clock: Clock;
-  #onTerminated: ((txn: this) => void) | undefined;
+  #timers: TimerHandle | TimerHandle[] | undefined = undefined;
+  /** Shared by every transaction of the layer on this kind of transport (transaction-env.ts). */
+  protected readonly env: TransactionEnv;
 
-  constructor(initial: State, clock: Clock, lanes?: ExpiryLanes) {
+  constructor(initial: State, env: TransactionEnv) {
     this.#state = initial;
-    this.clock = clock;
-    this.#lanes = lanes;
+    this.env = env;
   }
 
   get state(): State {
@@ -37,21 +35,16 @@ export abstract class TransactionBase<State extends string> implements Expirable
     return this.#state === 'terminated';
   }
 
-  /**
-   * Register the table-removal hook (set by the transaction layer): one function for every
-   * transaction, told which one ended, rather than a closure kept per transaction.
-   */
-  set onTerminated(fn: (txn: this) => void) {
-    this.#onTerminated = fn;
-  }
+  /** Tell the layer this transaction ended (it takes it out of its table). */
+  protected abstract ended(): void;
 
   protected enter(state: State): void {
     if (this.#state === 'terminated') return;
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    if (this.#moreTimers !== undefined) {
-      for (const t of this.#moreTimers) t.cancel();
-      this.#moreTimers = undefined;
+    const timers = this.#timers;
+    if (timers !== undefined) {
+      this.#timers = undefined;
+      if (Array.isArray(timers)) for (const t of timers) t.cancel();
+      else timers.cancel();
     }
     this.#state = state;
     this.#token++;
@@ -59,7 +52,7 @@ export abstract class TransactionBase<State extends string> implements Expirable
       this.#laneEntry.drop();
       this.#laneEntry = undefined;
     }
-    if (state === 'terminated') this.#onTerminated?.(this);
+    if (state === 'terminated') this.ended();
   }
 
   /**
@@ -67,8 +60,9 @@ export abstract class TransactionBase<State extends string> implements Expirable
    * transaction (Timer D, I, J, K, L, M). On an expiry lane when the layer has them, else a timer.
    */
   protected terminateAfter(ms: number): void {
-    if (this.#lanes === undefined) this.timer(ms, () => this.terminate());
-    else this.#laneEntry = this.#lanes.add(ms, this, this.#token);
+    const lanes = this.env.lanes;
+    if (lanes === undefined) this.timer(ms, () => this.terminate());
+    else this.#laneEntry = lanes.add(ms, this, this.#token);
   }
 
   /** An expiry lane's entry is due (see `terminateAfter`). */
@@ -79,11 +73,13 @@ export abstract class TransactionBase<State extends string> implements Expirable
   /** Arm a timer that belongs to the current state. */
   protected timer(ms: number, fn: () => void): void {
     const state = this.#state;
-    const handle = this.clock.setTimer(ms, () => {
+    const handle = this.env.clock.setTimer(ms, () => {
       if (this.#state === state) fn();
     });
-    if (this.#timer === undefined) this.#timer = handle;
-    else (this.#moreTimers ??= []).push(handle);
+    const timers = this.#timers;
+    if (timers === undefined) this.#timers = handle;
+    else if (Array.isArray(timers)) timers.push(handle);
+    else this.#timers = [timers, handle];
   }
 
   protected terminate(): void {

@@ -28,12 +28,14 @@ export function serverKey(req: SipRequest, method: string, flow: Flow): string {
  * and arrived over `flow`: the key its own retransmissions, ACK and CANCEL would have.
  */
 export function serverKeyOf(req: SipRequest, via: Via, method: string, flow: Flow): string {
-  const source = flow.protocol === 'udp' ? `${flow.remoteAddress}:${flow.remotePort}` : flow.remoteAddress;
-  const sentBy = `${via.host}:${via.port ?? ''}@${source}`;
-  if (isRfc3261Branch(via.branch)) return `${via.branch}|${sentBy}|${method}`;
+  // Built with join: one flat string of its own. A template literal would be a tree of pieces
+  // (cons strings) holding the branch and host, slices of the received datagram's text, which a
+  // finished transaction's table entry would then keep alive for 32 s.
+  const port = flow.protocol === 'udp' ? flow.remotePort : '';
+  if (isRfc3261Branch(via.branch)) return [via.branch, '|', via.host, ':', via.port ?? '', '@', flow.remoteAddress, ':', port, '|', method].join('');
   // RFC 2543: the ACK carries the To tag of our response, the INVITE had none; leave it out.
   const toTag = method === 'INVITE' ? '' : (req.toTag ?? '');
-  return `2543|${req.uri}|${req.fromTag ?? ''}|${toTag}|${req.callId}|${req.cseq.seq}|${sentBy}|${method}`;
+  return ['2543|', req.uri, '|', req.fromTag ?? '', '|', toTag, '|', req.callId, '|', req.cseq.seq, '|', via.host, ':', via.port ?? '', '@', flow.remoteAddress, ':', port, '|', method].join('');
 }
 
 /** Client transaction key: our branch (always RFC 3261) and the CSeq method. */

@@ -23,7 +23,7 @@ import {
 import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ExpiryLanes } from './expiry-lanes.ts';
-import { ownString } from './own-copy.ts';
+import type { TransactionEnv } from './transaction-env.ts';
 import { InviteClientTransaction, NonInviteClientTransaction, type ClientTransaction } from './client-transaction.ts';
 import {
   InviteServerTransaction,
@@ -71,8 +71,9 @@ export class TransactionLayer implements TransportDelegate {
   readonly #limits: ParseLimits;
   readonly #max: number;
   readonly #shedNewCalls: (() => boolean) | undefined;
-  readonly #timersUdp: TimerValues;
-  readonly #timersReliable: TimerValues;
+  /** What the transactions on UDP, and on reliable transports, share (transaction-env.ts). */
+  readonly #envUdp: TransactionEnv;
+  readonly #envReliable: TransactionEnv;
   /** The wait timers of finished transactions, one FIFO per duration (expiry-lanes.ts). */
   readonly #lanes: ExpiryLanes;
   readonly #servers = new Map<string, ServerTransaction & { abort(): void }>();
@@ -91,7 +92,7 @@ export class TransactionLayer implements TransportDelegate {
     rejectedOverload: 0,
   };
 
-  // One sender each, shared by every transaction (not a closure per transaction kept for 32 s).
+  // One sender each, shared by every transaction through its env (not a closure per transaction kept for 32 s).
   readonly #sendResponse = (data: Buffer, f: Flow): void => this.#sendTo(data, flowTarget(f));
   readonly #sendRequest = (data: Buffer, t: Target): Promise<void> => this.#transport.send(data, t);
   readonly #serverTerminated = (txn: ServerTransaction): void => {
@@ -118,13 +119,26 @@ export class TransactionLayer implements TransportDelegate {
     this.#max = opts.maxTransactions ?? 100_000;
     this.#shedNewCalls = opts.shedNewCalls;
     const t1 = opts.t1 ?? T1;
-    this.#timersUdp = timersFor(false, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
-    this.#timersReliable = timersFor(true, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C);
+    this.#envUdp = this.#env(false, timersFor(false, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C));
+    this.#envReliable = this.#env(true, timersFor(true, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C));
+  }
+
+  #env(reliable: boolean, timers: TimerValues): TransactionEnv {
+    return {
+      clock: this.clock,
+      timers,
+      reliable,
+      lanes: this.#lanes,
+      sendResponse: this.#sendResponse,
+      sendRequest: this.#sendRequest,
+      serverTerminated: this.#serverTerminated,
+      clientTerminated: this.#clientTerminated,
+    };
   }
 
   /** Timer values for a transport (the proxy core uses Timer C from here). */
   timers(reliable: boolean): TimerValues {
-    return reliable ? this.#timersReliable : this.#timersUdp;
+    return reliable ? this.#envReliable.timers : this.#envUdp.timers;
   }
 
   stats(): TransactionStats {
@@ -140,9 +154,9 @@ export class TransactionLayer implements TransportDelegate {
   aliasServer(txn: ServerTransaction, key: string): void {
     const own = this.#servers.get(txn.key);
     if (own !== txn || this.#aliases.has(txn) || this.#servers.has(key)) return;
-    const flat = ownString(key); // it embeds the branch, a slice of the request's text
-    this.#servers.set(flat, own);
-    this.#aliases.set(txn, flat);
+    // `key` comes from serverKeyOf: a flat string of its own, no slice of the request's text.
+    this.#servers.set(key, own);
+    this.#aliases.set(txn, key);
   }
 
   // ---- inbound ----
@@ -225,22 +239,9 @@ export class TransactionLayer implements TransportDelegate {
   }
 
   #createServer(key: string, req: SipRequest, flow: Flow): ServerTransaction {
-    const reliable = flow.protocol !== 'udp';
-    const deps = {
-      key,
-      request: req,
-      flow,
-      clock: this.clock,
-      timers: this.timers(reliable),
-      reliable,
-      send: this.#sendResponse,
-      lanes: this.#lanes,
-    };
-    const txn = req.method === 'INVITE' ? new InviteServerTransaction(deps) : new NonInviteServerTransaction(deps);
-    // txn.key, not `key`: the transaction keeps a flat copy; `key` embeds the branch, a slice of
-    // the request's decoded text, which the table and this closure would otherwise keep for 32 s.
-    this.#servers.set(txn.key, txn);
-    txn.onTerminated = this.#serverTerminated;
+    const env = flow.protocol === 'udp' ? this.#envUdp : this.#envReliable;
+    const txn = req.method === 'INVITE' ? new InviteServerTransaction(key, req, flow, env) : new NonInviteServerTransaction(key, req, flow, env);
+    this.#servers.set(key, txn);
     return txn;
   }
 
@@ -264,21 +265,9 @@ export class TransactionLayer implements TransportDelegate {
     const branch = req.via.branch;
     if (branch === undefined) throw new Error('sendRequest: request has no branch');
     const key = clientKey(branch, req.method);
-    const reliable = target.protocol !== 'udp';
-    const deps = {
-      key,
-      request: req,
-      target,
-      clock: this.clock,
-      timers: this.timers(reliable),
-      reliable,
-      user,
-      send: this.#sendRequest,
-      lanes: this.#lanes,
-    };
-    const txn = req.method === 'INVITE' ? new InviteClientTransaction(deps) : new NonInviteClientTransaction(deps);
+    const env = target.protocol === 'udp' ? this.#envUdp : this.#envReliable;
+    const txn = req.method === 'INVITE' ? new InviteClientTransaction(key, req, target, user, env) : new NonInviteClientTransaction(key, req, target, user, env);
     this.#clients.set(key, txn);
-    txn.onTerminated = this.#clientTerminated;
     txn.start();
     return txn;
   }
