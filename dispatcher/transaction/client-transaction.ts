@@ -56,49 +56,68 @@ function released(): never {
   throw new Error('client transaction: the request is released once a final response arrived');
 }
 
-export class InviteClientTransaction extends TransactionBase<InviteState> implements ClientTransaction {
+/**
+ * What both client transactions keep: the key and target, the request and its bytes until they
+ * are released (see the note above), and the user (the TU) while it is to be told anything.
+ */
+abstract class ClientTransactionCore<State extends string> extends TransactionBase<State> implements ClientTransaction {
   readonly key: string;
   readonly target: Target;
   lastStatus = 0;
-  #request: SipRequest | undefined;
-  #bytes: Buffer | undefined;
-  #ackBytes: Buffer | undefined;
-  #user: ClientTransactionUser;
+  protected req: SipRequest | undefined;
+  protected bytes: Buffer | undefined;
+  protected user: ClientTransactionUser | undefined;
 
-  constructor(key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
-    super('calling', env);
+  constructor(initial: State, key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
+    super(initial, env);
     this.key = key;
-    this.#request = request;
+    this.req = request;
     this.target = target;
-    this.#user = user;
-    this.#bytes = serializeMessage(request);
+    this.user = user;
+    this.bytes = serializeMessage(request);
   }
 
   protected ended(): void {
     this.env.clientTerminated(this);
   }
 
+  /** A transaction that dropped its user (non-INVITE Completed) reports nothing more, and keeps none. */
   setUser(user: ClientTransactionUser): void {
-    this.#user = user;
+    if (this.user !== undefined) this.user = user;
   }
 
   get request(): SipRequest {
-    return this.#request ?? released();
+    return this.req ?? released();
+  }
+
+  abstract start(): void;
+  abstract receiveResponse(res: SipResponse): void;
+
+  abort(): void {
+    this.terminate();
+  }
+}
+
+export class InviteClientTransaction extends ClientTransactionCore<InviteState> {
+  #ackBytes: Buffer | undefined;
+
+  constructor(key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
+    super('calling', key, request, target, user, env);
   }
 
   start(): void {
-    if (this.#bytes !== undefined) this.#transmit(this.#bytes);
+    if (this.bytes !== undefined) this.#transmit(this.bytes);
     if (!this.env.reliable) this.#retransmit(this.env.timers.A);
     this.timer(this.env.timers.B, () => {
       this.terminate();
-      this.#user.onTimeout();
+      this.user?.onTimeout();
     });
   }
 
   #retransmit(interval: number): void {
     // Timer A doubles without the T2 cap (RFC 3261 §17.1.1.2).
     this.timer(interval, () => {
-      if (this.#bytes !== undefined) this.#transmit(this.#bytes);
+      if (this.bytes !== undefined) this.#transmit(this.bytes);
       this.#retransmit(interval * 2);
     });
   }
@@ -107,14 +126,14 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
     this.env.sendRequest(data, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
-      this.#user.onTransportError(err);
+      this.user?.onTransportError(err);
     });
   }
 
   /** Leaving Calling/Proceeding: nothing will be retransmitted or built from the request again. */
   #release(): void {
-    this.#request = undefined;
-    this.#bytes = undefined;
+    this.req = undefined;
+    this.bytes = undefined;
   }
 
   receiveResponse(res: SipResponse): void {
@@ -125,24 +144,24 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
         if (status > this.lastStatus) this.lastStatus = status;
         if (status < 200) {
           if (this.state === 'calling') this.enter('proceeding');
-          this.#user.onResponse(res);
+          this.user?.onResponse(res);
         } else if (status < 300) {
           this.enter('accepted');
           this.#release();
           this.terminateAfter(this.env.timers.M);
-          this.#user.onResponse(res);
+          this.user?.onResponse(res);
         } else {
           this.enter('completed');
           this.#ackBytes = ownBytes(serializeMessage(buildAckForFinal(this.request, res)));
           this.#release();
           this.#transmit(this.#ackBytes);
           this.terminateAfter(this.env.timers.D);
-          this.#user.onResponse(res);
+          this.user?.onResponse(res);
         }
         return;
       case 'accepted':
         // RFC 6026 §8.4: 2xx retransmissions (and 2xx from other forks) go up to the TU.
-        if (status >= 200 && status < 300) this.#user.onResponse(res);
+        if (status >= 200 && status < 300) this.user?.onResponse(res);
         return;
       case 'completed':
         if (status >= 300 && this.#ackBytes !== undefined) this.#transmit(this.#ackBytes);
@@ -151,46 +170,17 @@ export class InviteClientTransaction extends TransactionBase<InviteState> implem
         return;
     }
   }
-
-  abort(): void {
-    this.terminate();
-  }
 }
 
-export class NonInviteClientTransaction extends TransactionBase<NonInviteState> implements ClientTransaction {
-  readonly key: string;
-  readonly target: Target;
-  lastStatus = 0;
-  #request: SipRequest | undefined;
-  #bytes: Buffer | undefined;
+export class NonInviteClientTransaction extends ClientTransactionCore<NonInviteState> {
   /**
    * Timer F's due time on the clock's monotonic time, in whole ms: a small integer, where a
    * fractional or wall-clock time would be a boxed double kept with the transaction.
    */
   #deadline = 0;
-  /** Dropped in Completed, where nothing is reported any more. */
-  #user: ClientTransactionUser | undefined;
 
   constructor(key: string, request: SipRequest, target: Target, user: ClientTransactionUser, env: TransactionEnv) {
-    super('trying', env);
-    this.key = key;
-    this.#request = request;
-    this.target = target;
-    this.#user = user;
-    this.#bytes = serializeMessage(request);
-  }
-
-  protected ended(): void {
-    this.env.clientTerminated(this);
-  }
-
-  /** Completed reports nothing more, so it keeps no user. */
-  setUser(user: ClientTransactionUser): void {
-    if (this.#user !== undefined) this.#user = user;
-  }
-
-  get request(): SipRequest {
-    return this.#request ?? released();
+    super('trying', key, request, target, user, env);
   }
 
   start(): void {
@@ -203,7 +193,7 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
     if (!this.env.reliable) this.#retransmit(interval);
     this.timer(Math.max(0, this.#deadline - monotonicNow(this.env.clock)), () => {
       this.terminate();
-      this.#user?.onTimeout();
+      this.user?.onTimeout();
     });
   }
 
@@ -216,11 +206,11 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
   }
 
   #transmit(): void {
-    if (this.#bytes === undefined) return;
-    this.env.sendRequest(this.#bytes, this.target).catch((err: Error) => {
+    if (this.bytes === undefined) return;
+    this.env.sendRequest(this.bytes, this.target).catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
-      this.#user?.onTransportError(err);
+      this.user?.onTransportError(err);
     });
   }
 
@@ -232,21 +222,17 @@ export class NonInviteClientTransaction extends TransactionBase<NonInviteState> 
         this.enter('proceeding');
         this.#armTimers(this.env.timers.T2);
       }
-      this.#user?.onResponse(res);
+      this.user?.onResponse(res);
       return;
     }
     this.enter('completed');
     this.terminateAfter(this.env.timers.K);
-    const user = this.#user;
+    const user = this.user;
     // Completed only absorbs retransmitted finals (RFC 3261 §17.1.2.2): nothing to send or report.
-    this.#request = undefined;
-    this.#bytes = undefined;
-    this.#user = undefined;
+    this.req = undefined;
+    this.bytes = undefined;
+    this.user = undefined;
     user?.onResponse(res);
-  }
-
-  abort(): void {
-    this.terminate();
   }
 }
 
