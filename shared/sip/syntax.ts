@@ -125,8 +125,18 @@ export function sameAt(text: string, start: number, lit: string): boolean {
   return true;
 }
 
-/** Ordered generic parameters; names lower-cased, values as written (null for a bare name). */
-export type Params = Map<string, string | null>;
+/**
+ * Ordered generic parameters; names lower-cased, values as written (null for a bare name).
+ * Read-only: a parsed header or URI without parameters shares NO_PARAMS, so code that changes
+ * parameters builds a new Map (e.g. `new Map(via.params)`).
+ */
+export type Params = ReadonlyMap<string, string | null>;
+
+/**
+ * The parameters of everything parsed without any: one shared empty map rather than a Map per
+ * header and URI (a Map and its table are ~200 bytes; a call's messages parse dozens).
+ */
+export const NO_PARAMS: Params = new Map();
 
 /**
  * Parse `*( SEMI generic-param )` in `text[i, n)` (`i` points at the first `;` or the end).
@@ -134,8 +144,9 @@ export type Params = Map<string, string | null>;
  * empty name (`;;`), which RFC 4475 §3.1.2.1 (badinv01) treats as malformed.
  */
 export function parseParams(text: string, i: number, header: string, n = text.length): Params {
-  const params: Params = new Map();
   i = skipWs(text, i, n);
+  if (i >= n) return NO_PARAMS;
+  const params = new Map<string, string | null>();
   while (i < n) {
     if (charCodeAt.call(text, i) !== 0x3b /* ; */) {
       throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);

@@ -115,7 +115,7 @@ describe('formatUri', () => {
   it('writes a modified URI', () => {
     const u = sip('sip:alice@example.com');
     u.port = 5080;
-    u.params.set('transport', 'tcp');
+    u.params = new Map([...u.params, ['transport', 'tcp']]);
     expect(formatUri(u)).toBe('sip:alice@example.com:5080;transport=tcp');
   });
 });

@@ -5,7 +5,7 @@
  * 1-5 digits (RFC 5118 §4.2: `sip:2001:db8::10` is malformed).
  */
 import { SipParseError } from '../errors.ts';
-import { formatParams, parseParams, sameAt, type Params } from './syntax.ts';
+import { formatParams, NO_PARAMS, parseParams, sameAt, type Params } from './syntax.ts';
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
@@ -167,7 +167,7 @@ export function parseUriIn(text: string, start: number, n: number, context: stri
   hostPortAt(text, hostStart, semi < 0 ? end : semi, context);
   const host = parsedHost;
   const port = parsedPort;
-  const params = semi < 0 ? new Map<string, string | null>() : parseParams(text, semi, context, end);
+  const params = semi < 0 ? NO_PARAMS : parseParams(text, semi, context, end);
   return { scheme, user, password, host, port, params, headers };
 }
 
