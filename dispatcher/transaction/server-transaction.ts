@@ -66,7 +66,6 @@ export interface ServerTransaction {
 type InviteState = 'proceeding' | 'accepted' | 'completed' | 'confirmed' | 'terminated';
 type NonInviteState = 'trying' | 'proceeding' | 'completed' | 'terminated';
 
-
 /*
  * Memory: a finished transaction stays in the table for 32 s (Timer L, Timer J over UDP), so at a
  * few thousand calls per second what each one keeps adds up to hundreds of MB. Once the final
