@@ -13,7 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { requireTool } from '../test/support/require-tool.ts';
 import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
-import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
+import { commandLine, isStopping, lingerSeconds, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { DEFAULTS, runCeilingSweep, runProxySweep, type StepResult, type SweepConfig, type SweepResult } from './lib/proxy-sweep.ts';
 import { markdownSection, progressLine, SECTION_TITLE, summaryLine, sweepTable, type BenchReport } from './lib/report.ts';
 import { tickResolutionMs } from './lib/sipp-stats.ts';
@@ -30,7 +30,8 @@ Options:
   --no-ceiling         skip the no-proxy ceiling sweep
   --no-proxy           skip the sweep through the dispatcher
   --store KIND         memory (default) or redis: admission through a local redis-server (pinned to the SIPp CPU)
-  --transactions N     dispatcher node.limits.transactions (default ${DEFAULTS.transactions}; the dispatcher's own default is 100000)
+  --transactions N     dispatcher node.limits.transactions (default ${DEFAULTS.transactions}, the dispatcher's own default too)
+  --linger S           dispatcher node.limits.transactionLinger, seconds (5-32; default: the dispatcher's, 32)
   --drain N            max seconds to wait between proxy steps for the dispatcher's tables to empty (default ${DEFAULTS.drainMaxS})
   --recv-timeout MS    SIPp -recv_timeout per call (default ${DEFAULTS.recvTimeoutMs})
   --max-minutes N      time budget for the whole run; no step starts past it (default 12)
@@ -63,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       ceiling: { type: 'boolean', default: true },
       proxy: { type: 'boolean', default: true },
       transactions: { type: 'string' },
+      linger: { type: 'string' },
       store: { type: 'string' },
       drain: { type: 'string' },
       'recv-timeout': { type: 'string' },
@@ -101,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
       sippCpu,
       dispatcherCpu,
       transactions: positiveInt('transactions', values.transactions, DEFAULTS.transactions, 10_000_000),
+      ...(values.linger === undefined ? {} : { lingerS: lingerSeconds(values.linger, undefined) }),
       drainMaxS: nonNegativeInt('drain', values.drain, DEFAULTS.drainMaxS, 120),
       recvTimeoutMs: positiveInt('recv-timeout', values['recv-timeout'], DEFAULTS.recvTimeoutMs, 60_000),
       keepFiles: values.keep === true,

@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { requireTool } from '../test/support/require-tool.ts';
 import { startRedis, type RedisServer } from '../test/support/redis-server.ts';
-import { commandLine, isStopping, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
+import { commandLine, isStopping, lingerSeconds, nonNegativeInt, parseBenchArgs, parseRates, positiveInt, printJson, progressWriter, runBench, startRun, writeSection } from './lib/cli.ts';
 import { DEFAULTS, type StepResult } from './lib/proxy-sweep.ts';
 import { versusChart, versusProgressLine, versusSection, versusSummary, VERSUS_TITLE, type VersusReport } from './lib/versus-report.ts';
 import { ensureSocketBufferLimits } from './lib/step-support.ts';
@@ -25,6 +25,8 @@ import { runVersus, type VersusConfig } from './lib/versus-sweep.ts';
 const RATES = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 11000, 12000];
 /** Refinement stops at this gap between a passing and a failing rate, cps (the rates are 1000 apart). */
 const REFINE_GRAIN = 250;
+/** Kamailio tm's `wt_timer` (its default, which bench/kamailio/kamailio.cfg keeps), s. */
+const KAMAILIO_WT_TIMER_S = 5;
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -36,6 +38,8 @@ Options:
   --rates LIST         offered rates, calls/s, comma-separated (default ${RATES.join(',')})
   --seconds N          duration of each step (default 10)
   --children N         Kamailio UDP children (default 4)
+  --linger S           sipfleet's node.limits.transactionLinger, seconds (5-32; default ${KAMAILIO_WT_TIMER_S}, Kamailio tm's
+                       wt_timer, so that both keep a finished transaction as long; 32 is the RFCs' and sipfleet's default)
   --refine N           after the climb, bisect each maximum N times between its best and failing rates (default 2: from 1000 cps apart to 250)
   --no-ceiling         skip the load generator's own ceiling (uac-rr → uas-rr)
   --max-minutes N      time budget for the whole run; no step starts past it (default 25)
@@ -53,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       rates: { type: 'string' },
       seconds: { type: 'string' },
       children: { type: 'string' },
+      linger: { type: 'string' },
       refine: { type: 'string' },
       ceiling: { type: 'boolean', default: true },
       'cpu-prof': { type: 'string' },
@@ -82,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       kamailioIp: '127.0.0.12',
       kamailioPort: 5060,
       kamailioChildren: positiveInt('children', values.children, 4, 64),
+      lingerS: lingerSeconds(values.linger, KAMAILIO_WT_TIMER_S),
       fractions: [0.25, 0.5, 0.75],
       ceiling: values.ceiling === true,
       refineSteps: nonNegativeInt('refine', values.refine, 2, 6),

@@ -322,6 +322,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     clock,
     parseLimits: { maxMessageBytes: limits.maxMessageBytes, maxHeaders: limits.maxHeaders, maxLineLength: limits.maxLineLength },
     maxTransactions: limits.transactions,
+    linger: limits.transactionLinger,
   });
   proxy.bind(layer);
   overload.start();

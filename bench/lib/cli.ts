@@ -52,6 +52,14 @@ export function positiveInt(name: string, value: string | undefined, fallback: n
   return n;
 }
 
+/** `--linger S`: the dispatcher's `node.limits.transactionLinger` in seconds, 5 to 32 as the config allows. */
+export function lingerSeconds(value: string | undefined, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 5 || n > 32) throw new Error(`--linger must be an integer in 5..32 (seconds), got "${value}"`);
+  return n;
+}
+
 export function nonNegativeInt(name: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);

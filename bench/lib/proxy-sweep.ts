@@ -50,8 +50,13 @@ export interface SweepConfig {
   switchIps: string[];
   switchPort: number;
   uacIp: string;
-  /** The dispatcher's `node.limits.transactions` (its default, 100 000, fills within a 10 s step above ~2 500 cps). */
+  /** The dispatcher's `node.limits.transactions` (set, not left to the default, so that a step never fills it). */
   transactions: number;
+  /**
+   * The dispatcher's `node.limits.transactionLinger`, s; undefined leaves its default (the RFCs'
+   * 32 s). The side-by-side run sets Kamailio's 5 s (tm `wt_timer`) so both hold finished calls alike.
+   */
+  lingerS?: number;
   /** The dispatcher's `store:`: `memory`, or a `redis://` URL (admission through Redis). */
   store: string;
   /** SIPp `-recv_timeout`: a call waiting longer than this for a response fails. */
@@ -166,7 +171,7 @@ node:
   listen: [udp://${cfg.dispatcherIp}:${cfg.dispatcherSipPort}]
   http: ${cfg.dispatcherIp}:${cfg.dispatcherHttpPort}${(cfg.workers ?? 1) > 1 ? `\n  workers: ${cfg.workers}` : ''}
   limits:
-    transactions: ${cfg.transactions}
+    transactions: ${cfg.transactions}${cfg.lingerS === undefined ? '' : `\n    transactionLinger: ${cfg.lingerS}s`}
 store: ${cfg.store}
 cluster:
   name: bench

@@ -7,6 +7,7 @@ import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import type { StepResult, SweepConfig, SweepResult } from './proxy-sweep.ts';
 import { SOCKET_BUFFER_BYTES, type SocketBufferLimits } from './step-support.ts';
+import { DEFAULT_TRANSACTIONS } from '../../shared/config/validate-node.ts';
 
 export const SECTION_TITLE = '## Proxy CPS (one dispatcher core)';
 
@@ -174,8 +175,8 @@ export function markdownSection(rep: BenchReport): string {
   const perCall = first?.dispatcher !== undefined && first.plannedCalls > 0 ? first.dispatcher.transactionsAtEnd / first.plannedCalls : Number.NaN;
   if (rep.proxy !== undefined) out.push(
     `- Transaction table: a finished call keeps its transactions for a while (RFC 6026 Timer L/M 32 s for the INVITE server/client transactions, Timer J 32 s and K 5 s for the BYE's, over UDP); ` +
-      `"live txns at end" is the table right after a step: ${fmt(perCall, 1)} per call at the first step. So the dispatcher's default \`node.limits.transactions: 100000\` ` +
-      `fills (and answers 503) within a ${c.seconds} s step above ≈ ${fmt(Number.isFinite(perCall) ? 100_000 / (perCall * c.seconds) : Number.NaN)} cps, and in steady state above ≈ ${fmt(100_000 / (3 * 32 + 5))} cps (100 000 / 101 transaction-seconds per call); ` +
+      `"live txns at end" is the table right after a step: ${fmt(perCall, 1)} per call at the first step. So the dispatcher's default \`node.limits.transactions: ${DEFAULT_TRANSACTIONS}\` ` +
+      `fills (and answers 503) within a ${c.seconds} s step above ≈ ${fmt(Number.isFinite(perCall) ? DEFAULT_TRANSACTIONS / (perCall * c.seconds) : Number.NaN)} cps, and in steady state above ≈ ${fmt(DEFAULT_TRANSACTIONS / (3 * 32 + 5))} cps (${DEFAULT_TRANSACTIONS} / 101 transaction-seconds per call at the default 32 s linger); ` +
       `the bench sets it to ${c.transactions} so that CPU is what is measured. The steps are shorter than those timers, so the expiry work of a step's calls mostly falls into the drain pause after it.`,
   );
   out.push('');

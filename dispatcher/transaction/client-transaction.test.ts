@@ -230,3 +230,33 @@ describe('non-INVITE client transaction (RFC 3261 §17.1.2)', () => {
     expect(h.layer.stats().clientTransactions).toBe(0);
   });
 });
+
+describe('linger (node.limits.transactionLinger): Timers M and D shortened', () => {
+  it('RFC 6026 Accepted lasts the linger: a 2xx retransmission after it matches nothing and is dropped as stray', () => {
+    const h = layerHarness({ linger: 5_000 });
+    const { req, user } = start(h, 'INVITE');
+    const ok = responseTo(req, 200, 'OK', { toTag: 'sw-200' });
+    h.transport.inject(ok, SWITCH_FLOW);
+    h.clock.advance(4_999);
+    h.transport.inject(ok, SWITCH_FLOW);
+    expect(user.statuses).toEqual([200, 200]);
+    h.clock.advance(1);
+    expect(h.layer.stats().clientTransactions).toBe(0);
+    h.transport.inject(ok, SWITCH_FLOW);
+    expect(user.statuses).toHaveLength(2);
+    expect(h.layer.stats().strayResponses).toBe(1);
+  });
+
+  it('§17.1.1.2 Timer D after a non-2xx over UDP is the linger: a retransmitted 486 is ACKed until then', () => {
+    const h = layerHarness({ linger: 5_000 });
+    const { req } = start(h, 'INVITE');
+    const busy = responseTo(req, 486, 'Busy Here');
+    h.transport.inject(busy, SWITCH_FLOW);
+    h.transport.clear();
+    h.clock.advance(4_999);
+    h.transport.inject(busy, SWITCH_FLOW);
+    expect(startLines(h.transport.take())).toEqual([`ACK ${req.uri} SIP/2.0`]);
+    h.clock.advance(1);
+    expect(h.layer.stats().clientTransactions).toBe(0);
+  });
+});

@@ -248,6 +248,45 @@ describe('non-INVITE server transaction (RFC 3261 §17.2.2)', () => {
   });
 });
 
+describe('linger (node.limits.transactionLinger, like Kamailio tm wt_timer): Timers J and L shortened', () => {
+  it('a 2xx-answered INVITE stays Accepted for the linger, not 32 s; a retransmission after it is a new request', () => {
+    const h = layerHarness({ linger: 5_000 });
+    const invite = request({ branch: 'z9hG4bK-lg1' });
+    h.transport.inject(invite, CARRIER);
+    const txn = h.tu.requests[0];
+    reply(txn, 200, 'OK');
+    h.clock.advance(4_999);
+    h.transport.inject(invite, CARRIER);
+    expect(h.tu.requests).toHaveLength(1); // absorbed
+    h.clock.advance(1);
+    expect(txn.state).toBe('terminated');
+    // What a linger under 32 s gives up (docs/config.md): a very late retransmission is new work.
+    h.transport.inject(invite, CARRIER);
+    expect(h.tu.requests).toHaveLength(2);
+  });
+
+  it('a non-INVITE final is re-sent for the linger over UDP; over TCP Timer J stays 0', () => {
+    const h = layerHarness({ linger: 5_000 });
+    const bye = request({ method: 'BYE', branch: 'z9hG4bK-lg2', toTag: 'x' });
+    h.transport.inject(bye, CARRIER);
+    const txn = h.tu.requests[0];
+    reply(txn, 200, 'OK');
+    h.transport.clear();
+    h.clock.advance(4_999);
+    h.transport.inject(bye, CARRIER);
+    expect(startLines(h.transport.take())).toEqual(['SIP/2.0 200 OK']);
+    h.clock.advance(1);
+    expect(txn.state).toBe('terminated');
+    expect(h.layer.stats().serverTransactions).toBe(0);
+
+    h.transport.inject(request({ method: 'BYE', branch: 'z9hG4bK-lg3', toTag: 'x', viaTransport: 'TCP' }), TCP_CARRIER);
+    const tcp = h.tu.requests[1];
+    reply(tcp, 200, 'OK');
+    h.clock.advance(0);
+    expect(tcp.state).toBe('terminated');
+  });
+});
+
 describe('what a finished server transaction keeps (memory)', () => {
   it('INVITE: the request and response objects are dropped at the final; Completed still re-sends the final', () => {
     const h = layerHarness();

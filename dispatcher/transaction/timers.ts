@@ -43,23 +43,31 @@ export interface TimerValues {
 
 export const TIMER_C = 180_000 + 1_000;
 
-/** Timer values for a transport; `reliable` means TCP/TLS/WS (RFC 3261 §17.1.1.2 etc.). */
-export function timersFor(reliable: boolean, t1 = T1, t2 = T2, t4 = T4, timerC = TIMER_C): TimerValues {
+/**
+ * Timer values for a transport; `reliable` means TCP/TLS/WS (RFC 3261 §17.1.1.2 etc.).
+ *
+ * `linger`, when given, is how long a finished transaction stays to absorb retransmissions: it
+ * replaces Timers D, J (0 on reliable transports either way), L and M, the ones the RFCs set to
+ * 32 s (`node.limits.transactionLinger`, like Kamailio tm's `wt_timer`). Timers I and K are T4
+ * already. What a shorter linger gives up is written in docs/config.md.
+ */
+export function timersFor(reliable: boolean, t1 = T1, t2 = T2, t4 = T4, timerC = TIMER_C, linger?: number): TimerValues {
+  const wait = linger ?? 64 * t1;
   return {
     T2: t2,
     A: t1,
     B: 64 * t1,
     C: timerC,
-    D: reliable ? 0 : Math.max(32_000, 64 * t1),
+    D: reliable ? 0 : (linger ?? Math.max(32_000, 64 * t1)),
     E: t1,
     F: 64 * t1,
     G: t1,
     H: 64 * t1,
     I: reliable ? 0 : t4,
-    J: reliable ? 0 : 64 * t1,
+    J: reliable ? 0 : wait,
     K: reliable ? 0 : t4,
-    L: 64 * t1,
-    M: 64 * t1,
+    L: wait,
+    M: wait,
   };
 }
 

@@ -46,6 +46,8 @@ export interface TransactionLayerOptions {
   t2?: number;
   t4?: number;
   timerC?: number;
+  /** ms a finished transaction stays for retransmissions (Timers D, J, L, M); default the RFCs' 32 s. */
+  linger?: number;
   /** True while new calls (INVITEs without a To-tag) are to be shed with 503 (admission/overload-guard.ts). */
   shedNewCalls?: () => boolean;
 }
@@ -119,8 +121,11 @@ export class TransactionLayer implements TransportDelegate {
     this.#max = opts.maxTransactions ?? 100_000;
     this.#shedNewCalls = opts.shedNewCalls;
     const t1 = opts.t1 ?? T1;
-    this.#envUdp = this.#env(false, timersFor(false, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C));
-    this.#envReliable = this.#env(true, timersFor(true, t1, opts.t2 ?? T2, opts.t4 ?? T4, opts.timerC ?? TIMER_C));
+    const t2 = opts.t2 ?? T2;
+    const t4 = opts.t4 ?? T4;
+    const timerC = opts.timerC ?? TIMER_C;
+    this.#envUdp = this.#env(false, timersFor(false, t1, t2, t4, timerC, opts.linger));
+    this.#envReliable = this.#env(true, timersFor(true, t1, t2, t4, timerC, opts.linger));
   }
 
   #env(reliable: boolean, timers: TimerValues): TransactionEnv {

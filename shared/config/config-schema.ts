@@ -26,6 +26,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       idleTimeout: V,
       headerTimeout: V,
       transactions: V,
+      transactionLinger: V,
       overloadBacklog: V,
     },
     warmup: V,

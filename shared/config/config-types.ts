@@ -62,6 +62,8 @@ export interface NodeLimits {
   /** ms */
   headerTimeout: number;
   transactions: number;
+  /** ms a finished transaction is kept to absorb retransmissions (RFC 3261 Timers D, J; RFC 6026 L, M). */
+  transactionLinger: number;
   /**
    * Bytes waiting in a UDP socket's receive queue at which new calls are shed with 503
    * (admission/overload-guard.ts); 0 turns shedding off.

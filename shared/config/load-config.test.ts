@@ -39,6 +39,7 @@ node:
     idleTimeout: 2m
     headerTimeout: 500ms
     transactions: 50000
+    transactionLinger: 5s
     overloadBacklog: 2097152
 store: sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/mymaster
 cluster:
@@ -116,6 +117,7 @@ describe('a valid configuration', () => {
       idleTimeout: 120_000,
       headerTimeout: 500,
       transactions: 50_000,
+      transactionLinger: 5_000,
       overloadBacklog: 2_097_152,
     });
     expect(cfg.store).toEqual({
@@ -162,7 +164,8 @@ describe('a valid configuration', () => {
       connectionsPerIp: 256,
       idleTimeout: 120_000,
       headerTimeout: 10_000,
-      transactions: 100_000,
+      transactions: 1_000_000,
+      transactionLinger: 32_000,
       overloadBacklog: 4_194_304,
     });
     expect(cfg.node.tls).toBeUndefined();
@@ -293,6 +296,12 @@ describe('configuration errors name the field', () => {
     const err = errorOf((c) => (c.node.limits = { idleTimeout: '2 days', headerTimeout: '20m' }));
     expect(lineFor(err, 'node.limits.idleTimeout')).toMatch(/must be a duration like 500ms, 5s, 2m, 1h .*\(got "2 days"\)/);
     expect(lineFor(err, 'node.limits.headerTimeout')).toMatch(/must be from 100ms to 10m/);
+  });
+
+  it('transactionLinger: 5s to 32s (under T4 a retransmitted request outlives it)', () => {
+    const err = errorOf((c) => (c.node.limits = { transactionLinger: '2s' }));
+    expect(lineFor(err, 'node.limits.transactionLinger')).toMatch(/must be from 5s to 32s/);
+    expect(lineFor(errorOf((c) => (c.node.limits = { transactionLinger: '1m' })), 'node.limits.transactionLinger')).toMatch(/must be from 5s to 32s/);
   });
 
   it('bad store URL, with the password redacted', () => {
