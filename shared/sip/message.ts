@@ -30,31 +30,50 @@ export interface HeaderField {
 }
 
 /**
- * A header field as the parser made it: `raw` is also the octets at `at` in `src` (followed there by
- * CRLF), so the serializer can copy runs of untouched fields instead of re-encoding them. Internal
- * to shared/sip; everyone else sees a plain HeaderField. The source is private on purpose: a copy
- * made with `{ ...field, raw: other }` is a plain field and is written from its own text.
+ * A header field as the parser made it: `raw` is `#text[#pos, #pos + #len)` and also the octets at
+ * `#base + #pos` in `#src` (followed there by CRLF), so the serializer can copy runs of untouched
+ * fields instead of re-encoding them. Internal to shared/sip; everyone else sees a plain
+ * HeaderField. The source is private on purpose: a copy made with `{ ...field, raw: other }` is a
+ * plain field and is written from its own text.
+ *
+ * `raw` is cut from the text only when asked for: forwarding copies the octets and needs only the
+ * length, so most fields never make that string (a sliced string per field, 32 bytes, and the
+ * slice itself, on every message).
  */
 export class SourceField implements HeaderField {
   readonly name: string;
   readonly key: string;
   readonly value: string;
-  readonly raw: string;
   readonly #src: Buffer;
-  readonly #at: number;
+  /** Offset in `#src` of `#text[0]`. */
+  readonly #base: number;
   /** The decoded message the field was cut from; `value` is `#text[#valueAt, +value.length)` unless #valueAt is -1. */
   readonly #text: string;
+  readonly #pos: number;
+  readonly #len: number;
   readonly #valueAt: number;
 
-  constructor(name: string, key: string, value: string, raw: string, src: Buffer, at: number, text: string, valueAt: number) {
+  constructor(name: string, key: string, value: string, text: string, pos: number, len: number, src: Buffer, base: number, valueAt: number) {
     this.name = name;
     this.key = key;
     this.value = value;
-    this.raw = raw;
     this.#src = src;
-    this.#at = at;
+    this.#base = base;
     this.#text = text;
+    this.#pos = pos;
+    this.#len = len;
     this.#valueAt = valueAt;
+  }
+
+  /** The exact original line (name, colon, value, folding) without its CRLF. */
+  get raw(): string {
+    return this.#text.slice(this.#pos, this.#pos + this.#len);
+  }
+
+  /** `h.raw.length` (without cutting a parsed field's `raw`), or -1 when `h` has no raw line. */
+  static rawLengthOf(h: HeaderField): number {
+    if (#len in h) return h.#len;
+    return h.raw === undefined ? -1 : h.raw.length;
   }
 
   /** The buffer holding `h.raw` (then at `offsetOf(h)`), or undefined for a field the parser did not make. */
@@ -63,7 +82,7 @@ export class SourceField implements HeaderField {
   }
 
   static offsetOf(h: SourceField): number {
-    return h.#at;
+    return h.#base + h.#pos;
   }
 
   /**

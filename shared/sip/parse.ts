@@ -228,7 +228,7 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
       value = stringSlice.call(head, vs, ve);
       valueAt = vs;
     }
-    headers.push(new SourceField(name, key, value, stringSlice.call(head, pos, end), src, base + pos, head, valueAt));
+    headers.push(new SourceField(name, key, value, head, pos, end - pos, src, base, valueAt));
     pos = end + 2;
     if (headers.length > limits.maxHeaders) throw limitError(`more than ${limits.maxHeaders} header fields`);
   }

@@ -19,7 +19,7 @@ function fieldText(h: HeaderField): string {
 
 /** Whether the Content-Length field `h` can be written as it arrived. */
 function keepLength(h: HeaderField, bodyLength: number): boolean {
-  return h.raw !== undefined && Number(h.value) === bodyLength;
+  return SourceField.rawLengthOf(h) >= 0 && Number(h.value) === bodyLength;
 }
 
 /**
@@ -50,10 +50,11 @@ export function serializeMessage(msg: SipMessage): Buffer {
       if (wroteLength) continue;
       wroteLength = true;
       keep = keepLength(h, bodyLength);
-      size += (keep ? (h.raw as string).length : h.name.length + 2 + String(bodyLength).length) + 2;
+      size += (keep ? SourceField.rawLengthOf(h) : h.name.length + 2 + String(bodyLength).length) + 2;
       continue;
     }
-    size += (h.raw !== undefined ? h.raw.length : h.name.length + 2 + h.value.length) + 2;
+    const rawLength = SourceField.rawLengthOf(h);
+    size += (rawLength >= 0 ? rawLength : h.name.length + 2 + h.value.length) + 2;
   }
   const missingLength = wroteLength ? '' : `Content-Length: ${bodyLength}\r\n`;
   size += missingLength.length + 2 + bodyLength;
@@ -82,13 +83,13 @@ export function serializeMessage(msg: SipMessage): Buffer {
       if (wroteLength) continue;
       wroteLength = true;
       if (!keep) text = `${h.name}: ${bodyLength}`;
-    } else if (h.raw === undefined) {
+    } else if (SourceField.rawLengthOf(h) < 0) {
       text = `${h.name}: ${h.value}`;
     }
     const src = text === undefined ? SourceField.sourceOf(h) : undefined;
     if (src !== undefined) {
       const at = SourceField.offsetOf(h as SourceField);
-      const end = at + (h.raw as string).length + 2;
+      const end = at + SourceField.rawLengthOf(h) + 2;
       if (src === runSrc && at === runEnd) {
         runEnd = end;
       } else {
