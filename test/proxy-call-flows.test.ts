@@ -1,6 +1,7 @@
 /**
  * Call flows through a real dispatcher process (RFC 3261 §16/§17): INVITE retransmissions
- * absorbed, CANCEL on the INVITE's branch, a non-2xx ACKed hop by hop, a 2xx ACKed end to end.
+ * absorbed, CANCEL on the INVITE's branch, a non-2xx ACKed hop by hop, a 2xx ACKed end to end;
+ * how long finished transactions are kept (node.limits.transactionLinger).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,11 +22,13 @@ let sw: SwitchSimProcess;
 let dispatcher: DispatcherProcess;
 let dPort: number;
 let sippPort: number;
+let swAddress: string;
 
 beforeAll(async () => {
   sipp = requireTool('sipp', 'sip-tester');
   const swPort = await freePort('127.0.0.21');
   sippPort = await freePort('127.0.0.22');
+  swAddress = `127.0.0.21:${swPort}`;
   sw = await startSwitchSimProcess('sw1', [`udp://127.0.0.21:${swPort}`], `127.0.0.21:${await freePort('127.0.0.21')}`);
   dPort = await freePort('127.0.0.11');
   const http = `127.0.0.11:${await freePort('127.0.0.11')}`;
@@ -174,5 +177,51 @@ cluster:
       await c.close();
     });
     expect(code, 'SIPp UAS must receive the ACK and the BYE').toBe(0);
+  });
+});
+
+describe('finished transactions linger (node.limits.transactionLinger)', () => {
+  it('a dispatcher set to 5s lets a call\'s server transactions go 5 s after its answers, not after the RFCs\' 32 s', async () => {
+    await sw.behaviour({ invite: 'answer', ringMs: 0, answerMs: 0, holdMs: 0 });
+    const port = await freePort('127.0.0.13');
+    const http = `127.0.0.13:${await freePort('127.0.0.13')}`;
+    const d = await startDispatcherProcess(
+      'd3',
+      `node: { id: d3, listen: [udp://127.0.0.13:${port}], http: ${http}, limits: { transactionLinger: 5s } }
+cluster:
+  name: linger
+  switches:
+    - { id: sw1, address: ${swAddress}, transport: udp }
+`,
+      http,
+    );
+    const c = await UdpSipClient.open();
+    try {
+      const o = { ...invite(c, 'linger'), target: `127.0.0.13:${port}` };
+      await c.send(buildInvite(o), '127.0.0.13', port);
+      const ok = (await c.expect(is(200), 5_000)) as SipResponse;
+      await c.send(buildRequest('ACK', { ...o, branch: `${o.branch}-ack`, toTag: ok.toTag }), '127.0.0.13', port);
+      await c.send(buildRequest('BYE', { ...o, branch: `${o.branch}-bye`, toTag: ok.toTag, cseq: 2 }), '127.0.0.13', port);
+      await c.expect(is(200, 'BYE'), 5_000);
+      const answered = Date.now();
+      const held = async (): Promise<number> => (await d.metrics())['sipfleet_server_transactions'] ?? Number.NaN;
+      // The INVITE's (RFC 6026 Accepted) and the BYE's (Completed, Timer J) server transactions.
+      expect(await held()).toBe(2);
+      await new Promise((r) => setTimeout(r, 3_500));
+      expect(await held(), 'still held 3.5 s after the answers').toBe(2);
+      let gone = Number.NaN;
+      while (Date.now() - answered < 9_000) {
+        if ((await held()) === 0) {
+          gone = Date.now() - answered;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(gone, 'gone about 5 s after the answers').toBeGreaterThanOrEqual(3_500);
+      expect(gone).toBeLessThan(7_000);
+    } finally {
+      await c.close();
+      await d.stop();
+    }
   });
 });
