@@ -54,6 +54,8 @@ export interface DispatcherNode {
   /** The switch registry as this node routes with it, and its probe-driven health. */
   readonly pool: SwitchPool;
   readonly health: SwitchHealthTracker;
+  /** The OPTIONS health checks of the switches. */
+  readonly prober: OptionsProber;
   /** The registrar and the rest of the softphone side; undefined when `cluster.registrar.enabled` is false. */
   readonly phones: PhoneStack | undefined;
   /** Media relays (rtpengine): the relay registry, its health and load, and each call's relay. */
@@ -338,6 +340,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     switches: () => registry.snapshot(),
     clock,
     logger: log.child({ layer: 'prober' }),
+    selfBehind: () => overload.behind,
   });
   prober.start();
   const warmUp = new WarmUp({
@@ -374,6 +377,7 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
     membership,
     pool: registry,
     health,
+    prober,
     phones,
     media: mediaStack,
     config,

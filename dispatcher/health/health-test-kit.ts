@@ -89,7 +89,7 @@ export interface ProberHarness {
 }
 
 export function proberHarness(
-  o: { probe?: Partial<ProbeConfig>; switches?: readonly SwitchRecord[]; store?: ProbeStore; nodeId?: string; clock?: ManualClock; srv?: SrvResolver } = {},
+  o: { probe?: Partial<ProbeConfig>; switches?: readonly SwitchRecord[]; store?: ProbeStore; nodeId?: string; clock?: ManualClock; srv?: SrvResolver; selfBehind?: () => boolean } = {},
 ): ProberHarness {
   const clock = o.clock ?? new ManualClock();
   const transport = new FakeTransport(LISTENERS);
@@ -102,7 +102,7 @@ export function proberHarness(
   const health = new SwitchHealthTracker({ probe, clock, logger, nodeId, onChange: (id, up) => changes.push([id, up]) });
   const registry = [...(o.switches ?? [SW1])];
   const store = o.store ?? new FakeProbeStore(clock);
-  const prober = new OptionsProber({ layer, identity, store, nodeId, probe, health, switches: () => registry, clock, logger, srv: o.srv });
+  const prober = new OptionsProber({ layer, identity, store, nodeId, probe, health, switches: () => registry, clock, logger, srv: o.srv, selfBehind: o.selfBehind });
   return { clock, transport, layer, identity, health, prober, store, registry, changes };
 }
 

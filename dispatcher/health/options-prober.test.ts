@@ -152,6 +152,28 @@ describe('OptionsProber: outcomes', () => {
     h.prober.stop();
   });
 
+  it('does not count a timeout while this node is behind on its own input (the answer may sit in our queue); answers and errors still count', () => {
+    let behind = true;
+    const h = proberHarness({ selfBehind: () => behind });
+    h.prober.start();
+    probeRounds(h, SW1.host, PROBE.fall + 2, undefined);
+    h.clock.advance(PROBE.timeout); // the last probe's deadline
+    expect(h.health.isUp('sw1')).toBe(true);
+    expect(h.health.snapshot('sw1')?.consecutiveFailures).toBe(0);
+    expect(h.prober.inconclusive).toBe(PROBE.fall + 2);
+    // A final answer that is not accepted is a failure even while behind.
+    probeRounds(h, SW1.host, 1, 503);
+    expect(h.health.snapshot('sw1')?.consecutiveFailures).toBe(1);
+    // Caught up: timeouts count again.
+    behind = false;
+    probeRounds(h, SW1.host, PROBE.fall - 1, undefined);
+    h.clock.advance(PROBE.timeout);
+    expect(h.health.snapshot('sw1')?.consecutiveFailures).toBe(PROBE.fall);
+    expect(h.health.isUp('sw1')).toBe(false);
+    expect(h.prober.inconclusive).toBe(PROBE.fall + 2);
+    h.prober.stop();
+  });
+
   it('comes back up after `rise` probes answered 200', () => {
     const h = proberHarness();
     h.prober.start();

@@ -6,6 +6,12 @@
  * - any other final, no final within `probe.timeout` (the client transaction is then aborted),
  *   Timer F or a transport error (§8.1.3.1) → failure; provisional responses are ignored.
  *
+ * A probe that times out while this node is behind on its own input (overload control's `behind`:
+ * its UDP queue at a quarter of the shedding mark or more, or shedding, and 5 s after) says nothing
+ * about the switch: its answer may be waiting in our own queue. Such a probe counts neither way
+ * (as for failover in switch-pool.ts), so an overloaded node does not mark healthy switches down
+ * and make its overload worse. Answers that do arrive, and errors, count as usual.
+ *
  * Probes are spread over the interval (a fixed offset per switch id), one in flight per switch at
  * most. After each outcome this node's view is written to the cluster store (expiring after three
  * intervals, so a dead node's views vanish); in quorum mode the other nodes' reports are read
@@ -44,7 +50,12 @@ export interface OptionsProberOptions {
   logger: Logger;
   /** Resolves switches given as DNS SRV names (each probe goes to one pick); default the process-wide one. */
   srv?: SrvResolver | undefined;
+  /** True while this node is behind on its own input (admission/overload-guard.ts `behind`). */
+  selfBehind?: () => boolean;
 }
+
+/** The failure reason of a probe that got no final answer in time (our deadline, or Timer F). */
+const TIMEOUT = 'timeout';
 
 type Outcome = { readonly ok: true; readonly rttMs: number } | { readonly ok: false; readonly reason: string };
 
@@ -72,6 +83,8 @@ export class OptionsProber {
   #running = false;
   #peerReads = 0;
   #peerApplied = 0;
+  /** Probe timeouts not counted against a switch because this node was behind (see the header). */
+  inconclusive = 0;
 
   constructor(opts: OptionsProberOptions) {
     this.#o = opts;
@@ -172,7 +185,7 @@ export class OptionsProber {
     p.cseq = p.cseq >= 0x7fff_ffff ? 1 : p.cseq + 1;
     flight.deadline = clock.setTimer(probe.timeout, () => {
       flight.txn?.abort();
-      this.#settle(id, p, flight, { ok: false, reason: 'timeout' });
+      this.#settle(id, p, flight, { ok: false, reason: TIMEOUT });
     });
     const user: ClientTransactionUser = {
       onResponse: (res: SipResponse) => {
@@ -180,7 +193,7 @@ export class OptionsProber {
         if (probe.accept.includes(res.status)) this.#settle(id, p, flight, { ok: true, rttMs: clock.now() - flight.sentAt });
         else this.#settle(id, p, flight, { ok: false, reason: `${res.status} ${res.reason}` });
       },
-      onTimeout: () => this.#settle(id, p, flight, { ok: false, reason: 'timeout' }),
+      onTimeout: () => this.#settle(id, p, flight, { ok: false, reason: TIMEOUT }),
       onTransportError: (err: Error) => this.#settle(id, p, flight, { ok: false, reason: `transport error: ${err.message}` }),
     };
     // An SRV name is resolved first (within the probe's timeout); one that does not resolve fails the probe.
@@ -218,7 +231,11 @@ export class OptionsProber {
     if (!this.#running || this.#probed.get(id) !== p) return;
     const health = this.#o.health;
     if (outcome.ok) health.recordSuccess(id, outcome.rttMs);
-    else {
+    else if (outcome.reason === TIMEOUT && this.#o.selfBehind?.() === true) {
+      this.inconclusive++;
+      this.#log.debug({ switchId: id }, 'OPTIONS probe timed out while this node is behind on its input: not counted');
+      return;
+    } else {
       this.#log.debug({ switchId: id, reason: outcome.reason }, 'OPTIONS probe failed');
       health.recordFailure(id, outcome.reason);
     }

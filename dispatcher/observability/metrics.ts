@@ -92,6 +92,13 @@ function renderNodeMetrics(node: DispatcherNode): string {
     out += `sipfleet_switch_timeouts_total{node="${node.id}",switch="${sw.id}",node_behind="false"} ${(t?.timeouts ?? 0) - behind}\n`;
     out += `sipfleet_switch_timeouts_total{node="${node.id}",switch="${sw.id}",node_behind="true"} ${behind}\n`;
   }
+  out += line(
+    'sipfleet_probe_timeouts_not_counted_total',
+    'OPTIONS probes that timed out while this node was behind on its input, not counted against the switch',
+    'counter',
+    node.prober.inconclusive,
+    labels,
+  );
   out += '# HELP sipfleet_local_replies_total Responses this node generated, by status\n# TYPE sipfleet_local_replies_total counter\n';
   for (const [status, n] of Object.entries(p.localReplies)) out += `sipfleet_local_replies_total{node="${node.id}",status="${status}"} ${n}\n`;
   return out + phoneMetrics(node, labels) + mediaMetrics(node, labels);
