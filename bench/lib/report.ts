@@ -7,7 +7,7 @@ import { drops, fmt, headerRows, row, stepCells } from './markdown.ts';
 import type { MachineInfo } from './proc-stat.ts';
 import type { StepResult, SweepConfig, SweepResult } from './proxy-sweep.ts';
 import { SOCKET_BUFFER_BYTES, type SocketBufferLimits } from './step-support.ts';
-import { DEFAULT_TRANSACTIONS } from '../../shared/config/validate-node.ts';
+import { DEFAULT_TRANSACTIONS } from '../../shared/config/config-types.ts';
 
 export const SECTION_TITLE = '## Proxy CPS (one dispatcher core)';
 

@@ -20,6 +20,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../shared/sip/index.ts';
+import { DEFAULT_TRANSACTIONS } from '../../shared/config/config-types.ts';
 import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ExpiryLanes } from './expiry-lanes.ts';
@@ -118,7 +119,7 @@ export class TransactionLayer implements TransportDelegate {
     this.#user = opts.user;
     this.#log = opts.logger;
     this.#limits = opts.parseLimits ?? DEFAULT_LIMITS;
-    this.#max = opts.maxTransactions ?? 100_000;
+    this.#max = opts.maxTransactions ?? DEFAULT_TRANSACTIONS;
     this.#shedNewCalls = opts.shedNewCalls;
     const t1 = opts.t1 ?? T1;
     const t2 = opts.t2 ?? T2;

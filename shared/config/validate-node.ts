@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ListenAddress, NodeLimits, NodeSection, TlsConfig } from './config-types.ts';
+import { DEFAULT_TRANSACTIONS, type ListenAddress, type NodeLimits, type NodeSection, type TlsConfig } from './config-types.ts';
 import type { Fields } from './fields.ts';
 import { tryParseHost, tryParseHostPort } from './host-port.ts';
 import { tryParseListenAddress } from './listen-address.ts';
@@ -48,13 +48,6 @@ function validateListen(f: Fields): ListenAddress[] {
   });
   return result;
 }
-
-/**
- * `node.limits.transactions` by default. A call holds four transactions (INVITE and BYE, each a
- * server and a client one) for the linger after it ends, so the table holds ≈ 128 × cps at 32 s:
- * a million is ≈ 7800 calls/s sustained (≈ 50 000 at a 5 s linger), ≈ 0.5 GB of heap when full.
- */
-export const DEFAULT_TRANSACTIONS = 1_000_000;
 
 function validateLimits(f: Fields): NodeLimits {
   return {
