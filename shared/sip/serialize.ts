@@ -78,18 +78,19 @@ export function serializeMessage(msg: SipMessage): Buffer {
   wroteLength = false;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i];
+    const rawLength = SourceField.rawLengthOf(h);
     let text: string | undefined;
     if (h.key === 'content-length') {
       if (wroteLength) continue;
       wroteLength = true;
       if (!keep) text = `${h.name}: ${bodyLength}`;
-    } else if (SourceField.rawLengthOf(h) < 0) {
+    } else if (rawLength < 0) {
       text = `${h.name}: ${h.value}`;
     }
     const src = text === undefined ? SourceField.sourceOf(h) : undefined;
     if (src !== undefined) {
       const at = SourceField.offsetOf(h as SourceField);
-      const end = at + SourceField.rawLengthOf(h) + 2;
+      const end = at + rawLength + 2;
       if (src === runSrc && at === runEnd) {
         runEnd = end;
       } else {
