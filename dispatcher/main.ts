@@ -13,6 +13,7 @@ import { workerNodeConfig } from './cluster/worker-config.ts';
 import { WorkerSupervisor } from './cluster/worker-supervisor.ts';
 import { startDispatcher } from './dispatcher-node.ts';
 import { tuneGc } from './gc-tuning.ts';
+import { warmProxyPath } from './proxy-warm-up.ts';
 import { warmSipCodec } from './sip-warm-up.ts';
 import { systemClock } from './transaction/clock.ts';
 import type { NodeConfig } from '../shared/config/config-types.ts';
@@ -70,6 +71,7 @@ export async function runDispatcherCli(argv: string[], version: string): Promise
 
 async function runNode(config: NodeConfig, version: string): Promise<number> {
   warmSipCodec();
+  await warmProxyPath(config.node.warmupCalls);
   let node;
   try {
     node = await startDispatcher(config, { version });

@@ -30,6 +30,7 @@ export const CONFIG_SCHEMA: SchemaNode = {
       overloadBacklog: V,
     },
     warmup: V,
+    warmupCalls: V,
     workers: V,
     udpIo: S,
     workerPortBase: V,

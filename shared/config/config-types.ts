@@ -58,6 +58,9 @@ export interface TlsConfig {
  */
 export const DEFAULT_TRANSACTIONS = 1_000_000;
 
+/** Default `node.warmupCalls`: about 0.4 s of CPU at start (BENCHMARKS.md, Session 13). */
+export const DEFAULT_WARMUP_CALLS = 2000;
+
 export interface NodeLimits {
   maxMessageBytes: number;
   maxHeaders: number;
@@ -127,6 +130,11 @@ export interface NodeSection {
   limits: NodeLimits;
   /** ms a starting node waits at most for its switch probes to settle before it is ready (0: no warm-up). */
   warmup: number;
+  /**
+   * Calls run end to end through a private copy of the proxy path before the listeners open, so
+   * that V8 has optimised it before real traffic arrives (dispatcher/proxy-warm-up.ts); 0: none.
+   */
+  warmupCalls: number;
   vip?: VipConfig;
   /** Worker processes sharing the listen sockets (SO_REUSEPORT), each a cluster node of its own; 1 = none. */
   workers: number;

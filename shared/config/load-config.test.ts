@@ -168,6 +168,7 @@ describe('a valid configuration', () => {
       transactionLinger: 32_000,
       overloadBacklog: 4_194_304,
     });
+    expect(cfg.node.warmupCalls).toBe(2000);
     expect(cfg.node.tls).toBeUndefined();
     expect(cfg.node.advertise).toBeUndefined();
     expect(cfg.cluster).toEqual({
@@ -302,6 +303,12 @@ describe('configuration errors name the field', () => {
     const err = errorOf((c) => (c.node.limits = { transactionLinger: '2s' }));
     expect(lineFor(err, 'node.limits.transactionLinger')).toMatch(/must be from 5s to 32s/);
     expect(lineFor(errorOf((c) => (c.node.limits = { transactionLinger: '1m' })), 'node.limits.transactionLinger')).toMatch(/must be from 5s to 32s/);
+  });
+
+  it('warmupCalls: 0 (no JIT warm-up) to 20000', () => {
+    expect(parseConfig(stringify({ ...MINIMAL, node: { ...(MINIMAL.node as Tree), warmupCalls: 0 } }), { baseDir: dir }).node.warmupCalls).toBe(0);
+    expect(lineFor(errorOf((c) => ((c.node as Tree).warmupCalls = 50_000)), 'node.warmupCalls')).toMatch(/20000|20 000|20,000/);
+    expect(lineFor(errorOf((c) => ((c.node as Tree).warmupCalls = 'lots')), 'node.warmupCalls')).toMatch(/integer|number/);
   });
 
   it('bad store URL, with the password redacted', () => {

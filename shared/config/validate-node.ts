@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_TRANSACTIONS, type ListenAddress, type NodeLimits, type NodeSection, type TlsConfig } from './config-types.ts';
+import { DEFAULT_TRANSACTIONS, DEFAULT_WARMUP_CALLS, type ListenAddress, type NodeLimits, type NodeSection, type TlsConfig } from './config-types.ts';
 import type { Fields } from './fields.ts';
 import { tryParseHost, tryParseHostPort } from './host-port.ts';
 import { tryParseListenAddress } from './listen-address.ts';
@@ -71,6 +71,7 @@ export function validateNode(f: Fields, baseDir: string): NodeSection {
     listen: validateListen(f),
     limits: validateLimits(f.map('limits')),
     warmup: f.duration('warmup', 10 * SECOND, { min: 0, max: 600 * SECOND }),
+    warmupCalls: f.int('warmupCalls', DEFAULT_WARMUP_CALLS, { min: 0, max: 20_000 }),
     workers: f.int('workers', 1, { min: 1, max: MAX_WORKERS }),
     udpIo: f.oneOf('udpIo', UDP_IO_MODES, 'auto'),
     workerPortBase: 0,
