@@ -1,7 +1,7 @@
 /**
  * Warms V8's JIT on the whole proxy path before the node takes traffic: calls run end to end
  * through a private transaction layer and proxy core, on a hand-driven clock, over an in-memory
- * transport that only this warm-up sees.
+ * transport (FakeTransport) that only this warm-up sees.
  *
  * sip-warm-up.ts moves the codec's warm-up before the listeners open. What it leaves is the
  * transaction layer, the proxy core, the dialog table and the timer lanes: a fresh node still
@@ -24,13 +24,15 @@ import { ProxyCore } from './proxy/proxy-core.ts';
 import { StaticRouter } from './routing/static-router.ts';
 import { ManualClock } from './transaction/manual-clock.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
-import type { Flow, ListenerInfo, Target, TransportDelegate, TransportLayer, TransportProtocol, TransportStats } from './transport/transport.ts';
+import { FakeTransport, type FlowOptions } from './transport/fake-transport.ts';
+import type { ListenerInfo, Target } from './transport/transport.ts';
+import { SDP } from './sip-warm-up.ts';
 
 /** Calls in flight together (their transactions are held until the clock jumps at the end). */
 const BATCH = 100;
 
 const US: ListenerInfo = { protocol: 'udp', address: '192.0.2.100', port: 5060, advertisedHost: '192.0.2.100' };
-const CARRIER: Flow = { protocol: 'udp', localAddress: US.address, localPort: US.port, remoteAddress: '203.0.113.17', remotePort: 5060, connectionId: undefined };
+const CARRIER: FlowOptions = { protocol: 'udp', remoteAddress: '203.0.113.17', remotePort: 5060 };
 const SWITCHES: readonly SwitchConfig[] = ['192.0.2.21', '192.0.2.22'].map((host, i) => ({
   id: `warm-${i + 1}`,
   address: `${host}:5060`,
@@ -42,62 +44,7 @@ const SWITCHES: readonly SwitchConfig[] = ['192.0.2.21', '192.0.2.22'].map((host
   state: 'active',
 }));
 
-const SDP =
-  'v=0\r\no=- 3901938217 3901938217 IN IP4 203.0.113.17\r\ns=-\r\nc=IN IP4 203.0.113.17\r\nt=0 0\r\n' +
-  'm=audio 34568 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n' +
-  'a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n';
 const SDP_BODY = Buffer.from(SDP, 'latin1');
-
-/** What the warm-up transport was handed: the proxy's output, read back by the scripted peers. */
-interface Sent {
-  readonly data: Buffer;
-  readonly target: Target;
-}
-
-/** The private transport: records sends, delivers what the script injects. */
-class WarmUpTransport implements TransportLayer {
-  delegate: TransportDelegate | undefined;
-  sent: Sent[] = [];
-
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  send(data: Buffer, target: Target): Promise<void> {
-    this.sent.push({ data, target });
-    return Promise.resolve();
-  }
-
-  listeners(): readonly ListenerInfo[] {
-    return [US];
-  }
-
-  listenerFor(protocol: TransportProtocol): ListenerInfo | undefined {
-    return protocol === 'udp' ? US : undefined;
-  }
-
-  isConnectionOpen(): boolean {
-    return false;
-  }
-
-  stats(): TransportStats {
-    return { openConnections: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, connectionsRefused: 0, streamErrors: 0 };
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  inject(text: string, flow: Flow): void {
-    this.delegate?.onMessage(Buffer.from(text, 'latin1'), flow);
-  }
-
-  take(): Sent[] {
-    const out = this.sent;
-    this.sent = [];
-    return out;
-  }
-}
 
 const ADMITTED: AdmissionDecision = { admitted: true, release: () => undefined };
 const admitAll: Admission = { admit: () => Promise.resolve(ADMITTED) };
@@ -124,21 +71,24 @@ function carrierRequest(n: number, method: string, cseq: number, ruri: string, t
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
-/** A switch's answer to a request the proxy forwarded to it (Record-Route copied on a dialog's responses). */
-function switchResponse(fwd: SipRequest, status: number, reason: string, n: number): string {
+/**
+ * The answer of the switch at `to` to a request the proxy forwarded there (Record-Route copied
+ * and its own Contact on a dialog's responses). One To-tag serves every call: Call-IDs differ.
+ */
+function switchResponse(fwd: SipRequest, to: Target, status: number, reason: string): string {
   const invite = fwd.method === 'INVITE';
   const headers: Array<[string, string]> = [];
   if (invite && status > 100) {
     for (const rr of fwd.values('record-route')) headers.push(['Record-Route', rr]);
-    headers.push(['Contact', '<sip:+14155550123@192.0.2.21:5060>']);
+    headers.push(['Contact', `<sip:+14155550123@${to.address}:${to.port}>`]);
   }
   const body = invite && status === 200 ? SDP_BODY : undefined;
-  const res = makeResponse(fwd, status, reason, { toTag: `sw-${n}`, headers, ...(body === undefined ? {} : { body, contentType: 'application/sdp' }) });
+  const res = makeResponse(fwd, status, reason, { toTag: 'sw-warm', headers, ...(body === undefined ? {} : { body, contentType: 'application/sdp' }) });
   return serializeMessage(res).toString('latin1');
 }
 
-function flowFrom(target: Target): Flow {
-  return { protocol: 'udp', localAddress: US.address, localPort: US.port, remoteAddress: target.address, remotePort: target.port, connectionId: undefined };
+function flowFrom(target: Target): FlowOptions {
+  return { protocol: 'udp', remoteAddress: target.address, remotePort: target.port };
 }
 
 /**
@@ -149,7 +99,7 @@ function flowFrom(target: Target): Flow {
 export async function warmProxyPath(calls = DEFAULT_WARMUP_CALLS): Promise<number> {
   const clock = new ManualClock();
   const logger = createLogger({ component: 'warm-up' }, { level: 'silent' });
-  const transport = new WarmUpTransport();
+  const transport = new FakeTransport([US]);
   const proxy = new ProxyCore({ identity: new LocalIdentity([US]), router: new StaticRouter(SWITCHES), admission: admitAll, dialogs: new DialogTable(clock), logger });
   const layer = new TransactionLayer({ transport, user: proxy, logger, clock });
   proxy.bind(layer);
@@ -163,26 +113,26 @@ export async function warmProxyPath(calls = DEFAULT_WARMUP_CALLS): Promise<numbe
       for (const s of transport.take()) {
         const fwd = parseMessage(s.data);
         if (fwd.kind !== 'request' || fwd.method !== 'INVITE') continue;
-        const n = Number(/warm-(\d+)/.exec(fwd.callId)?.[1]);
         const flow = flowFrom(s.target);
-        transport.inject(switchResponse(fwd, 100, 'Trying', n), flow);
-        transport.inject(switchResponse(fwd, 180, 'Ringing', n), flow);
-        transport.inject(switchResponse(fwd, 200, 'OK', n), flow);
+        transport.inject(switchResponse(fwd, s.target, 100, 'Trying'), flow);
+        transport.inject(switchResponse(fwd, s.target, 180, 'Ringing'), flow);
+        transport.inject(switchResponse(fwd, s.target, 200, 'OK'), flow);
       }
       // The carrier's side of each answered call: ACK and BYE along the Record-Route it was given.
       for (const s of transport.take()) {
         const res = parseMessage(s.data);
         if (res.kind !== 'response' || res.status !== 200) continue;
-        const n = Number(/warm-(\d+)/.exec(res.callId)?.[1]);
+        const n = Number(/^warm-(\d+)-/.exec(res.callId)?.[1]);
         const route = res.values('record-route').join(', ');
-        const contact = 'sip:+14155550123@192.0.2.21:5060';
-        transport.inject(carrierRequest(n, 'ACK', 1, contact, res.toTag, route, ''), CARRIER);
-        transport.inject(carrierRequest(n, 'BYE', 2, contact, res.toTag, route, ''), CARRIER);
+        const contacts = res.contacts();
+        if (contacts === '*' || contacts.length === 0) continue;
+        transport.inject(carrierRequest(n, 'ACK', 1, contacts[0].uri, res.toTag, route, ''), CARRIER);
+        transport.inject(carrierRequest(n, 'BYE', 2, contacts[0].uri, res.toTag, route, ''), CARRIER);
       }
       await settle();
       for (const s of transport.take()) {
         const fwd = parseMessage(s.data);
-        if (fwd.kind === 'request' && fwd.method === 'BYE') transport.inject(switchResponse(fwd, 200, 'OK', 0), flowFrom(s.target));
+        if (fwd.kind === 'request' && fwd.method === 'BYE') transport.inject(switchResponse(fwd, s.target, 200, 'OK'), flowFrom(s.target));
       }
       for (const s of transport.take()) {
         const res = parseMessage(s.data);

@@ -16,7 +16,8 @@ import { parseMessage, serializeMessage, SipRequest, type SipMessage } from '../
 /** Rounds over SAMPLE_CALL: ~7 messages each, a few hundred ms of CPU in all on this project's VM. */
 export const SIP_WARM_UP_ROUNDS = 3000;
 
-const SDP =
+/** The sample call's offer (an answer too: the warm-ups do not read SDP). */
+export const SDP =
   'v=0\r\no=- 3901938217 3901938217 IN IP4 203.0.113.17\r\ns=-\r\nc=IN IP4 203.0.113.17\r\nt=0 0\r\n' +
   'm=audio 34568 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n' +
   'a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n';

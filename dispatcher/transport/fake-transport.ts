@@ -1,5 +1,6 @@
 /**
- * An in-memory `TransportLayer` for transaction and proxy tests: no sockets, no real time.
+ * An in-memory `TransportLayer` for transaction and proxy tests, and for the start-up warm-up
+ * (dispatcher/proxy-warm-up.ts): no sockets, no real time.
  * It records every buffer handed to `send` with its target, lets a test inject inbound messages
  * on a flow of its choosing, and can be told to fail sends to some targets (the promise rejects
  * with a TRANSPORT_ERR_SEND `SipfleetError`, as the real layer does).
