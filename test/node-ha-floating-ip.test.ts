@@ -309,15 +309,19 @@ describe('an active/standby pair with a floating IP (node takeover, lease-fenced
     expect(await store!.calls()).toEqual([]);
 
     // 3. d1 returns: warm-up first (/readyz 503, /leader 403), then `rise` ready checks, then the address.
+    // sw2 ignores OPTIONS meanwhile, so d1's warm-up waits for `fall` failed probes of it (a node
+    // probes each switch at once on start; answered probes would settle it within milliseconds).
+    await switches[1].behaviour({ options: 'ignore' });
     const restartAt = Date.now();
     const d1 = startNode('d1');
     const firstReadyz = await until(async () => readyzOf('d1'), 15_000, 'd1 to answer HTTP', 20);
     // Warming up (its probes have not settled yet): not ready, and certainly not the leader.
     expect(firstReadyz.status).toBe(503);
-    expect(firstReadyz.body.warmingUp).toEqual(expect.arrayContaining([expect.stringMatching(/^probes of sw/)]));
+    expect(firstReadyz.body.warmingUp).toEqual(['probes of sw2']);
     expect((await leaderOf('d1'))?.status).toBe(403);
     const d1Ready = await d1;
     const readyAt = Date.now(); // ready within the readiness poll (50 ms)
+    await switches[1].behaviour({ options: 'answer' });
     const movedAt = await until(async () => ((await leaderOf('d1'))?.status === 200 ? Date.now() : undefined), 15_000, 'the address to move back to d1', 20);
     expect(d1Ready.pid).toBeGreaterThan(0);
     const backMs = movedAt - readyAt;

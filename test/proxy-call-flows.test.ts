@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProcess } from './support/managed-process.ts';
+import { startProcess, type ManagedProcess } from './support/managed-process.ts';
 import { freePort } from './support/ports.ts';
 import { requireTool } from './support/require-tool.ts';
 import { buildInvite, buildRequest, UdpSipClient, type InviteOptions } from './support/sip-test-client.ts';
@@ -120,19 +120,13 @@ describe('CANCEL (RFC 3261 §9, §16.10)', () => {
 describe('ACK', () => {
   async function withSippSwitch(scenario: string[], run: (port: number) => Promise<void>): Promise<number | null> {
     const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
-    const uas = await startProcess({
-      name: 'sipp-uas',
-      command: sipp,
-      args: [...scenario, '-i', '127.0.0.22', '-p', String(sippPort), '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error', '-trace_err'],
-      cwd: dir,
-    });
-    await new Promise((r) => setTimeout(r, 300));
     const http = `127.0.0.12:${await freePort('127.0.0.12')}`;
     const port = await freePort('127.0.0.12');
+    // The SIPp switch plays one scenario once and does not answer OPTIONS: a probe would be taken
+    // for its call. The dispatcher starts first: its one probe (sent at once on start) finds no
+    // SIPp yet and times out, one miss of `fall` 3; the next is an hour away. No warm-up waits.
     const d = await startDispatcherProcess(
       'd2',
-      // The SIPp switch plays one scenario once and does not answer OPTIONS: a probe would be
-      // taken for its call. So no probe within the test (and no warm-up waiting for one).
       `node: { id: d2, listen: [udp://127.0.0.12:${port}], http: ${http}, warmup: 0s }
 cluster:
   name: ack
@@ -142,12 +136,20 @@ cluster:
 `,
       http,
     );
+    let uas: ManagedProcess | undefined;
     try {
+      uas = await startProcess({
+        name: 'sipp-uas',
+        command: sipp,
+        args: [...scenario, '-i', '127.0.0.22', '-p', String(sippPort), '-m', '1', '-nostdin', '-timeout', '20s', '-timeout_error', '-trace_err'],
+        cwd: dir,
+      });
+      await new Promise((r) => setTimeout(r, 300));
       await run(port);
       const exit = await Promise.race([uas.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
       return exit?.code ?? null;
     } finally {
-      await uas.stop();
+      await uas?.stop();
       await d.stop();
     }
   }

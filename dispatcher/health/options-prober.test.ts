@@ -86,7 +86,7 @@ describe('OptionsProber: the OPTIONS request (RFC 3261 §11)', () => {
 });
 
 describe('OptionsProber: schedule', () => {
-  it('probes each switch once per interval at a fixed per-switch offset, spread over the interval', () => {
+  it('probes each switch at once on start, then once per interval at a fixed per-switch offset, spread over the interval', () => {
     const ids = ['sw1', 'sw2', 'sw3', 'alpha', 'beta', 'gamma'];
     const switches = ids.map((id, i) => switchRecord(id, `192.0.2.${40 + i}`));
     const h = proberHarness({ switches });
@@ -111,11 +111,27 @@ describe('OptionsProber: schedule', () => {
       const o = probeOffset(id, PROBE.interval, PROBE.timeout);
       expect(o).toBeGreaterThanOrEqual(0);
       expect(o).toBeLessThan(PROBE.interval - PROBE.timeout);
-      expect(times.get(id)).toEqual([o, o + PROBE.interval, o + 2 * PROBE.interval]);
+      expect(times.get(id)).toEqual([0, o + PROBE.interval, o + 2 * PROBE.interval]);
       offsets.add(o);
     }
     // Not all at once.
     expect(offsets.size).toBeGreaterThan(1);
+    h.prober.stop();
+  });
+
+  it('probes a switch that joins the registry at the next round start, then at its offset', () => {
+    const h = proberHarness();
+    h.prober.start();
+    answer(h, nextProbe(h, SW1.host)!, 200);
+    h.clock.advanceTo(PROBE.interval / 2);
+    const sw9 = switchRecord('sw9', '192.0.2.49');
+    h.registry.push(sw9);
+    const first = nextProbe(h, sw9.host)!;
+    expect(h.clock.now()).toBe(PROBE.interval);
+    answer(h, first, 200);
+    expect(h.health.isUp('sw9')).toBe(true);
+    nextProbe(h, sw9.host);
+    expect(h.clock.now()).toBe(2 * PROBE.interval + probeOffset('sw9', PROBE.interval, PROBE.timeout));
     h.prober.stop();
   });
 

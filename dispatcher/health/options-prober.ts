@@ -13,7 +13,8 @@
  * and make its overload worse. Answers that do arrive, and errors, count as usual.
  *
  * Probes are spread over the interval (a fixed offset per switch id), one in flight per switch at
- * most. After each outcome this node's view is written to the cluster store (expiring after three
+ * most; the first probe of a switch (at start, or when it joins the registry) goes at once, since
+ * readiness (ha/warm-up.ts) waits for it. After each outcome this node's view is written to the cluster store (expiring after three
  * intervals, so a dead node's views vanish); in quorum mode the other nodes' reports are read
  * once per round and handed to the tracker. The store may be down: probing goes on regardless.
  */
@@ -133,7 +134,10 @@ export class OptionsProber {
           continue;
         }
         this.#o.health.track(sw.id);
-        this.#schedule(sw.id, at + probeOffset(sw.id, probe.interval, probe.timeout));
+        // A switch this node has not probed yet (at start, or just added) is probed at once: the
+        // node's readiness and the switch's first use wait for that answer. After that, its offset.
+        const first = !this.#probed.has(sw.id);
+        this.#schedule(sw.id, first ? at : at + probeOffset(sw.id, probe.interval, probe.timeout));
       }
     }
     for (const txn of this.#txns) if (txn.terminated) this.#txns.delete(txn);
