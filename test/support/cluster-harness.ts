@@ -73,15 +73,18 @@ export async function startClusterHarness(o: ClusterHarnessOptions = {}): Promis
   const clusterName = `c${Date.now().toString(36)}`;
   const dispatchers: DispatcherNodeHandle[] = [];
   try {
+    // Addresses are picked one after the other; the processes start side by side (each takes
+    // about a second of start-up, mostly waiting), in index order in the arrays.
     for (let i = 0; i < (o.switches ?? 2); i++) {
       const ip = `127.0.0.${21 + i}`;
       const port = await freePort(ip);
       const spec = { name: `sw${i + 1}`, listen: [`udp://${ip}:${port}`], http: `${ip}:${await freePort(ip)}` };
       switchSpecs.push(spec);
-      switches.push(await startSwitchSimProcess(spec.name, spec.listen, spec.http, o.switchArgs ?? []));
       const extra = o.switchYaml?.(i);
       switchLines.push(`    - { id: sw${i + 1}, address: ${ip}:${port}, transport: udp${extra ? `, ${extra}` : ''} }`);
     }
+    switches.push(...(await startAll(switchSpecs.map((spec) => () => startSwitchSimProcess(spec.name, spec.listen, spec.http, o.switchArgs ?? [])))));
+    const pending: Array<Omit<DispatcherNodeHandle, 'process' | 'restart'> & { yaml: string; http: string }> = [];
     for (let i = 0; i < (o.dispatchers ?? 3); i++) {
       const ip = `127.0.0.${11 + i}`;
       const id = `d${i + 1}`;
@@ -106,16 +109,16 @@ ${o.carriersYaml ?? `    - { id: local, sources: [${(o.carrierSources ?? ['127.0
   switches:
 ${switchLines.join('\n')}
 `;
+      pending.push({ id, ip, port, ports, workerPortBase, yaml, http });
+    }
+    const processes = await startAll(pending.map((p) => () => startDispatcherProcess(p.id, p.yaml, p.http, o.env)));
+    for (const [i, { yaml, http, ...node }] of pending.entries()) {
       const handle: DispatcherNodeHandle = {
-        id,
-        ip,
-        port,
-        ports,
-        workerPortBase,
-        process: await startDispatcherProcess(id, yaml, http, o.env),
+        ...node,
+        process: processes[i],
         async restart() {
           await handle.process.stop();
-          handle.process = await startDispatcherProcess(id, yaml, http, o.env);
+          handle.process = await startDispatcherProcess(node.id, yaml, http, o.env);
         },
       };
       dispatchers.push(handle);
@@ -132,17 +135,32 @@ ${switchLines.join('\n')}
         return switches[i];
       },
       async stop() {
-        for (const d of dispatchers) await d.process.stop().catch(() => undefined);
-        for (const s of switches) await s.stop().catch(() => undefined);
-        await redis.stop().catch(() => undefined);
+        await stopAll(redis, dispatchers, switches);
       },
     };
   } catch (err) {
-    for (const d of dispatchers) await d.process.stop().catch(() => undefined);
-    for (const s of switches) await s.stop().catch(() => undefined);
-    await redis.stop().catch(() => undefined);
+    await stopAll(redis, dispatchers, switches);
     throw err;
   }
+}
+
+/**
+ * Runs every start side by side and returns the processes in order. When one fails, the others
+ * that started are stopped and the first error is thrown.
+ */
+async function startAll<T extends { stop(): Promise<unknown> }>(starts: Array<() => Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(starts.map((start) => start()));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed === undefined) return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+  await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.stop().catch(() => undefined) : undefined)));
+  throw failed.reason;
+}
+
+/** Dispatchers first (they hold calls on the switches), then switches, then Redis. */
+async function stopAll(redis: RedisServer, dispatchers: readonly DispatcherNodeHandle[], switches: readonly SwitchSimProcess[]): Promise<void> {
+  await Promise.all(dispatchers.map((d) => d.process.stop().catch(() => undefined)));
+  await Promise.all(switches.map((s) => s.stop().catch(() => undefined)));
+  await redis.stop().catch(() => undefined);
 }
 
 /** The first of `count` consecutive free ports of `kind` on `ip`. */
