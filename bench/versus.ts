@@ -42,7 +42,7 @@ Options:
                        wt_timer, so that both keep a finished transaction as long; 32 is the RFCs' and sipfleet's default)
   --refine N           after the climb, bisect each maximum N times between its best and failing rates (default 2: from 1000 cps apart to 250)
   --no-ceiling         skip the load generator's own ceiling (uac-rr → uas-rr)
-  --max-minutes N      time budget for the whole run; no step starts past it (default 25)
+  --max-minutes N      time budget for the whole run; no step starts past it (default 30)
   --wait-quiet N       before starting, wait up to N s for the machine to be under 20 % CPU (default 120; 0: don't wait)
   --cpu-prof DIR       run sipfleet under \`node --cpu-prof\`, its .cpuprofile written into DIR on exit
   --json               print the result as JSON on stdout only (progress goes to stderr)
@@ -75,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     const rates = parseRates(values.rates, RATES);
     const seconds = positiveInt('seconds', values.seconds, 10, 600);
     for (const r of rates) if (r * seconds > 2_000_000) throw new Error(`${r} cps × ${seconds} s is more than 2 000 000 calls in one step`);
-    budgetS = positiveInt('max-minutes', values['max-minutes'], 25, 240) * 60;
+    budgetS = positiveInt('max-minutes', values['max-minutes'], 30, 240) * 60;
     cfg = {
       ...DEFAULTS,
       rates,

@@ -117,10 +117,13 @@ describe('side-by-side benchmark report', () => {
 });
 
 describe('side-by-side sweep: climb and refinement', () => {
-  /** A runner whose steps pass up to `limit` cps (a narrow miss above), with no real processes. */
-  function fakeRunner(limit: number, opts: { flakyAt?: number } = {}): Runner & { rates: number[] } {
+  /**
+   * A runner whose steps pass up to `limit` cps (a clear failure above), with no real processes.
+   * `flakyAt`: the first attempt there misses narrowly; `clearHiccupAt`: it falls clearly short.
+   */
+  function fakeRunner(limit: number, opts: { flakyAt?: number; clearHiccupAt?: number } = {}): Runner & { rates: number[] } {
     const rates: number[] = [];
-    let flaky = opts.flakyAt;
+    let flaky = opts.flakyAt ?? opts.clearHiccupAt;
     const r: Runner & { rates: number[] } = {
       rates,
       sweep: { target: 'kamailio', address: '127.0.0.1:5060', steps: [], best: undefined, bestIsTopOfList: false, stopReason: 'all rates done', atFractions: [] },
@@ -131,8 +134,8 @@ describe('side-by-side sweep: climb and refinement', () => {
         const ok = rate <= limit && !(rate === flaky && attempt === 1);
         if (rate === flaky && attempt === 2) flaky = undefined;
         const st = step('kamailio', rate, ok, 4, 100);
-        // Above the limit a clear failure (no retry); a flaky first attempt a narrow one.
-        const pct = ok ? 100 : rate <= limit ? 99.5 : 90;
+        // Above the limit a clear failure; a flaky first attempt a narrow one, a hiccup a clear one.
+        const pct = ok ? 100 : rate <= limit && rate !== opts.clearHiccupAt ? 99.5 : 90;
         Object.assign(st, { successPct: pct, reasons: ok ? [] : [`success ${pct}% < 99.9%`] });
         (st as { attempt: number }).attempt = attempt;
         return Promise.resolve(st);
@@ -155,15 +158,23 @@ describe('side-by-side sweep: climb and refinement', () => {
     await climb(r, [1000, 2000, 3000, 4000, 5000, 6000, 7000]);
     expect(r.sweep.best?.rate).toBe(5000);
     expect(r.sweep.failedAt).toBe(6000);
-    // 6000 clearly short (90 %): no retry; 7000 never tried.
-    expect(r.rates).toEqual([1000, 2000, 3000, 4000, 5000, 6000]);
+    // 6000 clearly short (90 %), retried once, short again; 7000 never tried.
+    expect(r.rates).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 6000]);
     await refineMaxima([r], 2, 250, Date.now() + 60_000, () => undefined);
-    // 5500 passes, 5750 fails: the maximum is 5500, bracketed by 5750.
-    expect(r.rates.slice(6)).toEqual([5500, 5750]);
+    // 5500 passes, 5750 fails twice: the maximum is 5500, bracketed by 5750.
+    expect(r.rates.slice(7)).toEqual([5500, 5750, 5750]);
     expect(r.sweep.best?.rate).toBe(5500);
     expect(r.sweep.failedAt).toBe(5750);
     expect(r.sweep.refineNote).toBeUndefined();
-    expect(r.sweep.stopReason).toBe('6000 cps fell clearly short (success 90% < 99.9%)');
+    expect(r.sweep.stopReason).toBe('6000 cps failed twice in a row (clearly short: success 90% < 99.9%)');
+  });
+
+  it('retries a clearly short step once: a single hiccup does not end the climb', async () => {
+    const r = fakeRunner(8000, { clearHiccupAt: 6000 });
+    await climb(r, [5000, 6000, 7000, 8000, 9000]);
+    expect(r.rates).toEqual([5000, 6000, 6000, 7000, 8000, 9000, 9000]);
+    expect(r.sweep.best?.rate).toBe(8000);
+    expect(r.sweep.failedAt).toBe(9000);
   });
 
   it('retries a narrow failure once during refinement and counts the retry', async () => {
@@ -172,8 +183,8 @@ describe('side-by-side sweep: climb and refinement', () => {
     expect(r.sweep.best?.rate).toBe(6000);
     expect(r.sweep.failedAt).toBe(7000);
     await refineMaxima([r], 1, 250, Date.now() + 60_000, () => undefined);
-    // 6500 missed narrowly, was retried and passed.
-    expect(r.rates.slice(4)).toEqual([6500, 6500]);
+    // 7000 fell clearly short twice; then 6500 missed narrowly, was retried and passed.
+    expect(r.rates.slice(4)).toEqual([7000, 6500, 6500]);
     expect(r.sweep.best?.rate).toBe(6500);
     expect(r.sweep.best?.attempt).toBe(2);
     expect(r.sweep.failedAt).toBe(7000);
@@ -192,7 +203,7 @@ describe('side-by-side sweep: climb and refinement', () => {
     await climb(late, [5000, 6000]);
     // A step costs seconds + 5 s of budget: a deadline 1 s away leaves no room.
     await refineMaxima([late], 2, 250, Date.now() + 1000, () => undefined);
-    expect(late.rates).toEqual([5000, 6000]);
+    expect(late.rates).toEqual([5000, 6000, 6000]);
     expect(late.sweep.refineNote).toBe('time budget reached before 5500 cps');
     expect(late.sweep.best?.rate).toBe(5000);
   });
