@@ -177,6 +177,21 @@ describe('side-by-side sweep: climb and refinement', () => {
     expect(r.sweep.failedAt).toBe(9000);
   });
 
+  it('tells settle which step ends the climb (the single sweep skips its drain there)', async () => {
+    const r = fakeRunner(5600);
+    const settled: Array<[number, number, boolean]> = [];
+    r.settle = (s, _deadline, stopping) => {
+      settled.push([s.rate, s.attempt, stopping]);
+      return Promise.resolve();
+    };
+    await climb(r, [5000, 6000, 7000]);
+    expect(settled).toEqual([
+      [5000, 1, false],
+      [6000, 1, false],
+      [6000, 2, true],
+    ]);
+  });
+
   it('retries a narrow failure once during refinement and counts the retry', async () => {
     const r = fakeRunner(6600, { flakyAt: 6500 });
     await climb(r, [4000, 5000, 6000, 7000]);

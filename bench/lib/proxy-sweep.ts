@@ -16,10 +16,9 @@
  * table.
  *
  * A step is sustainable when ≥ 99.9 % of its calls succeed and the achieved rate is within 5 %
- * of the offered rate (`judgeStep`). A failing step is retried once; the sweep stops at a rate
- * that fails twice in a row, at once when a step falls clearly short (< 95 % success or
- * < 80 % of the offered rate), when the dispatcher or a switch exits, or when the time budget
- * would be exceeded.
+ * of the offered rate (`judgeStep`). A failing step is retried once, even one that falls clearly
+ * short (bench/lib/rate-step.ts); the sweep stops at a rate that fails twice in a row, when the
+ * dispatcher or a switch exits, or when the time budget would be exceeded.
  *
  * `-max_socket` is not passed: it only matters with one socket per call (`-t un`/`tn`); these
  * runs use SIPp's default single UDP socket (`-t u1`).
@@ -32,8 +31,9 @@ import { startProcess, type ManagedProcess } from '../../test/support/managed-pr
 import { requireTool } from '../../test/support/require-tool.ts';
 import { runSipp, startSipp, type BackgroundSipp, type SippResult } from '../../test/support/sipp.ts';
 import { cpuPercent, mainThreadPercent, otherCpuPercent, reapedChildrenTicks, readUdpCounters, readUdpSocketDrops, sampleProcess, processTreeCpuTicks, processTreePids, CLK_TCK } from './proc-stat.ts';
+import { rateStep, type RateRunner } from './rate-step.ts';
 import { DEFAULT_CRITERION, judgeStep, summarizeStep, type Criterion, type StepStats } from './sipp-stats.ts';
-import { clearlyShort, head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
+import { head, httpOk, readRttText, readStepCounters, sleep, SOCKET_BUFFER_BYTES, StepSampler, tempDirs, waitForFree } from './step-support.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sipfleet.ts', import.meta.url));
 
@@ -325,43 +325,21 @@ async function sweep(
   onStep: (s: StepResult) => void,
 ): Promise<Omit<SweepResult, 'phase' | 'target'>> {
   const { cfg } = ctx;
-  const steps: StepResult[] = [];
-  let best: StepResult | undefined;
-  let stopReason = 'all rates done';
-  const stepCostMs = (cfg.seconds + 5) * 1000;
-  outer: for (const rate of cfg.rates) {
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      if (Date.now() + stepCostMs > deadlineMs) {
-        stopReason = `time budget reached before ${rate} cps`;
-        break outer;
-      }
-      const step = await runStep(ctx, rate, attempt);
-      steps.push(step);
-      const gone = alive();
-      if (gone !== undefined) {
-        step.ok = false;
-        step.reasons.push(gone);
-        onStep(step);
-        stopReason = `${gone} during the ${rate} cps step`;
-        break outer;
-      }
-      onStep(step);
-      if (step.ok) {
-        if (best === undefined || rate > best.rate) best = step;
-      } else if (clearlyShort(step)) {
-        stopReason = `${rate} cps fell clearly short (${step.reasons.join('; ')})`;
-      } else if (attempt === 2) {
-        stopReason = `${rate} cps failed twice in a row (${step.reasons.join('; ')})`;
-      }
-      const stopping = !step.ok && (clearlyShort(step) || attempt === 2);
-      const lastRate = rate === cfg.rates[cfg.rates.length - 1];
-      if (!stopping && !(step.ok && lastRate)) await drain(ctx, step, deadlineMs);
-      if (step.ok) break;
-      if (stopping) break outer;
-      cfg.log(`  ${ctx.phase} ${rate} cps failed (${step.reasons.join('; ')}): retrying once`);
-    }
-  }
   const top = cfg.rates[cfg.rates.length - 1];
+  const r: RateRunner = {
+    sweep: { target: ctx.phase, steps: [], best: undefined, stopReason: 'all rates done' },
+    cfg,
+    run: (rate, attempt) => runStep(ctx, rate, attempt),
+    alive,
+    // Nothing runs after the last step: no need to wait for the table to empty.
+    settle: (step, deadline, stopping) => (stopping || (step.ok && step.rate === top) ? Promise.resolve() : drain(ctx, step, deadline)),
+    done: false,
+  };
+  for (const rate of cfg.rates) {
+    await rateStep(r, rate, deadlineMs, onStep, 'climb');
+    if (r.done) break;
+  }
+  const { steps, best, stopReason } = r.sweep;
   return { steps, best, bestIsTopOfList: best !== undefined && best.rate === top, stopReason };
 }
 

@@ -130,7 +130,7 @@ export function markdownSection(rep: BenchReport): string {
   );
   out.push(
     `- Criterion: ≥ ${c.criterion.minSuccessPct} % of the calls successful and achieved rate within ${c.criterion.maxShortfallPct} % of offered. ` +
-      `A failing rate is retried once; the sweep stops at a rate that fails twice in a row or falls clearly short (< 95 % success or < 80 % of offered).`,
+      `A failing rate is retried once, even one that falls clearly short (< 95 % success or < 80 % of offered); the sweep stops at a rate that fails twice in a row.`,
   );
   out.push('');
   out.push(`**${rep.summary}**`);

@@ -17,7 +17,7 @@
  *
  * Alternation: at each rate one proxy runs its step, then the other (the order swaps every rate,
  * so neither always runs on the warmer machine). Each proxy stops climbing on its own, at a rate
- * that fails twice in a row (a clearly short step is retried too, unlike the single sweep).
+ * that fails twice in a row (bench/lib/rate-step.ts).
  * Between steps the proxy that just ran settles: sipfleet until its transaction table is empty (RFC 6026 keeps a
  * finished call's transactions 32 s), Kamailio a fixed pause past its tm wait timer, so that the
  * expiry work of one step never lands in the other proxy's next step.
@@ -32,7 +32,10 @@ import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
 import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
 import { dispatcherYaml, drain, runStep, startBenchDispatcher, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
 import { sampleProcess } from './proc-stat.ts';
-import { clearlyShort, SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
+import { rateStep, type RateRunner } from './rate-step.ts';
+import { SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
+
+export { rateStep };
 
 export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
 export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
@@ -87,78 +90,8 @@ export interface VersusResult {
   ratio: number;
 }
 
-/** One proxy (or the load generator alone) being swept. */
-export interface Runner {
-  sweep: TargetSweep;
-  /** Logs go to `cfg.log`; a step lasts `cfg.seconds`. */
-  cfg: Pick<SweepConfig, 'seconds' | 'log'>;
-  /** Runs one step at `rate` (attempt 1, or 2 for the retry). */
-  run: (rate: number, attempt: number) => Promise<StepResult>;
-  alive: () => string | undefined;
-  settle: (step: StepResult, deadlineMs: number) => Promise<void>;
-  /** Set when this proxy stopped climbing. */
-  done: boolean;
-}
-
-/**
- * How a rate step counts: `climb` (the sweep: recorded, and a failure stops this proxy's climb),
- * `refine` (between its best rate and the one that stopped it: recorded, a pass raises its best,
- * a failure lowers the bound) or `measure` (the fraction steps: kept apart, nothing changes).
- */
-type StepUse = 'climb' | 'refine' | 'measure';
-
-/**
- * One rate for one proxy: a step, and a retry when it fails, even clearly (under 95 % success or
- * 80 % of the offered rate): on this machine one step in a few dozen falls clearly short for
- * reasons of its own (run 25: Kamailio's 9000 cps step dropped 116 668 datagrams, at 124 µs per
- * call against its usual 65-78, and stopped its sweep at 8750), and a ratio that follows such a
- * hiccup does not reproduce. Returns the last attempt, or undefined when the time budget left no
- * room for a first one.
- */
-export async function rateStep(r: Runner, rate: number, deadlineMs: number, onStep: (s: StepResult) => void, use: StepUse): Promise<StepResult | undefined> {
-  const stepCostMs = (r.cfg.seconds + 5) * 1000;
-  const record = use !== 'measure';
-  let last: StepResult | undefined;
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    if (Date.now() + stepCostMs > deadlineMs) {
-      if (use === 'climb') {
-        r.sweep.stopReason = `time budget reached before ${rate} cps`;
-        r.done = true;
-      }
-      // A narrow failure whose retry found no time still counts against the rate.
-      if (use === 'refine' && last !== undefined) r.sweep.failedAt = Math.min(r.sweep.failedAt ?? rate, rate);
-      return last;
-    }
-    const step = await r.run(rate, attempt);
-    last = step;
-    const gone = r.alive();
-    if (gone !== undefined) {
-      step.ok = false;
-      step.reasons.push(gone);
-      r.sweep.stopReason = `${gone} during the ${rate} cps step`;
-      r.done = true;
-    }
-    if (record) r.sweep.steps.push(step);
-    onStep(step);
-    if (gone !== undefined) return step;
-    await r.settle(step, deadlineMs);
-    if (step.ok) {
-      if (record && (r.sweep.best === undefined || rate > r.sweep.best.rate)) r.sweep.best = step;
-      return step;
-    }
-    if (attempt === 2) {
-      if (use === 'climb') {
-        r.sweep.stopReason = `${rate} cps failed twice in a row (${clearlyShort(step) ? 'clearly short: ' : ''}${step.reasons.join('; ')})`;
-        r.done = true;
-        r.sweep.failedAt = rate;
-      }
-      if (use === 'refine') r.sweep.failedAt = Math.min(r.sweep.failedAt ?? rate, rate);
-      return step;
-    }
-    r.cfg.log(`  ${r.sweep.target} ${rate} cps failed (${clearlyShort(step) ? 'clearly short: ' : ''}${step.reasons.join('; ')}): retrying once`);
-  }
-  return last;
-}
+/** One proxy (or the load generator alone) being swept side by side. */
+export type Runner = RateRunner<TargetSweep>;
 
 /**
  * The next rate to try between a proxy's best passing rate and the rate that failed above it:
