@@ -109,6 +109,8 @@ export class RedisClusterStore implements ClusterStore {
     this.#switchListeners = new ChangeListeners((err, why) => this.#log.error({ err, why }, 'switches-changed listener failed'));
     this.#conn = new RedisConnection(options, {
       label: 'cluster store',
+      // Its hot path batches each turn's admissions and releases itself (RedisConnectionSetup).
+      autoPipelining: false,
       log: this.#log,
       invalidOptions: (field) =>
         new SipfleetError(

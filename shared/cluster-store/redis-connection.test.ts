@@ -47,7 +47,7 @@ async function open(options: RedisConnectionOptions = {}): Promise<{ conn: Redis
   const { log, lines } = recordingLogger();
   const conn = new RedisConnection(
     { url: `redis://127.0.0.1:${await closedPort()}`, commandTimeoutMs: 100, maxReconnectDelayMs: 200, ...options },
-    { label: 'test store', log, invalidOptions },
+    { label: 'test store', log, invalidOptions, autoPipelining: false },
   );
   opened.push(conn);
   return { conn, lines };
@@ -60,7 +60,7 @@ afterEach(async () => {
 describe('RedisConnection', () => {
   it('throws the store’s own error when the options name no target, before making a client', () => {
     const { log } = recordingLogger();
-    const setup = { label: 'test store', log, invalidOptions };
+    const setup = { label: 'test store', log, invalidOptions, autoPipelining: false };
     expect(() => new RedisConnection({}, setup)).toThrow(expect.objectContaining({ message: 'test store: bad url', detail: { field: 'url' } }));
     for (const sentinelName of [undefined, '']) {
       expect(() => new RedisConnection({ sentinels: [{ host: '127.0.0.1', port: 1 }], sentinelName }, setup)).toThrow(
@@ -69,6 +69,15 @@ describe('RedisConnection', () => {
     }
     // An empty sentinel list falls back to the url.
     expect(() => new RedisConnection({ sentinels: [] }, setup)).toThrow(expect.objectContaining({ message: 'test store: bad url' }));
+  });
+
+  it('gives ioredis the store’s auto-pipelining choice', () => {
+    const { log } = recordingLogger();
+    for (const autoPipelining of [false, true]) {
+      const conn = new RedisConnection({ url: 'redis://127.0.0.1:1', maxReconnectDelayMs: 200 }, { label: 'test store', log, invalidOptions, autoPipelining });
+      opened.push(conn);
+      expect(conn.redis.options.enableAutoPipelining).toBe(autoPipelining);
+    }
   });
 
   it('rejects an operation fast with STORE_ERR_UNAVAILABLE, named by label and op, while Redis is unreachable', async () => {

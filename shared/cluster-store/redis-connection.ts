@@ -36,6 +36,16 @@ export interface RedisConnectionSetup {
    * `sentinelName` (sentinels without a master name). Thrown from the constructor.
    */
   readonly invalidOptions: (field: 'url' | 'sentinelName') => Error;
+  /**
+   * ioredis auto-pipelining: the commands issued in one event-loop turn go out in one write,
+   * each with its own reply and timeout. It pays where a turn issues many separate commands. It
+   * costs where they are batched already: per flush it builds a Pipeline, a promise per command
+   * and a callback chain, and the cluster store's hot path sends one script call per turn for
+   * its admissions and one for its releases (turn-batcher.ts). Measured off for the cluster
+   * store: 35–38 against 54–63 µs of client CPU per admitted and released call at 4 calls per
+   * turn, and 6 % less dispatcher CPU at 5000–6500 cps (BENCHMARKS.md, Session 15).
+   */
+  readonly autoPipelining: boolean;
 }
 
 /** Status values of ioredis during which a connection attempt is under way. */
@@ -70,10 +80,8 @@ export class RedisConnection {
       retryStrategy: backoff,
       protocol: 2,
       disableClientInfo: true,
-      // Commands issued in one event-loop turn go out in one write (the admits and releases of
-      // the calls that turn handled): fewer syscalls and socket writes per call; each command
-      // still has its own reply and timeout (BENCHMARKS.md, "Hot path").
-      enableAutoPipelining: true,
+      // See RedisConnectionSetup.autoPipelining.
+      enableAutoPipelining: setup.autoPipelining,
       password: options.password,
     };
     if (options.sentinels !== undefined && options.sentinels.length > 0) {

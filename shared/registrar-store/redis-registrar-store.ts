@@ -91,6 +91,8 @@ export class RedisRegistrarStore implements RegistrarStore {
     this.#log = (options.logger ?? createLogger()).child({ component: 'registrar-store', store: 'redis', cluster: options.cluster });
     this.#conn = new RedisConnection(options, {
       label: 'registrar store',
+      // Not measured without: a REGISTER issues its commands one by one.
+      autoPipelining: true,
       log: this.#log,
       invalidOptions: (field) => (field === 'url' ? invalid('url', 'or sentinels must be given') : invalid('sentinelName', 'is required with sentinels')),
     });
