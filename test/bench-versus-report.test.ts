@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { StepResult } from '../bench/lib/proxy-sweep.ts';
 import { socketBufferNote } from '../bench/lib/report.ts';
 import { versusChart, versusSection, versusSummary, type VersusReport } from '../bench/lib/versus-report.ts';
-import { fractionRates, rateStep, refineMaxima, refineRate, type Runner, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
+import { rateStep } from '../bench/lib/rate-step.ts';
+import { fractionRates, refineMaxima, refineRate, type Runner, type TargetSweep, type VersusResult } from '../bench/lib/versus-sweep.ts';
 
 // The side-by-side benchmark's report: what it concludes from the steps it is given (the ratio,
 // the p99 comparison at 50 % of Kamailio's maximum), and that the chart is a well-formed SVG.

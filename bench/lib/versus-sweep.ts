@@ -17,10 +17,10 @@
  *
  * Alternation: at each rate one proxy runs its step, then the other (the order swaps every rate,
  * so neither always runs on the warmer machine). Each proxy stops climbing on its own, at a rate
- * that fails twice in a row (bench/lib/rate-step.ts).
- * Between steps the proxy that just ran settles: sipfleet until its transaction table is empty (RFC 6026 keeps a
- * finished call's transactions 32 s), Kamailio a fixed pause past its tm wait timer, so that the
- * expiry work of one step never lands in the other proxy's next step.
+ * that fails twice in a row (bench/lib/rate-step.ts). Between steps the proxy that just ran
+ * settles: sipfleet until its transaction table is empty (RFC 6026 keeps a finished call's
+ * transactions 32 s), Kamailio a fixed pause past its tm wait timer, so that the expiry work of
+ * one step never lands in the other proxy's next step.
  */
 import { rm, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,10 +32,8 @@ import { startSipp, type BackgroundSipp } from '../../test/support/sipp.ts';
 import { kamailioCpuTicks, kamailioPids, startKamailio, type RunningKamailio } from './kamailio.ts';
 import { dispatcherYaml, drain, runStep, startBenchDispatcher, type StepContext, type StepResult, type SweepConfig } from './proxy-sweep.ts';
 import { sampleProcess } from './proc-stat.ts';
-import { rateStep, type RateRunner } from './rate-step.ts';
+import { rateStep, type RateRunner, type SweepRecord } from './rate-step.ts';
 import { SOCKET_BUFFER_BYTES, sleep, tempDirs, waitForFree } from './step-support.ts';
-
-export { rateStep };
 
 export const UAC_RR = fileURLToPath(new URL('../scenarios/uac-rr.xml', import.meta.url));
 export const UAS_RR = fileURLToPath(new URL('../scenarios/uas-rr.xml', import.meta.url));
@@ -61,17 +59,12 @@ export interface VersusConfig extends SweepConfig {
 
 export type Target = 'sipfleet' | 'kamailio';
 
-export interface TargetSweep {
+export interface TargetSweep extends SweepRecord {
   target: Target | 'ceiling';
   address: string;
-  steps: StepResult[];
-  best: StepResult | undefined;
   bestIsTopOfList: boolean;
-  stopReason: string;
   /** Steps at fractions of Kamailio's maximum (after the sweep). */
   atFractions: Array<{ fraction: number; step: StepResult }>;
-  /** The lowest rate that failed: the climb's last step, lowered by refinement (none when every rate passed). */
-  failedAt?: number;
   /** Why refinement stopped before `refineGrain`, when it did (e.g. the time budget). */
   refineNote?: string;
   exit?: string;
