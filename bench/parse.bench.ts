@@ -4,7 +4,8 @@
  *   taskset -c 1 npx node bench/parse.bench.ts          # markdown table
  *   taskset -c 1 npx node bench/parse.bench.ts --json   # JSON
  *
- * Options: --rounds N (default 5), --round-ms N (default 1000), --warmup-ms N (default 1500).
+ * Options: --rounds N (default 5), --round-ms N (default 1000), --warmup-ms N (default 1500),
+ * --only NAME[,NAME...] (those cases only).
  *
  * Cases:
  *   invite-parse            parseMessage of a typical carrier INVITE with SDP
@@ -14,6 +15,9 @@
  *   200ok-parse-ser         parse + serialize of a 200 OK with SDP
  *   invite-forward          parse + touch + what forwarding changes (our Via on top, Max-Forwards
  *                           decremented, Route removed) + serialize; for reference, not a target
+ *   200ok-relay             a switch's 200 OK with both Vias on one line (as SIPp's [last_Via:]
+ *                           writes them): parse + touch + our Via removed + serialize, which is
+ *                           what relaying a response upstream costs
  *
  * Each case warms up, then runs N timed rounds of at least round-ms each; the reported figure is
  * the median msgs/s (wall clock) over the rounds. The median msgs per second of process CPU time
@@ -80,8 +84,18 @@ function ok200(): Buffer {
   return Buffer.from(head + SDP, 'latin1');
 }
 
+/** `ok200()` as it comes back from a switch: our Via on top, on the same line as the carrier's. */
+function ok200Relayed(): Buffer {
+  const text = OK200.toString('latin1').replace(
+    'Via: ',
+    'Via: SIP/2.0/UDP 198.51.100.2:5060;branch=z9hG4bK-sf1.4k2j9-0-1a2b3c;rport=5060, ',
+  );
+  return Buffer.from(text, 'latin1');
+}
+
 const INVITE = invite();
 const OK200 = ok200();
+const OK200_RELAYED = ok200Relayed();
 
 /** Keeps results alive so the JIT cannot drop the work. */
 let sink = 0;
@@ -146,6 +160,18 @@ const CASES: Case[] = [
       for (let i = 0; i < n; i++) sink += serializeMessage(parseMessage(OK200)).length;
     },
   },
+  {
+    name: '200ok-relay',
+    bytes: OK200_RELAYED.length,
+    run(n) {
+      for (let i = 0; i < n; i++) {
+        const m = parseMessage(OK200_RELAYED);
+        touch(m);
+        m.removeFirstValue('via');
+        sink += serializeMessage(m).length;
+      }
+    },
+  },
 ];
 
 function argNum(flag: string, dflt: number): number {
@@ -206,7 +232,12 @@ if (!serializeMessage(parseMessage(INVITE)).equals(INVITE)) throw new Error('INV
 if (!serializeMessage(parseMessage(OK200)).equals(OK200)) throw new Error('200 OK does not round-trip');
 
 const results: Result[] = [];
+const ONLY = process.argv.indexOf('--only') < 0 ? undefined : (process.argv[process.argv.indexOf('--only') + 1] ?? '').split(',');
+const unknown = ONLY?.filter((name) => !CASES.some((c) => c.name === name)) ?? [];
+if (unknown.length > 0) throw new Error(`--only: no case named ${unknown.join(', ')} (cases: ${CASES.map((c) => c.name).join(', ')})`);
+
 for (const c of CASES) {
+  if (ONLY !== undefined && !ONLY.includes(c.name)) continue;
   timed(c, WARMUP_MS);
   const rounds: number[] = [];
   const cpuRounds: number[] = [];

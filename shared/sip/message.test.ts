@@ -183,6 +183,53 @@ describe('header mutation', () => {
     expect(serializeMessage(m).includes(Buffer.from([0x3d, 0xc3, 0xa0, 0x0d, 0x0a]))).toBe(true);
   });
 
+  it('removeFirstValue leaves the rest of the line as written and skips commas in quotes and <>', () => {
+    const m = parseMessage(
+      msg([
+        'OPTIONS sip:x@example.com SIP/2.0',
+        'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1;x="p,q" ,SIP/2.0/UDP b.example.com;branch=z9hG4bK2 ,  SIP/2.0/UDP c.example.com',
+        'Route: <sip:p1.example.com;lr;y=a,b>  ,<sip:p2.example.com;lr>',
+        'From: <sip:a@example.com>;tag=1',
+        'To: <sip:x@example.com>',
+        'Call-ID: c',
+        'CSeq: 1 OPTIONS',
+        'Content-Length: 0',
+      ]),
+    );
+    expect(m.via.params.get('x')).toBe('"p,q"');
+    expect(m.removeFirstValue('via')).toBe('SIP/2.0/UDP a.example.com;branch=z9hG4bK1;x="p,q"');
+    expect(m.get('via')).toBe('SIP/2.0/UDP b.example.com;branch=z9hG4bK2 ,  SIP/2.0/UDP c.example.com');
+    expect(m.via.host).toBe('b.example.com');
+    expect(m.removeFirstValue('route')).toBe('<sip:p1.example.com;lr;y=a,b>');
+    expect(m.get('route')).toBe('<sip:p2.example.com;lr>');
+    expect(text(m)).toContain('\r\nVia: SIP/2.0/UDP b.example.com;branch=z9hG4bK2 ,  SIP/2.0/UDP c.example.com\r\nRoute: <sip:p2.example.com;lr>\r\n');
+  });
+
+  it('removeFirstValue drops a line that only a trailing comma would keep', () => {
+    const m = parseMessage(
+      msg([
+        'OPTIONS sip:x@example.com SIP/2.0',
+        'Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1 , ',
+        'Via: SIP/2.0/UDP b.example.com;branch=z9hG4bK2',
+        'From: <sip:a@example.com>;tag=1',
+        'To: <sip:x@example.com>',
+        'Call-ID: c',
+        'CSeq: 1 OPTIONS',
+      ]),
+    );
+    expect(m.via.host).toBe('a.example.com');
+    expect(m.removeFirstValue('via')).toBe('SIP/2.0/UDP a.example.com;branch=z9hG4bK1');
+    expect(m.getAll('via')).toEqual(['SIP/2.0/UDP b.example.com;branch=z9hG4bK2']);
+  });
+
+  it('an empty top Via value on a comma line is a 400', () => {
+    const err = parseError(() =>
+      parseMessage(msg(['OPTIONS sip:x@example.com SIP/2.0', 'Via: , SIP/2.0/UDP b.example.com;branch=z9hG4bK2', 'From: <sip:a@example.com>;tag=1', 'To: <sip:x@example.com>', 'Call-ID: c', 'CSeq: 1 OPTIONS'])),
+    );
+    expect(err.status).toBe(400);
+    expect(err.message).toBe('Via: empty value');
+  });
+
   it('setTopVia replaces the top value and keeps the other values of the line', () => {
     const m = base();
     const top = m.via;

@@ -11,12 +11,14 @@
 import { SipParseError } from '../errors.ts';
 import { canonicalHeaderName, headerKey } from './header-names.ts';
 import { parseNameAddr, parseNameAddrIn, type NameAddr } from './name-addr.ts';
-import { isShortDigits, splitCommaValues, skipWs } from './syntax.ts';
+import { commaValueEnd, isShortDigits, splitCommaValues, skipWs, skipWsBack } from './syntax.ts';
 import { parseUri, type Uri } from './uri.ts';
 import { formatVia, parseVia, parseViaIn, type Via } from './via.ts';
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
+const stringSlice = String.prototype.slice;
+const stringIndexOf = String.prototype.indexOf;
 
 export interface HeaderField {
   /** Name as written on the wire (`v`, `MaX-fOrWaRdS`) or as sipfleet wrote it. */
@@ -125,6 +127,28 @@ export interface DigestCredentials {
 /** Largest CSeq sequence number (RFC 3261 §8.1.1.5: < 2**31 to send, 32-bit to accept). */
 const MAX_CSEQ = 0xffff_ffff;
 
+/**
+ * A flat string holding `h.value`, and where in it the value starts: the parsed message's text when
+ * the parser made the field (scanning it beats scanning the sliced value), else the value itself.
+ */
+function valueText(h: HeaderField): string {
+  return SourceField.textOf(h) ?? h.value;
+}
+
+function valueStart(h: HeaderField): number {
+  return SourceField.textOf(h) === undefined ? 0 : SourceField.valueOffset(h as SourceField);
+}
+
+/**
+ * End of the first comma-separated value (RFC 3261 §7.3.1) of `h`, whose value is
+ * `text[at, valueEnd)`: the separating comma's index, or `valueEnd` when there is one value.
+ */
+function firstValueEnd(h: HeaderField, text: string, at: number, valueEnd: number): number {
+  // The usual field holds one value: a native search finds no comma in it (searching the value,
+  // not the text, where the next comma may be many headers away).
+  return stringIndexOf.call(h.value, ',') < 0 ? valueEnd : commaValueEnd(text, at, valueEnd, h.name);
+}
+
 export abstract class SipMessage {
   headers: HeaderField[];
   body: Buffer;
@@ -224,18 +248,31 @@ export abstract class SipMessage {
 
   /**
    * Remove the first value of a multi-value header: the whole first line when it holds one value,
-   * else that value only (RFC 3261 §7.3.1: `Via: a, b` is the same as two Via lines).
+   * else that value only (RFC 3261 §7.3.1: `Via: a, b` is the same as two Via lines). The values
+   * left on the line keep their spelling; a line left with nothing but a trailing comma is removed.
    * Returns the removed value.
    */
   removeFirstValue(key: string): string | undefined {
-    const idx = this.headers.findIndex((h) => h.key === key);
+    const hs = this.headers;
+    const idx = this.#indexOf(key);
     if (idx < 0) return undefined;
-    const field = this.headers[idx];
-    const parts = splitCommaValues(field.value, field.name);
-    if (parts.length <= 1) this.headers.splice(idx, 1);
-    else this.headers[idx] = { name: field.name, key, value: parts.slice(1).join(', '), raw: undefined };
+    const field = hs[idx];
+    const text = valueText(field);
+    const at = valueStart(field);
+    const valueEnd = at + field.value.length;
+    const end = firstValueEnd(field, text, at, valueEnd);
+    const first = stringSlice.call(text, at, skipWsBack(text, at, end));
+    const rest = end === valueEnd ? valueEnd : skipWs(text, end + 1, valueEnd);
+    if (rest >= valueEnd) hs.splice(idx, 1);
+    else hs[idx] = { name: field.name, key, value: stringSlice.call(text, rest, valueEnd), raw: undefined };
     this.#forget(key);
-    return parts[0];
+    return first;
+  }
+
+  #indexOf(key: string): number {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i].key === key) return i;
+    return -1;
   }
 
   /** Drop every cached value derived from fields with this key (`via` also caches the full list as `via*`). */
@@ -285,16 +322,11 @@ export abstract class SipMessage {
   #readVia(): Via {
     const h = this.#field('via');
     if (h === undefined) throw new SipParseError('missing Via header', 400, 'Missing Via');
-    const value = h.value;
-    // Fast path: one value on the line and no quotes to confuse a comma search.
-    const first = value.indexOf(',') < 0 ? value : splitCommaValues(value, 'Via')[0];
-    if (first.length === 0) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
-    const text = first === value ? SourceField.textOf(h) : undefined;
-    if (text !== undefined) {
-      const at = SourceField.valueOffset(h as SourceField);
-      return parseViaIn(text, at, at + value.length);
-    }
-    return parseVia(first);
+    const text = valueText(h);
+    const at = valueStart(h);
+    const end = skipWsBack(text, at, firstValueEnd(h, text, at, at + h.value.length));
+    if (end === at) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
+    return parseViaIn(text, at, end);
   }
 
   /** The first field with this key. */

@@ -70,28 +70,47 @@ export function endOfQuoted(text: string, start: number, header: string, end = t
 }
 
 /**
- * Split a header value on the commas that separate values (RFC 3261 §7.3.1), skipping commas
- * inside quoted strings and `<...>`. Whitespace around each value is trimmed.
+ * End of the value that starts at `start` in `text[start, end)`: the index of the comma that
+ * separates it from the next value (RFC 3261 §7.3.1), or `end`. Commas inside quoted strings and
+ * `<...>` do not separate.
  */
-export function splitCommaValues(value: string, header: string): string[] {
-  const out: string[] = [];
-  let start = 0;
+export function commaValueEnd(text: string, start: number, end: number, header: string): number {
   let angle = false;
-  for (let i = 0, n = value.length; i < n; i++) {
-    const c = charCodeAt.call(value, i);
+  for (let i = start; i < end; i++) {
+    const c = charCodeAt.call(text, i);
     if (c === 0x22) {
-      i = endOfQuoted(value, i, header) - 1;
+      i = endOfQuoted(text, i, header, end) - 1;
     } else if (c === 0x3c /* < */) {
       angle = true;
     } else if (c === 0x3e /* > */) {
       angle = false;
     } else if (c === 0x2c /* , */ && !angle) {
-      out.push(trimWs(value, start, i));
-      start = i + 1;
+      return i;
     }
   }
-  out.push(trimWs(value, start, value.length));
-  return out;
+  return end;
+}
+
+/**
+ * Split a header value on the commas that separate values (RFC 3261 §7.3.1), skipping commas
+ * inside quoted strings and `<...>`. Whitespace around each value is trimmed.
+ */
+export function splitCommaValues(value: string, header: string): string[] {
+  const out: string[] = [];
+  const n = value.length;
+  let start = 0;
+  for (;;) {
+    const end = commaValueEnd(value, start, n, header);
+    out.push(trimWs(value, start, end));
+    if (end === n) return out;
+    start = end + 1;
+  }
+}
+
+/** `end` moved back over the SP/HT/CR/LF that end `text[start, end)`. */
+export function skipWsBack(text: string, start: number, end: number): number {
+  while (end > start && isWs(charCodeAt.call(text, end - 1))) end--;
+  return end;
 }
 
 /**
@@ -99,9 +118,8 @@ export function splitCommaValues(value: string, header: string): string[] {
  * 0xA0 (and 0x0B/0x0C), and in a latin1-held string 0xA0 is a UTF-8 continuation byte.
  */
 function trimWs(value: string, start: number, end: number): string {
-  while (start < end && isWs(charCodeAt.call(value, start))) start++;
-  while (end > start && isWs(charCodeAt.call(value, end - 1))) end--;
-  return stringSlice.call(value, start, end);
+  start = skipWs(value, start, end);
+  return stringSlice.call(value, start, skipWsBack(value, start, end));
 }
 
 /** Parameter names seen on every message, by length: reusing the literal saves a slice and a hash. */
