@@ -32,11 +32,22 @@ export interface HeaderField {
 }
 
 /**
- * A header field as the parser made it: `raw` is `#text[#pos, #pos + #len)` and also the octets at
- * `#base + #pos` in `#src` (followed there by CRLF), so the serializer can copy runs of untouched
- * fields instead of re-encoding them. Internal to shared/sip; everyone else sees a plain
- * HeaderField. The source is private on purpose: a copy made with `{ ...field, raw: other }` is a
- * plain field and is written from its own text.
+ * What the fields of one parsed message share: the decoded text they were cut from, and where
+ * `text[0]` is in the received octets `src`. One per message rather than three slots per field
+ * (a field is a heap object of 24 bytes plus 8 per slot on Node's 64-bit heap).
+ */
+export interface FieldSource {
+  readonly text: string;
+  readonly src: Buffer;
+  readonly base: number;
+}
+
+/**
+ * A header field as the parser made it: `raw` is `text[#pos, #pos + #len)` of its `FieldSource`
+ * and also the octets at `base + #pos` in `src` (followed there by CRLF), so the serializer can
+ * copy runs of untouched fields instead of re-encoding them. Internal to shared/sip; everyone
+ * else sees a plain HeaderField. The source is private on purpose: a copy made with
+ * `{ ...field, raw: other }` is a plain field and is written from its own text.
  *
  * `raw` is cut from the text only when asked for: forwarding copies the octets and needs only the
  * length, so most fields never make that string (a sliced string per field, 32 bytes, and the
@@ -46,22 +57,17 @@ export class SourceField implements HeaderField {
   readonly name: string;
   readonly key: string;
   readonly value: string;
-  readonly #src: Buffer;
-  /** Offset in `#src` of `#text[0]`. */
-  readonly #base: number;
-  /** The decoded message the field was cut from; `value` is `#text[#valueAt, +value.length)` unless #valueAt is -1. */
-  readonly #text: string;
+  readonly #source: FieldSource;
   readonly #pos: number;
   readonly #len: number;
+  /** `value` is `text[#valueAt, +value.length)` unless #valueAt is -1 (a folded value, rebuilt). */
   readonly #valueAt: number;
 
-  constructor(name: string, key: string, value: string, text: string, pos: number, len: number, src: Buffer, base: number, valueAt: number) {
+  constructor(name: string, key: string, value: string, source: FieldSource, pos: number, len: number, valueAt: number) {
     this.name = name;
     this.key = key;
     this.value = value;
-    this.#src = src;
-    this.#base = base;
-    this.#text = text;
+    this.#source = source;
     this.#pos = pos;
     this.#len = len;
     this.#valueAt = valueAt;
@@ -69,7 +75,7 @@ export class SourceField implements HeaderField {
 
   /** The exact original line (name, colon, value, folding) without its CRLF. */
   get raw(): string {
-    return this.#text.slice(this.#pos, this.#pos + this.#len);
+    return this.#source.text.slice(this.#pos, this.#pos + this.#len);
   }
 
   /** `h.raw.length` (without cutting a parsed field's `raw`), or -1 when `h` has no raw line. */
@@ -80,11 +86,11 @@ export class SourceField implements HeaderField {
 
   /** The buffer holding `h.raw` (then at `offsetOf(h)`), or undefined for a field the parser did not make. */
   static sourceOf(h: HeaderField): Buffer | undefined {
-    return #src in h ? h.#src : undefined;
+    return #source in h ? h.#source.src : undefined;
   }
 
   static offsetOf(h: SourceField): number {
-    return h.#base + h.#pos;
+    return h.#source.base + h.#pos;
   }
 
   /**
@@ -92,7 +98,7 @@ export class SourceField implements HeaderField {
    * strings, several times slower to scan char by char than the string they were cut from.
    */
   static textOf(h: HeaderField): string | undefined {
-    return #text in h && h.#valueAt >= 0 ? h.#text : undefined;
+    return #source in h && h.#valueAt >= 0 ? h.#source.text : undefined;
   }
 
   static valueOffset(h: SourceField): number {

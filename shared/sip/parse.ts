@@ -10,7 +10,7 @@
 import { ERROR_CODES, SipParseError } from '../errors.ts';
 import { headerKey, SINGLETON_HEADERS, canonicalHeaderName } from './header-names.ts';
 import { DEFAULT_LIMITS, type ParseLimits } from './limits.ts';
-import { SipMessage, SipRequest, SipResponse, SourceField, type HeaderField } from './message.ts';
+import { SipMessage, SipRequest, SipResponse, SourceField, type FieldSource, type HeaderField } from './message.ts';
 import { KNOWN_METHODS } from './methods.ts';
 import { isShortDigits, isToken, sameAt } from './syntax.ts';
 import { isSipUri, parseUriIn } from './uri.ts';
@@ -181,6 +181,7 @@ let duplicateKey = '';
  */
 function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLimits, src: Buffer, base: number): HeaderField[] {
   const headers: HeaderField[] = [];
+  const source: FieldSource = { text: head, src, base };
   let seen = 0;
   duplicateKey = '';
   while (pos < n) {
@@ -228,7 +229,7 @@ function parseHeaderFields(head: string, n: number, pos: number, limits: ParseLi
       value = stringSlice.call(head, vs, ve);
       valueAt = vs;
     }
-    headers.push(new SourceField(name, key, value, head, pos, end - pos, src, base, valueAt));
+    headers.push(new SourceField(name, key, value, source, pos, end - pos, valueAt));
     pos = end + 2;
     if (headers.length > limits.maxHeaders) throw limitError(`more than ${limits.maxHeaders} header fields`);
   }
