@@ -10,7 +10,7 @@
  */
 import { SipParseError } from '../errors.ts';
 import { canonicalHeaderName, headerKey } from './header-names.ts';
-import { parseNameAddr, parseNameAddrIn, type NameAddr } from './name-addr.ts';
+import { nameAddrParamIn, parseNameAddr, parseNameAddrIn, type NameAddr } from './name-addr.ts';
 import { commaValueEnd, isShortDigits, splitCommaValues, skipWs, skipWsBack } from './syntax.ts';
 import { parseUri, type Uri } from './uri.ts';
 import { formatVia, parseVia, parseViaIn, type Via } from './via.ts';
@@ -164,6 +164,10 @@ export abstract class SipMessage {
   #via: Via | undefined = undefined;
   #from: NameAddr | undefined = undefined;
   #to: NameAddr | undefined = undefined;
+  /** The From and To tags, read without parsing the whole name-addr; valid per #tagsRead bit (1 From, 2 To). */
+  #fromTag: string | undefined = undefined;
+  #toTag: string | undefined = undefined;
+  #tagsRead = 0;
   #callId: string | undefined = undefined;
   #cseq: CSeq | undefined = undefined;
   /** Max-Forwards: -2 not read yet, -1 absent. */
@@ -289,9 +293,11 @@ export abstract class SipMessage {
         break;
       case 'from':
         this.#from = undefined;
+        this.#tagsRead &= ~1;
         break;
       case 'to':
         this.#to = undefined;
+        this.#tagsRead &= ~2;
         break;
       case 'call-id':
         this.#callId = undefined;
@@ -402,12 +408,24 @@ export abstract class SipMessage {
     return (this.#to ??= this.nameAddr('to', 'To'));
   }
 
+  /** The From tag. Checks the whole From value as `from` would, without making its NameAddr. */
   get fromTag(): string | undefined {
-    return this.from.params.get('tag') ?? undefined;
+    if ((this.#tagsRead & 1) === 0) {
+      const from = this.#from;
+      this.#fromTag = from === undefined ? this.#tag('from', 'From') : (from.params.get('tag') ?? undefined);
+      this.#tagsRead |= 1;
+    }
+    return this.#fromTag;
   }
 
+  /** The To tag. Checks the whole To value as `to` would, without making its NameAddr. */
   get toTag(): string | undefined {
-    return this.to.params.get('tag') ?? undefined;
+    if ((this.#tagsRead & 2) === 0) {
+      const to = this.#to;
+      this.#toTag = to === undefined ? this.#tag('to', 'To') : (to.params.get('tag') ?? undefined);
+      this.#tagsRead |= 2;
+    }
+    return this.#toTag;
   }
 
   /** Max-Forwards, or undefined when absent (RFC 2543 peers, RFC 4475 §3.4.1 inv2543). */
@@ -467,14 +485,21 @@ export abstract class SipMessage {
   }
 
   private nameAddr(key: string, name: string): NameAddr {
+    const h = this.#required(key, name);
+    const at = valueStart(h);
+    return parseNameAddrIn(valueText(h), at, at + h.value.length, name);
+  }
+
+  #tag(key: string, name: string): string | undefined {
+    const h = this.#required(key, name);
+    const at = valueStart(h);
+    return nameAddrParamIn(valueText(h), at, at + h.value.length, name, 'tag') ?? undefined;
+  }
+
+  #required(key: string, name: string): HeaderField {
     const h = this.#field(key);
     if (h === undefined) throw new SipParseError(`missing ${name} header`, 400, `Missing ${name}`);
-    const text = SourceField.textOf(h);
-    if (text !== undefined) {
-      const at = SourceField.valueOffset(h as SourceField);
-      return parseNameAddrIn(text, at, at + h.value.length, name);
-    }
-    return parseNameAddr(h.value, name);
+    return h;
   }
 
   /** Replace the top Via value (used for received/rport, RFC 3581 §4). */

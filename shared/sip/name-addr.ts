@@ -3,7 +3,7 @@
  * Path (RFC 3261 §20.10, §25.1). The URI is kept as written; parse it with `parseUri` when needed.
  */
 import { SipParseError } from '../errors.ts';
-import { endOfQuoted, isTokenChar, isWs, parseParams, skipWs, type Params } from './syntax.ts';
+import { endOfQuoted, isTokenChar, isWs, paramValue, parseParams, skipWs, skipWsBack, type Params } from './syntax.ts';
 
 /** Scans call the builtin through a module constant: see `charCodeAt` in shared/sip/syntax.ts. */
 const charCodeAt = String.prototype.charCodeAt;
@@ -36,14 +36,28 @@ function indexIn(text: string, ch: string, from: number, n: number): number {
   return at < n ? at : -1;
 }
 
-/** `parseNameAddr(text.slice(start, n), header)` without the slice (scanning a flat string is faster). */
-export function parseNameAddrIn(text: string, start: number, n: number, header: string): NameAddr {
+/**
+ * Where the last `scanNameAddr` call found the parts: the display name `text[SPAN[DN_AT],
+ * SPAN[DN_END])` (SPAN[DN_AT] -1 when there is none), the URI `text[SPAN[URI_AT], SPAN[URI_END])`,
+ * SPAN[BRACKETED] 1 when it was inside `<>`, and the header parameters from SPAN[PARAMS_AT].
+ */
+const SPAN = new Int32Array(6);
+const DN_AT = 0;
+const DN_END = 1;
+const URI_AT = 2;
+const URI_END = 3;
+const BRACKETED = 4;
+const PARAMS_AT = 5;
+
+/** Checks one name-addr / addr-spec in `text[start, n)` up to its header parameters, into SPAN. */
+function scanNameAddr(text: string, start: number, n: number, header: string): void {
   let i = skipWs(text, start, n);
   if (i === n) throw bad(header, 'empty value');
-  let displayName: string | undefined;
+  SPAN[DN_AT] = -1;
   if (charCodeAt.call(text, i) === 0x22 /* " */) {
     const end = endOfQuoted(text, i, header, n);
-    displayName = stringSlice.call(text, i, end);
+    SPAN[DN_AT] = i;
+    SPAN[DN_END] = end;
     i = skipWs(text, end, n);
     if (i >= n || charCodeAt.call(text, i) !== 0x3c) throw bad(header, 'expected < after display name');
   } else {
@@ -58,21 +72,27 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
         const c = charCodeAt.call(text, j);
         if (!isTokenChar(c) && !isWs(c)) throw bad(header, 'invalid display name');
       }
-      const dn = stringSlice.call(text, i, lt).trim();
-      displayName = dn.length > 0 ? dn : undefined;
+      const dnEnd = skipWsBack(text, i, lt);
+      if (dnEnd > i) {
+        SPAN[DN_AT] = i;
+        SPAN[DN_END] = dnEnd;
+      }
       i = lt;
     }
   }
   if (i < n && charCodeAt.call(text, i) === 0x3c /* < */) {
     const gt = indexIn(text, '>', i + 1, n);
     if (gt < 0) throw bad(header, 'missing >');
-    const uri = stringSlice.call(text, i + 1, gt);
     // RFC 4475 §3.1.2.14 badaspec: no whitespace inside <> around the URI.
-    if (uri.length === 0 || isWs(charCodeAt.call(uri, 0)) || isWs(charCodeAt.call(uri, uri.length - 1))) {
+    if (gt === i + 1 || isWs(charCodeAt.call(text, i + 1)) || isWs(charCodeAt.call(text, gt - 1))) {
       throw bad(header, 'whitespace inside <>');
     }
-    if (stringIndexOf.call(uri, ':') < 0) throw bad(header, 'missing URI scheme');
-    return { displayName, uri, bracketed: true, params: parseParams(text, gt + 1, header, n) };
+    if (indexIn(text, ':', i + 1, gt) < 0) throw bad(header, 'missing URI scheme');
+    SPAN[URI_AT] = i + 1;
+    SPAN[URI_END] = gt;
+    SPAN[BRACKETED] = 1;
+    SPAN[PARAMS_AT] = gt + 1;
+    return;
   }
   // addr-spec without <>: the URI ends at the first ';' (what follows are header params, RFC 3261
   // §20) and may not carry '?' headers or a ',' (RFC 4475 §3.1.2.13 regbadct).
@@ -83,9 +103,33 @@ export function parseNameAddrIn(text: string, start: number, n: number, header: 
     if (c === 0x3f /* ? */ || c === 0x2c) throw bad(header, 'URI with ? or , must be inside <>');
     end++;
   }
-  const uri = stringSlice.call(text, i, end);
-  if (stringIndexOf.call(uri, ':') < 0) throw bad(header, 'missing URI scheme');
-  return { displayName: undefined, uri, bracketed: false, params: parseParams(text, end, header, n) };
+  if (indexIn(text, ':', i, end) < 0) throw bad(header, 'missing URI scheme');
+  SPAN[URI_AT] = i;
+  SPAN[URI_END] = end;
+  SPAN[BRACKETED] = 0;
+  SPAN[PARAMS_AT] = end;
+}
+
+/** `parseNameAddr(text.slice(start, n), header)` without the slice (scanning a flat string is faster). */
+export function parseNameAddrIn(text: string, start: number, n: number, header: string): NameAddr {
+  scanNameAddr(text, start, n, header);
+  const dnAt = SPAN[DN_AT];
+  return {
+    displayName: dnAt < 0 ? undefined : stringSlice.call(text, dnAt, SPAN[DN_END]),
+    uri: stringSlice.call(text, SPAN[URI_AT], SPAN[URI_END]),
+    bracketed: SPAN[BRACKETED] === 1,
+    params: parseParams(text, SPAN[PARAMS_AT], header, n),
+  };
+}
+
+/**
+ * `parseNameAddrIn(text, start, n, header).params.get(name)`, with the same checks and errors,
+ * but no object, URI string or parameter Map made: what a proxy needs of From and To on every
+ * message is their tag.
+ */
+export function nameAddrParamIn(text: string, start: number, n: number, header: string, name: string): string | null | undefined {
+  scanNameAddr(text, start, n, header);
+  return paramValue(text, SPAN[PARAMS_AT], header, n, name);
 }
 
 /** Write a name-addr back; always uses `<>` so that URI params and header params stay apart. */

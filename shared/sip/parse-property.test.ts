@@ -22,11 +22,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SipParseError } from '../errors.ts';
 import { makeResponse } from './make-response.ts';
 import { SipRequest, SipResponse, type SipMessage } from './message.ts';
-import { formatNameAddr, parseNameAddr, parseNameAddrIn } from './name-addr.ts';
+import { formatNameAddr, nameAddrParamIn, parseNameAddr, parseNameAddrIn } from './name-addr.ts';
 import { parseMessage } from './parse.ts';
 import { serializeMessage } from './serialize.ts';
 import { StreamFramer } from './stream-framer.ts';
-import { parseParams } from './syntax.ts';
+import { paramValue as paramValueIn, parseParams } from './syntax.ts';
 import { formatUri, parseUri, parseUriIn } from './uri.ts';
 import { formatVia, parseVia, parseViaIn } from './via.ts';
 
@@ -718,6 +718,23 @@ describe('in-place parsing of header values', () => {
         expect(outcome(() => parseParams(text, a, 'Contact', b))).toEqual(outcome(() => parseParams(v, 0, 'Contact')));
       }),
       params(40),
+    );
+  });
+
+  it('nameAddrParamIn / paramValue (no Map) give what parseNameAddr / parseParams give, errors included', () => {
+    const name = fc.constantFrom('tag', 'lr', 'expires', 'x');
+    /** Repeated and upper-case names: the last occurrence wins, names are case-insensitive. */
+    const more = fc.array(fc.constantFrom(';tag=a', ';TAG=b', ';Tag', ';x=1', ';x', ' ; x = "q;r" ', ';lr'), { maxLength: 3 }).map((p) => p.join(''));
+    fc.assert(
+      fc.property(around, value, more, around, name, (before, value0, extra, after, wanted) => {
+        const v = value0 + extra;
+        const text = before + v + after;
+        const a = before.length;
+        const b = a + v.length;
+        expect(outcome(() => nameAddrParamIn(text, a, b, 'From', wanted))).toEqual(outcome(() => parseNameAddr(v, 'From').params.get(wanted)));
+        expect(outcome(() => paramValueIn(text, a, 'Via', b, wanted))).toEqual(outcome(() => parseParams(v, 0, 'Via').get(wanted)));
+      }),
+      params(41),
     );
   });
 });

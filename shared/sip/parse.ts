@@ -285,8 +285,8 @@ function checkEssentials(msg: SipMessage, duplicate: string): void {
     throw new SipParseError(`duplicate ${name} header`, 400, `Bad Request (duplicate ${name})`);
   }
   void msg.via;
-  void msg.from;
-  void msg.to;
+  void msg.fromTag;
+  void msg.toTag;
   void msg.callId;
   const cseq = msg.cseq;
   void msg.maxForwards;

@@ -157,54 +157,112 @@ export type Params = ReadonlyMap<string, string | null>;
 export const NO_PARAMS: Params = new Map();
 
 /**
+ * Where the last `nextParam` call found its parameter: the name is `text[PARAM[NAME_AT], PARAM[NAME_END])`
+ * (PARAM[UPPER] 1 when it holds an upper-case letter), the value `text[PARAM[VALUE_AT], PARAM[VALUE_END])`,
+ * or PARAM[VALUE_AT] -1 for a bare name. Numbers in a typed array: no allocation, no write barrier.
+ */
+const PARAM = new Int32Array(5);
+const NAME_AT = 0;
+const NAME_END = 1;
+const UPPER = 2;
+const VALUE_AT = 3;
+const VALUE_END = 4;
+
+/**
+ * One `SEMI generic-param` of `text[i, n)` (`i` at the `;`, after LWS), into PARAM; returns the
+ * index after it and its trailing LWS. LWS is allowed around `;` and `=` (RFC 3261 §25.1
+ * SEMI/EQUAL). Throws on anything but a `;`, and on an empty name (`;;`), which RFC 4475 §3.1.2.1
+ * (badinv01) treats as malformed.
+ */
+function nextParam(text: string, i: number, header: string, n: number): number {
+  if (charCodeAt.call(text, i) !== 0x3b /* ; */) {
+    throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);
+  }
+  i = skipWs(text, i + 1, n);
+  const nameStart = i;
+  let upper = 0;
+  while (i < n) {
+    const c = charCodeAt.call(text, i);
+    if (!isTokenChar(c)) break;
+    if (c >= 0x41 && c <= 0x5a) upper = 1;
+    i++;
+  }
+  if (i === nameStart) {
+    throw new SipParseError(`${header}: empty parameter`, 400, `Bad ${header} (empty parameter)`);
+  }
+  PARAM[NAME_AT] = nameStart;
+  PARAM[NAME_END] = i;
+  PARAM[UPPER] = upper;
+  PARAM[VALUE_AT] = -1;
+  i = skipWs(text, i, n);
+  if (i < n && charCodeAt.call(text, i) === 0x3d /* = */) {
+    i = skipWs(text, i + 1, n);
+    const valueStart = i;
+    if (i < n && charCodeAt.call(text, i) === 0x22) {
+      i = endOfQuoted(text, i, header, n);
+    } else {
+      // token / host / IPv6 reference; liberal: RFC 5118 §4.5 allows received=IPv6 without [].
+      while (i < n) {
+        const c = charCodeAt.call(text, i);
+        if (c === 0x3b || c === 0x2c || isWs(c)) break;
+        i++;
+      }
+    }
+    PARAM[VALUE_AT] = valueStart;
+    PARAM[VALUE_END] = i;
+    i = skipWs(text, i, n);
+  }
+  return i;
+}
+
+/**
  * Parse `*( SEMI generic-param )` in `text[i, n)` (`i` points at the first `;` or the end).
- * LWS is allowed around `;` and `=` (RFC 3261 §25.1 SEMI/EQUAL). Returns the params; throws on an
- * empty name (`;;`), which RFC 4475 §3.1.2.1 (badinv01) treats as malformed.
+ * Returns the params; throws as `nextParam` does.
  */
 export function parseParams(text: string, i: number, header: string, n = text.length): Params {
   i = skipWs(text, i, n);
   if (i >= n) return NO_PARAMS;
   const params = new Map<string, string | null>();
   while (i < n) {
-    if (charCodeAt.call(text, i) !== 0x3b /* ; */) {
-      throw new SipParseError(`${header}: unexpected character in parameters`, 400, `Bad ${header} (parameters)`);
-    }
-    i = skipWs(text, i + 1, n);
-    const nameStart = i;
-    let upper = false;
-    while (i < n) {
-      const c = charCodeAt.call(text, i);
-      if (!isTokenChar(c)) break;
-      if (c >= 0x41 && c <= 0x5a) upper = true;
-      i++;
-    }
-    if (i === nameStart) {
-      throw new SipParseError(`${header}: empty parameter`, 400, `Bad ${header} (empty parameter)`);
-    }
-    const name = upper ? stringSlice.call(text, nameStart, i).toLowerCase() : (commonParam(text, nameStart, i - nameStart) ?? stringSlice.call(text, nameStart, i));
-    i = skipWs(text, i, n);
-    let value: string | null = null;
-    if (i < n && charCodeAt.call(text, i) === 0x3d /* = */) {
-      i = skipWs(text, i + 1, n);
-      if (i < n && charCodeAt.call(text, i) === 0x22) {
-        const end = endOfQuoted(text, i, header, n);
-        value = stringSlice.call(text, i, end);
-        i = end;
-      } else {
-        // token / host / IPv6 reference; liberal: RFC 5118 §4.5 allows received=IPv6 without [].
-        const valueStart = i;
-        while (i < n) {
-          const c = charCodeAt.call(text, i);
-          if (c === 0x3b || c === 0x2c || isWs(c)) break;
-          i++;
-        }
-        value = stringSlice.call(text, valueStart, i);
-      }
-      i = skipWs(text, i, n);
-    }
-    params.set(name, value);
+    i = nextParam(text, i, header, n);
+    const nameStart = PARAM[NAME_AT];
+    const len = PARAM[NAME_END] - nameStart;
+    const name =
+      PARAM[UPPER] === 1 ? stringSlice.call(text, nameStart, nameStart + len).toLowerCase() : (commonParam(text, nameStart, len) ?? stringSlice.call(text, nameStart, nameStart + len));
+    params.set(name, PARAM[VALUE_AT] < 0 ? null : stringSlice.call(text, PARAM[VALUE_AT], PARAM[VALUE_END]));
   }
   return params;
+}
+
+/**
+ * `parseParams(text, i, header, n).get(name)` without the Map: every parameter is still checked
+ * (the same errors), and only the value asked for is cut. `name` is lower case; the last
+ * occurrence wins, as in the Map.
+ */
+export function paramValue(text: string, i: number, header: string, n: number, name: string): string | null | undefined {
+  i = skipWs(text, i, n);
+  let valueAt = -2;
+  let valueEnd = 0;
+  const len = name.length;
+  while (i < n) {
+    i = nextParam(text, i, header, n);
+    const nameStart = PARAM[NAME_AT];
+    if (PARAM[NAME_END] - nameStart !== len || !sameAtFolded(text, nameStart, name)) continue;
+    valueAt = PARAM[VALUE_AT];
+    valueEnd = PARAM[VALUE_END];
+  }
+  if (valueAt === -2) return undefined;
+  return valueAt < 0 ? null : stringSlice.call(text, valueAt, valueEnd);
+}
+
+/** `text.startsWith(lower, start)` with the text's ASCII letters folded to lower case. */
+function sameAtFolded(text: string, start: number, lower: string): boolean {
+  for (let j = 0, n = lower.length; j < n; j++) {
+    let c = charCodeAt.call(text, start + j);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== charCodeAt.call(lower, j)) return false;
+  }
+  return true;
 }
 
 /** Serialize params back as `;name=value` in insertion order. */
