@@ -93,7 +93,8 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   const contentLength = readContentLength(msg);
   const available = buf.length - bodyStart;
   if (contentLength === undefined) {
-    msg.body = buf.subarray(bodyStart);
+    // Most messages have no body: they share one empty Buffer rather than a view each (~100 B).
+    msg.body = bodyStart >= buf.length ? EMPTY : buf.subarray(bodyStart);
   } else {
     if (contentLength > available) {
       throw new SipParseError(
@@ -102,7 +103,7 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
         'Bad Request (Content-Length larger than body)',
       );
     }
-    msg.body = buf.subarray(bodyStart, bodyStart + contentLength);
+    msg.body = contentLength === 0 ? EMPTY : buf.subarray(bodyStart, bodyStart + contentLength);
   }
   return msg;
 }
