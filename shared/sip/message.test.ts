@@ -222,6 +222,29 @@ describe('header mutation', () => {
     expect(m.getAll('via')).toEqual(['SIP/2.0/UDP b.example.com;branch=z9hG4bK2']);
   });
 
+  it('fromTag and toTag follow set() of From and To, read before or after the name-addr', () => {
+    const m = base();
+    expect(m.fromTag).toBe('a1');
+    expect(m.toTag).toBeUndefined();
+    m.set('f', '<sip:carol@example.com>;TAG=c3;x');
+    expect(m.fromTag).toBe('c3');
+    expect(m.from.uri).toBe('sip:carol@example.com');
+    m.set('To', '<sip:bob@example.com>;tag=b2');
+    expect(m.to.params.get('tag')).toBe('b2');
+    expect(m.toTag).toBe('b2');
+    m.set('To', '<sip:bob@example.com>;tag');
+    expect(m.toTag).toBeUndefined();
+    m.set('From', '<sip:carol@example.com>;;tag=c3');
+    expect(parseError(() => m.fromTag).message).toBe('From: empty parameter');
+  });
+
+  it('removeFirstValue trims the value it returns on both sides, also on a field sipfleet wrote', () => {
+    const m = base();
+    m.set('Route', ' <sip:p1.example.com;lr> ,<sip:p2.example.com;lr>');
+    expect(m.removeFirstValue('route')).toBe('<sip:p1.example.com;lr>');
+    expect(m.get('route')).toBe('<sip:p2.example.com;lr>');
+  });
+
   it('an empty top Via value on a comma line is a 400', () => {
     const err = parseError(() =>
       parseMessage(msg(['OPTIONS sip:x@example.com SIP/2.0', 'Via: , SIP/2.0/UDP b.example.com;branch=z9hG4bK2', 'From: <sip:a@example.com>;tag=1', 'To: <sip:x@example.com>', 'Call-ID: c', 'CSeq: 1 OPTIONS'])),

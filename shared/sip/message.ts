@@ -148,11 +148,12 @@ function valueStart(h: HeaderField): number {
 /**
  * End of the first comma-separated value (RFC 3261 §7.3.1) of `h`, whose value is
  * `text[at, valueEnd)`: the separating comma's index, or `valueEnd` when there is one value.
+ * `header` names the header in errors.
  */
-function firstValueEnd(h: HeaderField, text: string, at: number, valueEnd: number): number {
+function firstValueEnd(h: HeaderField, text: string, at: number, valueEnd: number, header: string): number {
   // The usual field holds one value: a native search finds no comma in it (searching the value,
   // not the text, where the next comma may be many headers away).
-  return stringIndexOf.call(h.value, ',') < 0 ? valueEnd : commaValueEnd(text, at, valueEnd, h.name);
+  return stringIndexOf.call(h.value, ',') < 0 ? valueEnd : commaValueEnd(text, at, valueEnd, header);
 }
 
 export abstract class SipMessage {
@@ -270,8 +271,9 @@ export abstract class SipMessage {
     const text = valueText(field);
     const at = valueStart(field);
     const valueEnd = at + field.value.length;
-    const end = firstValueEnd(field, text, at, valueEnd);
-    const first = stringSlice.call(text, at, skipWsBack(text, at, end));
+    const end = firstValueEnd(field, text, at, valueEnd, field.name);
+    const firstAt = skipWs(text, at, end);
+    const first = stringSlice.call(text, firstAt, skipWsBack(text, firstAt, end));
     const rest = end === valueEnd ? valueEnd : skipWs(text, end + 1, valueEnd);
     if (rest >= valueEnd) hs.splice(idx, 1);
     else hs[idx] = { name: field.name, key, value: stringSlice.call(text, rest, valueEnd), raw: undefined };
@@ -336,7 +338,7 @@ export abstract class SipMessage {
     if (h === undefined) throw new SipParseError('missing Via header', 400, 'Missing Via');
     const text = valueText(h);
     const at = valueStart(h);
-    const end = skipWsBack(text, at, firstValueEnd(h, text, at, at + h.value.length));
+    const end = skipWsBack(text, at, firstValueEnd(h, text, at, at + h.value.length, 'Via'));
     if (end === at) throw new SipParseError('Via: empty value', 400, 'Bad Via (empty value)');
     return parseViaIn(text, at, end);
   }
@@ -361,9 +363,8 @@ export abstract class SipMessage {
     const h = this.#field('call-id');
     const v = h?.value;
     if (h === undefined || v === undefined || v.length === 0) throw new SipParseError('missing Call-ID header', 400, 'Missing Call-ID');
-    const flat = SourceField.textOf(h);
-    const text = flat ?? v;
-    const at = flat === undefined ? 0 : SourceField.valueOffset(h as SourceField);
+    const text = valueText(h);
+    const at = valueStart(h);
     for (let i = at, end = at + v.length; i < end; i++) {
       const c = charCodeAt.call(text, i);
       if (c <= 0x20) throw new SipParseError('Call-ID: whitespace in value', 400, 'Bad Call-ID');
