@@ -16,7 +16,8 @@
  * most; the first probe of a switch (at start, or when it joins the registry) goes at once, since
  * readiness (ha/warm-up.ts) waits for it. After each outcome this node's view is written to the
  * cluster store (expiring after three intervals, so a dead node's views vanish); in quorum mode
- * the other nodes' reports are read once per round and handed to the tracker. The store may be down: probing goes on regardless.
+ * the other nodes' reports are read once per round and handed to the tracker. The store may be
+ * down: probing goes on regardless.
  */
 import type { ClusterStore, ProbeReport, SwitchRecord } from '../../shared/cluster-store/cluster-store.ts';
 import type { ProbeConfig } from '../../shared/config/config-types.ts';

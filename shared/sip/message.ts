@@ -226,7 +226,7 @@ export abstract class SipMessage {
   set(name: string, value: string): void {
     const key = headerKey(name);
     const field: HeaderField = { name, key, value, raw: undefined };
-    const idx = this.headers.findIndex((h) => h.key === key);
+    const idx = this.#indexOf(key);
     if (idx < 0) this.headers.push(field);
     else {
       this.headers[idx] = field;
@@ -244,7 +244,7 @@ export abstract class SipMessage {
   /** Insert a field above the first field of the same name (or at the top), e.g. our Via or Record-Route. */
   prepend(name: string, value: string): void {
     const key = headerKey(name);
-    const idx = this.headers.findIndex((h) => h.key === key);
+    const idx = this.#indexOf(key);
     this.headers.splice(idx < 0 ? 0 : idx, 0, { name, key, value, raw: undefined });
     this.#forget(key);
   }
@@ -281,6 +281,7 @@ export abstract class SipMessage {
     return first;
   }
 
+  /** Index of the first field with this key, or -1. */
   #indexOf(key: string): number {
     const hs = this.headers;
     for (let i = 0; i < hs.length; i++) if (hs[i].key === key) return i;
@@ -345,9 +346,8 @@ export abstract class SipMessage {
 
   /** The first field with this key. */
   #field(key: string): HeaderField | undefined {
-    const hs = this.headers;
-    for (let i = 0; i < hs.length; i++) if (hs[i].key === key) return hs[i];
-    return undefined;
+    const i = this.#indexOf(key);
+    return i < 0 ? undefined : this.headers[i];
   }
 
   /** All Via values, top first. */
@@ -412,8 +412,7 @@ export abstract class SipMessage {
   /** The From tag. Checks the whole From value as `from` would, without making its NameAddr. */
   get fromTag(): string | undefined {
     if ((this.#tagsRead & 1) === 0) {
-      const from = this.#from;
-      this.#fromTag = from === undefined ? this.#tag('from', 'From') : (from.params.get('tag') ?? undefined);
+      this.#fromTag = this.#readTag('from', 'From', this.#from);
       this.#tagsRead |= 1;
     }
     return this.#fromTag;
@@ -422,8 +421,7 @@ export abstract class SipMessage {
   /** The To tag. Checks the whole To value as `to` would, without making its NameAddr. */
   get toTag(): string | undefined {
     if ((this.#tagsRead & 2) === 0) {
-      const to = this.#to;
-      this.#toTag = to === undefined ? this.#tag('to', 'To') : (to.params.get('tag') ?? undefined);
+      this.#toTag = this.#readTag('to', 'To', this.#to);
       this.#tagsRead |= 2;
     }
     return this.#toTag;
@@ -491,7 +489,9 @@ export abstract class SipMessage {
     return parseNameAddrIn(valueText(h), at, at + h.value.length, name);
   }
 
-  #tag(key: string, name: string): string | undefined {
+  /** The tag of the From or To field: from its NameAddr when that is parsed already, else by a scan. */
+  #readTag(key: string, name: string, parsed: NameAddr | undefined): string | undefined {
+    if (parsed !== undefined) return parsed.params.get('tag') ?? undefined;
     const h = this.#required(key, name);
     const at = valueStart(h);
     return nameAddrParamIn(valueText(h), at, at + h.value.length, name, 'tag') ?? undefined;
@@ -505,7 +505,7 @@ export abstract class SipMessage {
 
   /** Replace the top Via value (used for received/rport, RFC 3581 §4). */
   setTopVia(via: Via): void {
-    const idx = this.headers.findIndex((h) => h.key === 'via');
+    const idx = this.#indexOf('via');
     if (idx < 0) throw new SipParseError('missing Via header', 400, 'Missing Via');
     const field = this.headers[idx];
     const parts = splitCommaValues(field.value, 'Via');

@@ -226,9 +226,9 @@ export function parseParams(text: string, i: number, header: string, n = text.le
   while (i < n) {
     i = nextParam(text, i, header, n);
     const nameStart = PARAM[NAME_AT];
-    const len = PARAM[NAME_END] - nameStart;
+    const nameEnd = PARAM[NAME_END];
     const name =
-      PARAM[UPPER] === 1 ? stringSlice.call(text, nameStart, nameStart + len).toLowerCase() : (commonParam(text, nameStart, len) ?? stringSlice.call(text, nameStart, nameStart + len));
+      PARAM[UPPER] === 1 ? stringSlice.call(text, nameStart, nameEnd).toLowerCase() : (commonParam(text, nameStart, nameEnd - nameStart) ?? stringSlice.call(text, nameStart, nameEnd));
     params.set(name, PARAM[VALUE_AT] < 0 ? null : stringSlice.call(text, PARAM[VALUE_AT], PARAM[VALUE_END]));
   }
   return params;
