@@ -612,7 +612,7 @@ export class ProxyCore implements ServerTransactionUser {
     // The caller's flow: a call handed over by a draining peer keeps its original source for
     // hash-source, the admission key and the dialog's caller side.
     const source = this.#sourceOf(txn);
-    const routing: RoutingContext = { request: req, flow: source, carrierId };
+    const routing: RoutingContext = { request: req, flow: source, carrierId, order: undefined };
     const tried = new Set<string>();
     let attempts = 0;
     let lastRefusal: { status: number; reason: string; retryAfter?: number | undefined } | undefined;

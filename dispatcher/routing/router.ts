@@ -18,6 +18,12 @@ export interface RoutingContext {
   readonly flow: Flow;
   /** Carrier id when the source matched one. */
   readonly carrierId?: string | undefined;
+  /**
+   * The router's failover order for this call, from `select` for `next`: a slot on the call's
+   * context, written by the router. (A WeakMap keyed by the request cost an ephemeron entry per
+   * call, which the GC traces and clears; BENCHMARKS.md, Session 17.)
+   */
+  order?: readonly string[] | undefined;
 }
 
 /** Outcome of one attempt, for health and latency bookkeeping. */

@@ -20,7 +20,6 @@ import type { ClusterStore, SwitchRecord } from '../../shared/cluster-store/clus
 import { levelKey } from '../../shared/cluster-store/cluster-store.ts';
 import type { Selection } from '../../shared/config/config-types.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { SipRequest } from '../../shared/sip/index.ts';
 import type { SwitchHealthView } from '../health/switch-health.ts';
 import { isSrvSwitch, switchTarget } from '../proxy/route-target.ts';
 import type { Target } from '../transport/transport.ts';
@@ -105,8 +104,6 @@ export class SwitchPool implements Router {
   /** Calls this node sent to each switch since the last refresh. */
   readonly #picked = new Map<string, number>();
   readonly #traffic = new Map<string, SwitchTraffic>();
-  /** Each call's order, for `next` (kept as long as the request object lives). */
-  readonly #orders = new WeakMap<SipRequest, readonly string[]>();
   readonly #algorithms = new Map<Selection, SelectionAlgorithm>();
   readonly #listeners = new Set<Listener>();
 
@@ -261,7 +258,7 @@ export class SwitchPool implements Router {
   }
 
   next(ctx: RoutingContext, tried: ReadonlySet<string>): RouteCandidate | undefined {
-    const order = this.#orders.get(ctx.request) ?? this.#available().map((e) => e.record.id);
+    const order = ctx.order ?? this.#available().map((e) => e.record.id);
     return this.#firstAvailable(order, tried);
   }
 
@@ -400,7 +397,7 @@ export class SwitchPool implements Router {
   }
 
   #commit(ctx: RoutingContext, order: readonly string[]): RouteCandidate | undefined {
-    this.#orders.set(ctx.request, order);
+    ctx.order = order;
     return this.#firstAvailable(order, EMPTY);
   }
 
