@@ -633,7 +633,8 @@ export class ProxyCore implements ServerTransactionUser {
       };
     }
     const ctx = this.#context(txn, hooks);
-    const media = isInvite ? await this.#startMedia(txn, carrierId, user?.id, user?.zone) : undefined;
+    // Without a media service there is nothing to wait for (an await is a promise and a microtask).
+    const media = isInvite && o.media !== undefined ? await this.#startMedia(txn, carrierId, user?.id, user?.zone) : undefined;
     if (media === 'failed') return;
     const mediaCall = media?.call;
     if (mediaCall !== undefined) {
@@ -648,7 +649,9 @@ export class ProxyCore implements ServerTransactionUser {
 
     const nextPlan = async (): Promise<BranchPlan | undefined> => {
       while (attempts < o.maxAttempts) {
-        const candidate = await (tried.size === 0 ? o.router.select(routing) : o.router.next(routing, tried));
+        // The switch pool answers at once except under hash-source (a store lookup): await only a promise.
+        const picked = tried.size === 0 ? o.router.select(routing) : o.router.next(routing, tried);
+        const candidate = picked instanceof Promise ? await picked : picked;
         if (candidate === undefined) return undefined;
         tried.add(candidate.id);
         if (isInvite) {

@@ -6,7 +6,7 @@
 import type { SipRequest, SipResponse } from '../../shared/sip/index.ts';
 import { SipRequest as Request, serializeMessage, splitCommaValues } from '../../shared/sip/index.ts';
 import type { HeaderField } from '../../shared/sip/index.ts';
-import type { Target } from '../transport/transport.ts';
+import { SENT, type Target } from '../transport/transport.ts';
 import { monotonicNow } from './clock.ts';
 import { TransactionBase } from './transaction-base.ts';
 import type { TransactionEnv } from './transaction-env.ts';
@@ -123,7 +123,9 @@ export class InviteClientTransaction extends ClientTransactionCore<InviteState> 
   }
 
   #transmit(data: Buffer): void {
-    this.env.sendRequest(data, this.target).catch((err: Error) => {
+    const sent = this.env.sendRequest(data, this.target);
+    if (sent === SENT) return;
+    sent.catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
       this.user?.onTransportError(err);
@@ -207,7 +209,9 @@ export class NonInviteClientTransaction extends ClientTransactionCore<NonInviteS
 
   #transmit(): void {
     if (this.bytes === undefined) return;
-    this.env.sendRequest(this.bytes, this.target).catch((err: Error) => {
+    const sent = this.env.sendRequest(this.bytes, this.target);
+    if (sent === SENT) return;
+    sent.catch((err: Error) => {
       if (this.terminated) return;
       this.terminate();
       this.user?.onTransportError(err);

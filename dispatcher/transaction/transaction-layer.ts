@@ -21,7 +21,7 @@ import {
   type SipResponse,
 } from '../../shared/sip/index.ts';
 import { DEFAULT_TRANSACTIONS } from '../../shared/config/config-types.ts';
-import type { Flow, Target, TransportDelegate, TransportLayer } from '../transport/transport.ts';
+import { SENT, type Flow, type Target, type TransportDelegate, type TransportLayer } from '../transport/transport.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ExpiryLanes } from './expiry-lanes.ts';
 import type { TransactionEnv } from './transaction-env.ts';
@@ -284,7 +284,9 @@ export class TransactionLayer implements TransportDelegate {
   }
 
   #sendTo(data: Buffer, target: Target): void {
-    this.#transport.send(data, target).catch((err: unknown) => {
+    const sent = this.#transport.send(data, target);
+    if (sent === SENT) return;
+    sent.catch((err: unknown) => {
       this.#log.debug({ err: isSipfleetError(err) ? err.message : err, target }, 'send failed');
     });
   }

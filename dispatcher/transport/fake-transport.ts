@@ -5,7 +5,7 @@
  * on a flow of its choosing, and can be told to fail sends to some targets (the promise rejects
  * with a TRANSPORT_ERR_SEND `SipfleetError`, as the real layer does).
  */
-import type { Flow, ListenerInfo, Target, TransportDelegate, TransportLayer, TransportProtocol, TransportStats } from './transport.ts';
+import { SENT, type Flow, type ListenerInfo, type Target, type TransportDelegate, type TransportLayer, type TransportProtocol, type TransportStats } from './transport.ts';
 import { sendError, transportUrl } from './transport-errors.ts';
 
 export interface SentRecord {
@@ -89,7 +89,8 @@ export class FakeTransport implements TransportLayer {
     }
     this.#stats.messagesOut++;
     this.#stats.bytesOut += data.length;
-    return Promise.resolve();
+    // As a UDP listener does for a datagram the kernel took at once.
+    return SENT;
   }
 
   listeners(): readonly ListenerInfo[] {

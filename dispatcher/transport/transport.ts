@@ -54,13 +54,21 @@ export interface TransportDelegate {
   onConnectionClosed?(flow: Flow, reason: string): void;
 }
 
+/**
+ * What `send` returns for bytes the kernel took at once (a UDP datagram, usually): one shared,
+ * settled promise. A caller that only attaches an error handler may skip it for this one: a
+ * `.catch` on it would make a promise and a microtask per message for nothing (seven per proxied
+ * call; BENCHMARKS.md, Session 17).
+ */
+export const SENT: Promise<void> = Promise.resolve();
+
 export interface TransportLayer {
   /** Bind every listener; rejects with a TRANSPORT_ERR_BIND SipfleetError naming the address. */
   start(): Promise<void>;
   /**
    * Send bytes. Resolves once written to the socket; rejects with a TRANSPORT_ERR_SEND error when
    * the target cannot be reached (connect refused/timeout, connection gone). The transaction
-   * layer maps that to 503 (RFC 3261 §8.1.3.1).
+   * layer maps that to 503 (RFC 3261 §8.1.3.1). `SENT` when the bytes were taken at once.
    */
   send(data: Buffer, target: Target): Promise<void>;
   /** Listeners, in config order. */

@@ -22,7 +22,7 @@ import { NativeDatagramSocket } from './native-datagram-socket.ts';
 import { loadUdpIo, udpIoUnavailable } from './native-udp-io.ts';
 import type { TransportContext } from './transport-context.ts';
 import { bindError, sendError, transportUrl } from './transport-errors.ts';
-import type { Flow, Target } from './transport.ts';
+import { SENT, type Flow, type Target } from './transport.ts';
 
 export { UDP_RECV_BUFFER_BYTES } from './datagram-socket.ts';
 
@@ -30,9 +30,6 @@ export { UDP_RECV_BUFFER_BYTES } from './datagram-socket.ts';
 export type UdpIo = NodeSection['udpIo'];
 
 let warnedFallback = false;
-
-/** What `send` returns for a datagram the kernel took at once (one shared, settled promise). */
-const SENT = Promise.resolve();
 
 export class UdpTransport {
   readonly #ctx: TransportContext;
