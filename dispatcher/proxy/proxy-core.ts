@@ -337,17 +337,36 @@ export class ProxyCore implements ServerTransactionUser {
   }
 
   onStrayAck(ack: SipRequest, flow: Flow): void {
-    // The ACK for a 2xx travels end to end (RFC 3261 §13.2.2.4); forward it statelessly.
+    // The ACK for a 2xx travels end to end (RFC 3261 §13.2.2.4); forward it statelessly, at once
+    // when its next hop is known without a lookup (no promise: one such ACK per call).
     const flowConnection = this.#preprocessRoutes(ack, flow);
-    this.#inDialogTarget(ack, flow, flowConnection)
-      .then(async (target) => {
-        if (target === undefined) return;
-        // A late offer's answer travels in the ACK: the callee offered in its 2xx (see media-service.ts).
-        const call = hasSdp(ack) ? this.#o.media?.find(ack.callId) : undefined;
-        const body = call === undefined ? undefined : await call.answer(ack.toTag ?? '', ack.fromTag ?? '', ack.body).catch(() => undefined);
-        this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false, undefined, body), target);
-      })
-      .catch((err: unknown) => this.#o.logger.debug({ err }, 'ACK not forwarded'));
+    try {
+      const target = this.#inDialogTarget(ack, flow, flowConnection);
+      if (target instanceof Promise) {
+        target.then((t) => this.#forwardAck(ack, flow, t)).catch(this.#ackNotForwarded);
+        return;
+      }
+      this.#forwardAck(ack, flow, target);
+    } catch (err) {
+      this.#ackNotForwarded(err);
+    }
+  }
+
+  readonly #ackNotForwarded = (err: unknown): void => this.#o.logger.debug({ err }, 'ACK not forwarded');
+
+  #forwardAck(ack: SipRequest, flow: Flow, target: Target | undefined): void {
+    if (target === undefined) return;
+    // A late offer's answer travels in the ACK: the callee offered in its 2xx (see media-service.ts).
+    const call = hasSdp(ack) ? this.#o.media?.find(ack.callId) : undefined;
+    if (call === undefined) {
+      this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false, undefined, undefined), target);
+      return;
+    }
+    call
+      .answer(ack.toTag ?? '', ack.fromTag ?? '', ack.body)
+      .catch(() => undefined)
+      .then((body) => this.#tl.sendStateless(this.#forwardCopy(ack, flow, target, loopHash(ack), false, undefined, body), target))
+      .catch(this.#ackNotForwarded);
   }
 
   // ---- pipeline stages ----
@@ -533,7 +552,8 @@ export class ProxyCore implements ServerTransactionUser {
     }
     if (!inDialog) return this.#dispatchNew(txn, hash, carrierId);
     const stored: { dialog?: DialogStateRecord } = {};
-    const target = await this.#inDialogTarget(req, txn.flow, flowConnection, stored);
+    const next = this.#inDialogTarget(req, txn.flow, flowConnection, stored);
+    const target = next instanceof Promise ? await next : next;
     if (target === undefined) {
       // No dialog and the Request-URI is us: nothing to continue (481). Otherwise the next hop
       // named by Route or Request-URI could not be resolved (RFC 3263 §4.3: 503).
@@ -561,16 +581,17 @@ export class ProxyCore implements ServerTransactionUser {
     ctx.start({ request: this.#forwardCopy(req, txn.flow, target, hash, false, undefined, body), target });
   }
 
-  /** Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI. */
-  async #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined, stored?: { dialog?: DialogStateRecord }): Promise<Target | undefined> {
+  /**
+   * Next hop for a request inside a dialog: Route, else the dialog table, else the Request-URI.
+   * At once when nothing must be looked up (a Route with an IP literal, a dialog of this node):
+   * a promise only for a host name or the store, so an ACK or BYE through our Record-Route costs
+   * no promise and no microtask.
+   */
+  #inDialogTarget(req: SipRequest, flow: Flow, viaFlow: FlowHint | undefined, stored?: { dialog?: DialogStateRecord }): Target | undefined | Promise<Target | undefined> {
     if (viaFlow?.address !== undefined && viaFlow.port !== undefined) {
       return { protocol: viaFlow.protocol, address: viaFlow.address, port: viaFlow.port, connectionId: viaFlow.connectionId };
     }
-    if (viaFlow !== undefined) {
-      // The phone's Contact may be unreachable (`*.invalid`, RFC 7118); its connection is not.
-      const base = await resolveUriTarget(req.requestUri).catch(() => undefined);
-      return { protocol: viaFlow.protocol, address: base?.address ?? '', port: base?.port ?? 0, connectionId: viaFlow.connectionId };
-    }
+    if (viaFlow !== undefined) return this.#phoneFlowTarget(req, viaFlow);
     if (req.has('route')) {
       const top = req.routes()[0];
       const uri = parseUri(top.uri, 'Route');
@@ -585,20 +606,35 @@ export class ProxyCore implements ServerTransactionUser {
     }
     const dialog = this.#o.dialogs.find(req.callId, flow);
     if (dialog !== undefined) return sameSide(dialog.switchTarget, flow) ? dialog.callerTarget : dialog.switchTarget;
-    if (this.#o.identity.isLocalUri(req.requestUri)) {
-      // Another node set this call up (and is gone, or the request came here anyway): its dialog
-      // state in the store names both sides.
-      const d = await this.#o.dialogState?.find(req.callId, req.fromTag, req.toTag);
-      const fromStore = d === undefined ? undefined : storedTarget(d, req.fromTag, req.toTag);
-      if (d !== undefined && fromStore !== undefined) {
-        if (stored !== undefined) stored.dialog = d;
-        return fromStore;
-      }
-      // Another node set this call up. Under hash-call-id the Call-ID still names its switch.
-      if (this.#o.router.isFromKnownPeer(flow.remoteAddress)) return undefined;
-      return this.#o.router.locate?.(req.callId)?.target;
-    }
+    if (this.#o.identity.isLocalUri(req.requestUri)) return this.#storedDialogTarget(req, flow, stored);
     return resolveUriTarget(req.requestUri);
+  }
+
+  /** A phone's flow: the phone's Contact may be unreachable (`*.invalid`, RFC 7118); its connection is not. */
+  async #phoneFlowTarget(req: SipRequest, viaFlow: FlowHint): Promise<Target> {
+    let base: Target | undefined;
+    try {
+      base = await resolveUriTarget(req.requestUri);
+    } catch {
+      base = undefined;
+    }
+    return { protocol: viaFlow.protocol, address: base?.address ?? '', port: base?.port ?? 0, connectionId: viaFlow.connectionId };
+  }
+
+  /**
+   * A dialog another node set up (and is gone, or the request came here anyway): its dialog state
+   * in the store names both sides.
+   */
+  async #storedDialogTarget(req: SipRequest, flow: Flow, stored: { dialog?: DialogStateRecord } | undefined): Promise<Target | undefined> {
+    const d = await this.#o.dialogState?.find(req.callId, req.fromTag, req.toTag);
+    const fromStore = d === undefined ? undefined : storedTarget(d, req.fromTag, req.toTag);
+    if (d !== undefined && fromStore !== undefined) {
+      if (stored !== undefined) stored.dialog = d;
+      return fromStore;
+    }
+    // Another node set this call up. Under hash-call-id the Call-ID still names its switch.
+    if (this.#o.router.isFromKnownPeer(flow.remoteAddress)) return undefined;
+    return this.#o.router.locate?.(req.callId)?.target;
   }
 
   /** A new out-of-dialog request: pick a switch (INVITEs also pass admission), with failover. */

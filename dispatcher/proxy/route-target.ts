@@ -27,8 +27,12 @@ export function uriProtocol(uri: Uri): TransportProtocol | undefined {
   return uri.scheme === 'sips' ? 'tls' : 'udp';
 }
 
-/** The target for a URI, or undefined when it names no reachable SIP host. */
-export async function resolveUriTarget(uri: Uri): Promise<Target | undefined> {
+/**
+ * The target for a URI, or undefined when it names no reachable SIP host: at once for an IP
+ * literal (every in-dialog request through our Record-Route), a promise only when a host name
+ * must be looked up.
+ */
+export function resolveUriTarget(uri: Uri): Target | undefined | Promise<Target | undefined> {
   if (!isSipUri(uri)) return undefined;
   const protocol = uriProtocol(uri);
   if (protocol === undefined) return undefined;
@@ -36,15 +40,15 @@ export async function resolveUriTarget(uri: Uri): Promise<Target | undefined> {
   let address = bareHost(uri.host);
   const maddr = uri.params.get('maddr');
   if (maddr != null) address = bareHost(maddr);
+  const port = uri.port ?? defaultPort;
   if (ipLiteralFamily(address) === 0) {
     if (isReservedName(address)) return undefined;
-    try {
-      address = (await lookup(address)).address;
-    } catch {
-      return undefined;
-    }
+    return lookup(address).then(
+      (r) => ({ protocol, address: r.address, port }),
+      () => undefined,
+    );
   }
-  return { protocol, address, port: uri.port ?? defaultPort };
+  return { protocol, address, port };
 }
 
 /**
