@@ -105,8 +105,9 @@ export class MediaRelayService implements MediaService {
     arm();
   }
 
-  async startCall(ctx: MediaCallContext): Promise<MediaCall | undefined> {
+  startCall(ctx: MediaCallContext): MediaCall | undefined | Promise<MediaCall | undefined> {
     const pool = this.#o.pool;
+    // Direct media is known at once: no promise for it (see MediaService.startCall).
     if (pool.size === 0) return this.#direct();
     const zone = this.#o.policy.zoneOf(ctx);
     if (ZonePolicy.isDirect(zone)) return this.#direct();
@@ -116,8 +117,13 @@ export class MediaRelayService implements MediaService {
       if (!this.#o.required) return this.#direct();
       this.#callStats.refused++;
       const why = ctx.fromTag === '' ? 'the INVITE has no From tag' : `no usable media relay${zone === undefined ? '' : ` for zone ${zone}`}`;
-      throw new SipfleetError('MEDIA_ERR_NO_RELAY', why, { detail: { zone: zone ?? null, relays: pool.size } });
+      return Promise.reject(new SipfleetError('MEDIA_ERR_NO_RELAY', why, { detail: { zone: zone ?? null, relays: pool.size } }));
     }
+    return this.#relayed(ctx, lease, order);
+  }
+
+  async #relayed(ctx: MediaCallContext, lease: RelayLease, order: readonly string[]): Promise<MediaCall> {
+    const pool = this.#o.pool;
     pool.health.notePicked(lease.relayId);
     const call = new RelayCall(ctx.callId, ctx.fromTag, lease, order, this.#o.clock.now(), this.#deps);
     this.#calls.set(ctx.callId, call);

@@ -38,10 +38,12 @@ export interface MediaCall {
 export interface MediaService {
   /**
    * A new call: choose its relay (or none: `media: none` for its carrier/user/zone, or no relay
-   * configured) and record the choice with the call. Resolves undefined when the call's media
-   * flows directly. Rejects (MEDIA_ERR_*) when a relay is required and none could take it.
+   * configured) and record the choice with the call. Undefined when the call's media flows
+   * directly, at once when that needs no lookup (no relay configured, a direct zone): a promise
+   * per INVITE for nothing otherwise. Rejects (MEDIA_ERR_*) when a relay is required and none
+   * could take it.
    */
-  startCall(ctx: MediaCallContext): Promise<MediaCall | undefined>;
+  startCall(ctx: MediaCallContext): MediaCall | undefined | Promise<MediaCall | undefined>;
   /** The call's media on this node, if this node handles it (it started it). */
   find(callId: string): MediaCall | undefined;
 }

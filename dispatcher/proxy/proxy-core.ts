@@ -136,6 +136,9 @@ export interface ProxyStats {
   handedIn: number;
 }
 
+/** A call's media through a relay: the call, and the INVITE's SDP as the relay offers it. */
+type StartedMedia = { call: MediaCall; body: Buffer | undefined };
+
 export class ProxyCore implements ServerTransactionUser {
   readonly #o: Required<Omit<ProxyCoreOptions, 'carriers' | 'phones' | 'media' | 'isDraining' | 'handoff' | 'dialogState' | 'floatingIp'>> & {
     dialogState: DialogState | undefined;
@@ -669,8 +672,9 @@ export class ProxyCore implements ServerTransactionUser {
       };
     }
     const ctx = this.#context(txn, hooks);
-    // Without a media service there is nothing to wait for (an await is a promise and a microtask).
-    const media = isInvite && o.media !== undefined ? await this.#startMedia(txn, carrierId, user?.id, user?.zone) : undefined;
+    // Direct media (or no media service) is known at once: an await is a promise and a microtask.
+    const started = isInvite ? this.#startMedia(txn, carrierId, user?.id, user?.zone) : undefined;
+    const media = started instanceof Promise ? await started : started;
     if (media === 'failed') return;
     const mediaCall = media?.call;
     if (mediaCall !== undefined) {
@@ -839,25 +843,47 @@ export class ProxyCore implements ServerTransactionUser {
    * SDP offer through it. 'failed' when a relay was required and none could take the call: the
    * caller has been answered 503.
    */
-  async #startMedia(txn: ServerTransaction, carrierId: string | undefined, userId: string | undefined, userZone?: string): Promise<{ call: MediaCall; body: Buffer | undefined } | undefined | 'failed'> {
+  #startMedia(
+    txn: ServerTransaction,
+    carrierId: string | undefined,
+    userId: string | undefined,
+    userZone?: string,
+  ): StartedMedia | undefined | 'failed' | Promise<StartedMedia | undefined | 'failed'> {
     const media = this.#o.media;
-    const req = txn.request;
     if (media === undefined) return undefined;
+    const req = txn.request;
+    let started: MediaCall | undefined | Promise<MediaCall | undefined>;
+    try {
+      started = media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, userZone, sourceIp: this.#sourceOf(txn).remoteAddress });
+    } catch (err) {
+      return this.#noMediaRelay(txn, req, err, undefined);
+    }
+    // Direct media (no relay configured, a direct zone) is known at once: nothing to await.
+    if (started === undefined) return undefined;
+    return this.#offerThroughRelay(txn, req, started);
+  }
+
+  async #offerThroughRelay(txn: ServerTransaction, req: SipRequest, started: MediaCall | Promise<MediaCall | undefined>): Promise<StartedMedia | undefined | 'failed'> {
     let call: MediaCall | undefined;
     try {
-      call = await media.startCall({ callId: ownString(req.callId), fromTag: req.fromTag ?? '', carrierId, userId, userZone, sourceIp: this.#sourceOf(txn).remoteAddress });
+      call = await started;
       if (call === undefined) return undefined;
       const body = hasSdp(req) ? await call.offer(req.fromTag ?? '', undefined, req.body) : undefined;
       return { call, body };
     } catch (err) {
-      void call?.end('failed');
-      this.#o.logger.warn({ err, callId: req.callId }, 'no media relay for the call');
-      const ctx = txn.context;
-      const headers: Array<[string, string]> = [['Retry-After', String(this.#o.retryAfter)]];
-      if (isProxyContext(ctx)) ctx.respond(503, 'Service Unavailable (No Media Relay)', headers);
-      else this.#reply(txn, 503, 'Service Unavailable (No Media Relay)', headers);
-      return 'failed';
+      return this.#noMediaRelay(txn, req, err, call);
     }
+  }
+
+  /** No relay could take a call that needs one: the caller is answered 503. */
+  #noMediaRelay(txn: ServerTransaction, req: SipRequest, err: unknown, call: MediaCall | undefined): 'failed' {
+    void call?.end('failed');
+    this.#o.logger.warn({ err, callId: req.callId }, 'no media relay for the call');
+    const ctx = txn.context;
+    const headers: Array<[string, string]> = [['Retry-After', String(this.#o.retryAfter)]];
+    if (isProxyContext(ctx)) ctx.respond(503, 'Service Unavailable (No Media Relay)', headers);
+    else this.#reply(txn, 503, 'Service Unavailable (No Media Relay)', headers);
+    return 'failed';
   }
 
   /**

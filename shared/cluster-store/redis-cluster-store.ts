@@ -213,17 +213,28 @@ export class RedisClusterStore implements ClusterStore {
     return this.#op('liveNodes', () => this.#scripts.listNodes());
   }
 
-  /** Batched per event-loop turn (turn-batcher.ts): one script call for the turn's admissions. */
-  async admit(req: AdmitRequest): Promise<AdmitResult> {
-    assertAdmitRequest(req);
+  /**
+   * Batched per event-loop turn (turn-batcher.ts): one script call for the turn's admissions. Not
+   * an async function: the batch's promise is the caller's, without one more around it per call.
+   */
+  admit(req: AdmitRequest): Promise<AdmitResult> {
+    try {
+      assertAdmitRequest(req);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return this.#admits.add(batchGroup(req.nodeId, req.epoch), req);
   }
 
   /** Batched per event-loop turn, like `admit`. */
-  async release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
-    assertId('callId', callId);
-    assertId('nodeId', nodeId);
-    assertEpoch(epoch);
+  release(callId: string, nodeId: string, epoch: number): Promise<ReleaseResult> {
+    try {
+      assertId('callId', callId);
+      assertId('nodeId', nodeId);
+      assertEpoch(epoch);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return this.#releases.add(batchGroup(nodeId, epoch), callId);
   }
 
