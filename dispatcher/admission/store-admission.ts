@@ -13,7 +13,7 @@
  */
 import { ERROR_CODES, isSipfleetError } from '../../shared/errors.ts';
 import type { CarrierConfig, ClusterConfig, RedisOutageMode } from '../../shared/config/config-types.ts';
-import { levelKey, type AdmitResult, type ClusterLimitsRecord, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
+import { levelKey, type AdmitResult, type LevelKind, type ClusterLimitsRecord, type ClusterStore, type LevelLimit } from '../../shared/cluster-store/cluster-store.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { LocalCalls } from '../cluster/local-calls.ts';
 import type { NodeMembership } from '../cluster/node-membership.ts';
@@ -37,12 +37,19 @@ export interface StoreAdmissionOptions {
 }
 
 const CHANNEL_RETRY_AFTER_S = 5;
+/** Level ids kept made per kind (see `StoreAdmission.#levelKey`). */
+const LEVEL_KEYS_MAX = 10_000;
 
 export class StoreAdmission implements Admission {
   readonly #o: StoreAdmissionOptions;
   readonly #sleep: (ms: number) => Promise<void>;
   /** This node's epoch in the fallback (local) store; it never reaps, so one registration lasts. */
   #fallbackEpoch: number | undefined;
+  /**
+   * Level ids (`kind:id`) made once per id rather than a string per call and level: they are
+   * the same few for every call, and a call's strings wait with it for Redis.
+   */
+  readonly #levelKeys: Record<LevelKind, Map<string, string>> = { cluster: new Map(), carrier: new Map(), user: new Map(), switch: new Map() };
   readonly #stats: AdmissionStats = {
     admitted: 0,
     refusedCps: 0,
@@ -69,10 +76,11 @@ export class StoreAdmission implements Admission {
   async admit(req: AdmissionRequest): Promise<AdmissionDecision> {
     const levels = this.#levels(req);
     const key = admissionKey(req);
+    const meta = callMeta(req);
     const carrier = req.carrierId === undefined ? undefined : this.#o.carriers().get(req.carrierId);
     const deadline = Date.now() + this.#o.cluster.spikeBuffer;
     for (;;) {
-      const outcome = await this.#admitOnce(req, key, levels);
+      const outcome = await this.#admitOnce(key, levels, meta);
       if (outcome.kind === 'decision') {
         this.#stats.refusedStore++;
         return outcome.decision;
@@ -81,7 +89,7 @@ export class StoreAdmission implements Admission {
       if (r.admitted) {
         if (outcome.store === 'local') this.#stats.admittedLocally++;
         else this.#stats.admitted++;
-        return this.#admitted(req, key, levels, r.startedAtMs, outcome.store);
+        return this.#admitted(key, levels, meta, r.startedAtMs, outcome.store);
       }
       if (r.reason === 'cps' && Date.now() + r.retryAfterMs <= deadline) {
         await this.#sleep(Math.max(1, r.retryAfterMs));
@@ -94,13 +102,12 @@ export class StoreAdmission implements Admission {
   }
 
   async #admitOnce(
-    req: AdmissionRequest,
     key: string,
     levels: LevelLimit[],
+    meta: Record<string, string>,
   ): Promise<{ kind: 'result'; result: AdmitResult; store: 'cluster' | 'local' } | { kind: 'decision'; decision: AdmissionDecision }> {
     const o = this.#o;
     const maxAgeMs = o.cluster.maxCallAge;
-    const meta = callMeta(req);
     const epoch = o.membership.epoch;
     if (o.store.connected && epoch !== undefined) {
       try {
@@ -113,7 +120,7 @@ export class StoreAdmission implements Admission {
         return { kind: 'result', result, store: 'cluster' };
       } catch (err) {
         if (!isSipfleetError(err) || err.code !== ERROR_CODES.STORE_ERR_UNAVAILABLE) {
-          o.logger.error({ err, callId: req.callId }, 'admission failed');
+          o.logger.error({ err, callId: meta.callId }, 'admission failed');
         }
       }
     }
@@ -135,14 +142,14 @@ export class StoreAdmission implements Admission {
     return { kind: 'result', result, store: 'local' };
   }
 
-  #admitted(req: AdmissionRequest, key: string, levels: LevelLimit[], startedAtMs: number, where: 'cluster' | 'local'): AdmissionDecision {
+  #admitted(key: string, levels: LevelLimit[], meta: Record<string, string>, startedAtMs: number, where: 'cluster' | 'local'): AdmissionDecision {
     const o = this.#o;
     const call = {
       callId: key,
       levels: levels.map((l) => l.level),
       startedAtMs,
       expiresAtMs: startedAtMs + o.cluster.maxCallAge,
-      meta: callMeta(req),
+      meta,
     };
     o.localCalls.add(call);
     let released = false;
@@ -180,18 +187,30 @@ export class StoreAdmission implements Admission {
     const chargeShared = req.reattempt !== true;
     const limits = o.clusterLimits?.() ?? o.cluster.limits;
     const levels: LevelLimit[] = [
-      { level: levelKey('cluster', o.cluster.name), cps: limits.cps, burst: limits.burst, channels: limits.channels, chargeCps: chargeShared },
+      { level: this.#levelKey('cluster', o.cluster.name), cps: limits.cps, burst: limits.burst, channels: limits.channels, chargeCps: chargeShared },
     ];
     const carrier = req.carrierId === undefined ? undefined : o.carriers().get(req.carrierId);
     if (carrier !== undefined) {
-      levels.push({ level: levelKey('carrier', carrier.id), cps: carrier.cps, channels: carrier.channels, chargeCps: chargeShared });
+      levels.push({ level: this.#levelKey('carrier', carrier.id), cps: carrier.cps, channels: carrier.channels, chargeCps: chargeShared });
     }
     if (req.user !== undefined) {
-      levels.push({ level: levelKey('user', req.user.id), cps: req.user.cps, channels: req.user.channels, chargeCps: chargeShared });
+      levels.push({ level: this.#levelKey('user', req.user.id), cps: req.user.cps, channels: req.user.channels, chargeCps: chargeShared });
     }
     const sw = o.switches().get(req.switchId);
-    levels.push({ level: levelKey('switch', req.switchId), cps: sw?.cps, channels: sw?.channels, chargeCps: true });
+    levels.push({ level: this.#levelKey('switch', req.switchId), cps: sw?.cps, channels: sw?.channels, chargeCps: true });
     return levels;
+  }
+
+  #levelKey(kind: LevelKind, id: string): string {
+    const cache = this.#levelKeys[kind];
+    let key = cache.get(id);
+    if (key === undefined) {
+      key = levelKey(kind, id);
+      // Ids come from the config, the registry and the registrar's users: a bound keeps a churn of them small.
+      if (cache.size >= LEVEL_KEYS_MAX) cache.clear();
+      cache.set(id, key);
+    }
+    return key;
   }
 }
 
@@ -209,14 +228,14 @@ export function callKeyOf(callId: string, sourceAddress: string): string {
   return `${callId}|${sourceAddress}`;
 }
 
+/** What the store keeps about the call for operators (listCalls), made once per admission. */
 function callMeta(req: AdmissionRequest): Record<string, string> {
-  return {
-    callId: req.callId,
-    switch: req.switchId,
-    ...(req.carrierId === undefined ? {} : { carrier: req.carrierId }),
-    ...(req.user === undefined ? {} : { user: req.user.id }),
-    ...(req.relayId === undefined ? {} : { relay: req.relayId }),
-  };
+  // Assigned in place, in this order (the stored JSON's), rather than spread from a temporary object per field.
+  const meta: Record<string, string> = { callId: req.callId, switch: req.switchId };
+  if (req.carrierId !== undefined) meta.carrier = req.carrierId;
+  if (req.user !== undefined) meta.user = req.user.id;
+  if (req.relayId !== undefined) meta.relay = req.relayId;
+  return meta;
 }
 
 function refusal(r: Exclude<AdmitResult, { admitted: true }>, carrier: CarrierConfig | undefined): AdmissionDecision {
