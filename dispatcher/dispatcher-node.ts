@@ -24,7 +24,7 @@ import { normalizeSwitchRecord } from '../shared/cluster-store/normalize-switch-
 import { systemClock, type Clock } from './transaction/clock.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import { SipTransportLayer } from './transport/index.ts';
-import type { Flow, ListenerInfo } from './transport/transport.ts';
+import { SENT, type Flow, type ListenerInfo } from './transport/transport.ts';
 import { createRegistrarStore } from '../shared/registrar-store/create-registrar-store.ts';
 import { PhoneStack } from './registrar/phone-stack.ts';
 import { internalHopUri, OWNER_URI_INFO } from './registrar/owner-uri.ts';
@@ -178,7 +178,10 @@ export async function startDispatcher(config: NodeConfig, opts: DispatcherOption
       portBase: worker.portBase,
       address: own.address === '0.0.0.0' ? '127.0.0.1' : own.address === '::' ? '::1' : own.address,
       sharedPorts: new Set(shared.filter((l) => l.protocol === 'udp').map((l) => l.port)),
-      send: (data, target) => void transport.send(data, target).catch((err: unknown) => log.debug({ err }, 'relay to a sibling worker failed')),
+      send: (data, target) => {
+        const sent = transport.send(data, target);
+        if (sent !== SENT) sent.catch((err: unknown) => log.debug({ err }, 'relay to a sibling worker failed'));
+      },
       deliver: (data, flow) => layer?.onMessage(data, flow),
     });
   }
